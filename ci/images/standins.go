@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"dagger.io/dagger"
+)
+
+type standinOpts struct {
+	Bookworm, Trixie, Wheels, Registry, Only string
+}
+
+// standin is one image published under an official name, plus the command
+// whose output tells which real versions it carries.
+type standin struct {
+	ref     string // the official reference, e.g. "postgres:16"
+	build   func(*dagger.Client, standinOpts) *dagger.Container
+	version []string
+}
+
+var standins = []standin{
+	{"postgres:16", postgresImage, []string{"postgres", "--version"}},
+	{"valkey/valkey:9.0.2", valkeyImage, []string{"valkey-server", "--version"}},
+	{"apache/airflow:3.1.7", airflowImage, []string{"sh", "-c",
+		"airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'; pip list 2>/dev/null | grep -E '^apache-airflow-providers-(celery|postgres|fab|standard) '"}},
+	{"ghcr.io/dbt-labs/dbt-postgres:1.9.0", dbtImage, []string{"sh", "-c", "dbt --version | grep -E 'installed|postgres'"}},
+	{"alpine/socat:1.8.0.3", socatImage, []string{"sh", "-c", "socat -V | grep 'socat version'"}},
+}
+
+func buildStandins(ctx context.Context, c *dagger.Client, o standinOpts) error {
+	for _, s := range standins {
+		if o.Only != "" && !containsWord(o.Only, s.ref) {
+			continue
+		}
+		ctr := s.build(c, o)
+		out, err := ctr.WithExec(s.version).Stdout(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.ref, err)
+		}
+		addr, err := ctr.Publish(ctx, o.Registry+"/"+mirrorPath(s.ref))
+		if err != nil {
+			return fmt.Errorf("publish %s: %w", s.ref, err)
+		}
+		fmt.Printf("stand-in %-38s %s\n  %s\n", s.ref, addr,
+			strings.ReplaceAll(strings.TrimSpace(out), "\n", "\n  "))
+	}
+	return nil
+}
+
+// mirrorPath is where a registry mirror looks up an official reference:
+// Docker Hub's library images get "library/", other registries keep their host.
+func mirrorPath(ref string) string {
+	first, _, _ := strings.Cut(ref, "/")
+	switch {
+	case strings.ContainsAny(first, ".:"):
+		return ref // ghcr.io/... is mirrored under its own host name
+	case !strings.Contains(ref, "/"):
+		return "library/" + ref
+	}
+	return ref
+}
+
+func containsWord(list, word string) bool {
+	for _, w := range strings.Split(list, ",") {
+		if strings.TrimSpace(w) == word {
+			return true
+		}
+	}
+	return false
+}
+
+// postgresImage: Debian's newest PostgreSQL (17 on trixie; 16 is not packaged)
+// behind an entrypoint that follows the official image's contract.
+func postgresImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	ctr := debian(c, o.Trixie).
+		// No default cluster: the entrypoint runs initdb on PGDATA.
+		WithNewFile("/etc/postgresql-common/createcluster.d/no-main.conf", "create_main_cluster = false\n")
+	return aptInstall(ctr, "postgresql-17", "util-linux", "gzip").
+		WithEnvVariable("PATH", "/usr/lib/postgresql/17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
+		WithEnvVariable("PGDATA", "/var/lib/postgresql/data").
+		WithExec([]string{"mkdir", "-p", "/docker-entrypoint-initdb.d", "/var/lib/postgresql/data"}).
+		WithFile("/usr/local/bin/docker-entrypoint.sh",
+			c.Host().File("postgres/docker-entrypoint.sh"), dagger.ContainerWithFileOpts{Permissions: 0o755}).
+		WithEntrypoint([]string{"docker-entrypoint.sh"}).
+		WithDefaultArgs([]string{"postgres"}).
+		WithExposedPort(5432)
+}
+
+// valkeyImage: Debian's valkey-server and valkey-cli, run from /data.
+func valkeyImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	return aptInstall(debian(c, o.Trixie), "valkey-server", "valkey-tools").
+		WithExec([]string{"mkdir", "-p", "/data"}).
+		WithWorkdir("/data").
+		WithDefaultArgs([]string{"valkey-server"}).
+		WithExposedPort(6379)
+}
+
+// airflowImage: Airflow and its providers from PyPI in a venv on PATH, laid out
+// like the official image (AIRFLOW_HOME=/opt/airflow, user 50000, group 0).
+func airflowImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	ctr := aptInstall(debian(c, o.Bookworm),
+		"python3", "python3-venv", "curl", "ca-certificates", "dumb-init", "libpq5", "procps", "netbase")
+	return pythonVenv(c, ctr, o.Wheels+"/airflow", "/home/airflow/.local").
+		WithExec([]string{"sh", "-c", "useradd --uid 50000 --gid 0 --home-dir /home/airflow --no-create-home airflow" +
+			" && mkdir -p /opt/airflow/dags /opt/airflow/logs /opt/airflow/config /opt/airflow/plugins" +
+			" && chown -R 50000:0 /opt/airflow /home/airflow && chmod -R g+rwX /opt/airflow /home/airflow"}).
+		WithEnvVariable("AIRFLOW_HOME", "/opt/airflow").
+		WithEnvVariable("HOME", "/home/airflow").
+		WithWorkdir("/opt/airflow").
+		WithUser("50000:0").
+		WithEntrypoint([]string{"/usr/bin/dumb-init", "--"}).
+		WithDefaultArgs([]string{"airflow", "--help"}).
+		WithExposedPort(8080)
+}
+
+// dbtImage: dbt-core and dbt-postgres from PyPI; like the official image, the
+// entrypoint is dbt and the project lives in /usr/app/dbt.
+func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	ctr := aptInstall(debian(c, o.Bookworm), "python3", "python3-venv", "ca-certificates", "libpq5", "git")
+	return pythonVenv(c, ctr, o.Wheels+"/dbt", "/usr/local/dbt").
+		WithExec([]string{"mkdir", "-p", "/usr/app/dbt"}).
+		WithWorkdir("/usr/app/dbt").
+		WithEntrypoint([]string{"dbt"})
+}
+
+// socatImage: the helper the module forwards ports with.
+func socatImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	return aptInstall(debian(c, o.Trixie), "socat").
+		WithEntrypoint([]string{"socat"})
+}
+
+// pythonVenv installs a wheel set (a folder holding requirements.txt and the
+// wheels it names) into a venv at dir, whose bin/ goes first on PATH. The
+// wheels are mounted, not copied, so they do not end up in a layer.
+func pythonVenv(c *dagger.Client, ctr *dagger.Container, wheels, dir string) *dagger.Container {
+	return ctr.
+		WithMountedDirectory("/tmp/wheels", c.Host().Directory(wheels)).
+		WithExec([]string{"sh", "-c", "python3 -m venv " + dir +
+			" && " + dir + "/bin/pip install -q --no-index --find-links /tmp/wheels -r /tmp/wheels/requirements.txt" +
+			" && rm -rf /root/.cache"}).
+		WithoutMount("/tmp/wheels").
+		WithEnvVariable("PATH", dir+"/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+}

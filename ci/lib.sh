@@ -1,0 +1,47 @@
+# Shared settings of the native-engine bootstrap. Sourced, not run.
+# Everything it builds or runs lives under $NATIVE_DIR, outside any checkout,
+# so a fresh clone on the same machine reuses it.
+
+DAGGER_VERSION=v0.19.10
+GO_SDK_GO_VERSION=go1.25.5   # codegen and the Go SDK image must use Dagger's own Go
+RUNC_VERSION=v1.3.3
+CNI_PLUGINS_VERSION=v1.5.0
+REGISTRY_ADDR=127.0.0.1:5000
+
+NATIVE_DIR=${NATIVE_DIR:-/var/lib/dataplat-native}
+CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BIN_DIR=$NATIVE_DIR/bin
+RUN_DIR=$NATIVE_DIR/run
+STAMP_DIR=$NATIVE_DIR/stamps
+LOG_DIR=$NATIVE_DIR/logs
+ENGINE_SOCK=$RUN_DIR/engine.sock
+ENV_FILE=$NATIVE_DIR/env
+
+mkdir -p "$BIN_DIR" "$RUN_DIR" "$STAMP_DIR" "$LOG_DIR"
+
+log() { printf '[native %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# stamp_ok NAME KEY: true when phase NAME already completed with the same KEY.
+stamp_ok() { [ -f "$STAMP_DIR/$1" ] && [ "$(cat "$STAMP_DIR/$1")" = "$2" ]; }
+stamp_set() { printf '%s' "$2" >"$STAMP_DIR/$1"; }
+
+# hash_files FILE...: one short digest over the contents of the given files.
+hash_files() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Client environment: the CLI and the Go SDK talk to the native engine.
+client_env() {
+	export _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://$ENGINE_SOCK
+	export _EXPERIMENTAL_DAGGER_CLI_BIN=$BIN_DIR/dagger
+	export DAGGER_NO_NAG=1 DO_NOT_TRACK=1
+	export PATH=$BIN_DIR:$PATH
+}
+
+# engine_answers: the engine socket exists and serves a query within 60 s.
+engine_answers() {
+	[ -S "$ENGINE_SOCK" ] || return 1
+	(client_env; echo '{version}' | timeout 60 dagger query >/dev/null 2>&1)
+}
+
+# pid_alive FILE: the process whose PID is in FILE still runs.
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

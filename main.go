@@ -1,0 +1,282 @@
+// A local data platform (PostgreSQL 16, Valkey, Airflow 3.1 with Celery, dbt)
+// as one Dagger graph: the same command on a laptop and in CI.
+//
+// Configuration comes from the project's .env (the file a docker compose user
+// already has; every variable of .env.example, same names and defaults), with
+// single values overridden by --set NAME=VALUE and secret arguments.
+// `dagger call up up` runs the whole stack with its ports on the host;
+// `dagger call dbt --cmd=test` runs dbt against the analytics database.
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"dagger/data-platform/internal/dagger"
+	"dagger/data-platform/pipeline"
+)
+
+type DataPlatform struct {
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/.
+	Source *dagger.Directory
+
+	// +private
+	Set []string
+	// +private
+	PostgresPassword *dagger.Secret
+	// +private
+	ValkeyPassword *dagger.Secret
+	// +private
+	AirflowDbPassword *dagger.Secret
+	// +private
+	DbtDbPassword *dagger.Secret
+	// +private
+	AirflowWwwPassword *dagger.Secret
+	// +private
+	FernetKey *dagger.Secret
+	// +private
+	JwtSecret *dagger.Secret
+}
+
+func New(
+	// Project directory; its .env is read when present, otherwise defaults apply.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+	// Override single .env values, as NAME=VALUE (e.g. AIRFLOW_API_PORT=8081).
+	// +optional
+	set []string,
+	// Overrides POSTGRES_PASSWORD.
+	// +optional
+	postgresPassword *dagger.Secret,
+	// Overrides VALKEY_PASSWORD.
+	// +optional
+	valkeyPassword *dagger.Secret,
+	// Overrides AIRFLOW_DB_PASSWORD.
+	// +optional
+	airflowDbPassword *dagger.Secret,
+	// Overrides DBT_DB_PASSWORD.
+	// +optional
+	dbtDbPassword *dagger.Secret,
+	// Overrides AIRFLOW_WWW_PASSWORD.
+	// +optional
+	airflowWwwPassword *dagger.Secret,
+	// Overrides AIRFLOW_FERNET_KEY.
+	// +optional
+	fernetKey *dagger.Secret,
+	// Overrides AIRFLOW_JWT_SECRET.
+	// +optional
+	jwtSecret *dagger.Secret,
+) *DataPlatform {
+	return &DataPlatform{
+		Source: source, Set: set,
+		PostgresPassword: postgresPassword, ValkeyPassword: valkeyPassword,
+		AirflowDbPassword: airflowDbPassword, DbtDbPassword: dbtDbPassword,
+		AirflowWwwPassword: airflowWwwPassword, FernetKey: fernetKey, JwtSecret: jwtSecret,
+	}
+}
+
+// Config prints the effective configuration, secrets masked.
+func (m *DataPlatform) Config(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return pipeline.Describe(p.cfg), nil
+}
+
+// Up returns the whole stack as one service exposing the Airflow API/UI
+// (AIRFLOW_API_PORT), PostgreSQL (POSTGRES_PORT) and, with --flower, Flower
+// (FLOWER_PORT). Run it with `dagger call up up`; Ctrl-C stops it, data stays.
+// +cache="never"
+func (m *DataPlatform) Up(
+	ctx context.Context,
+	// Number of Celery workers.
+	// +default=1
+	workers int,
+	// Also run Flower, the Celery dashboard.
+	// +optional
+	flower bool,
+) (*dagger.Service, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.stack(workers, flower)
+}
+
+// Postgres returns the PostgreSQL service alone (port 5432).
+func (m *DataPlatform) Postgres(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, pipeline.HostPostgres)
+}
+
+// Valkey returns the Valkey broker service alone (port 6379).
+func (m *DataPlatform) Valkey(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, pipeline.HostValkey)
+}
+
+// ApiServer returns the Airflow api-server (port 8080), with PostgreSQL,
+// Valkey and init behind it.
+// +cache="never"
+func (m *DataPlatform) ApiServer(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, pipeline.HostAPIServer)
+}
+
+// Scheduler returns the Airflow scheduler (health on 8974) with what it needs.
+// +cache="never"
+func (m *DataPlatform) Scheduler(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, "airflow-scheduler")
+}
+
+// Worker returns one Celery worker with what it needs.
+// +cache="never"
+func (m *DataPlatform) Worker(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, "airflow-worker-1")
+}
+
+// Flower returns the Celery dashboard (port 5555) with what it needs.
+// +cache="never"
+func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.service(pipeline.HostFlower, 1, true)
+}
+
+// Init runs airflow-init against the live database: migrate, create the admin
+// user if missing, check the machine's resources. Fails on any error; safe to
+// run again. Returns its output.
+// +cache="never"
+func (m *DataPlatform) Init(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, pipeline.Init(p.cfg))
+}
+
+// Airflow runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
+// --args="dags list". Returns its output.
+// +cache="never"
+func (m *DataPlatform) Airflow(
+	ctx context.Context,
+	// The command line after "airflow".
+	args string,
+) (string, error) {
+	argv, err := pipeline.SplitArgs("args", args)
+	if err != nil {
+		return "", err
+	}
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, pipeline.CLI(p.cfg, argv))
+}
+
+// Dbt runs one dbt command line against the analytics database, e.g.
+// --cmd=debug, --cmd=test, --cmd="run --select staging". Never answered from
+// cache. Returns dbt's output; fails with it when dbt fails.
+// +cache="never"
+func (m *DataPlatform) Dbt(
+	ctx context.Context,
+	// The command line after "dbt".
+	cmd string,
+) (string, error) {
+	p, argv, err := m.dbtArgs(ctx, cmd)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, pipeline.Dbt(p.cfg, argv))
+}
+
+// DbtTarget runs a dbt command line and returns dbt's target/ folder, e.g.
+// `dagger call dbt-target --cmd="docs generate" -o ./dbt-docs`.
+// +cache="never"
+func (m *DataPlatform) DbtTarget(
+	ctx context.Context,
+	// The command line after "dbt".
+	// +default="docs generate"
+	cmd string,
+) (*dagger.Directory, error) {
+	p, argv, err := m.dbtArgs(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := p.job(pipeline.Dbt(p.cfg, argv))
+	if err != nil {
+		return nil, err
+	}
+	return ctr.Directory(pipeline.DbtProject + "/target"), nil
+}
+
+// Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
+// spec's `docker compose down -v`. Stop `up` first.
+// +cache="never"
+func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.wipe(ctx)
+}
+
+func (m *DataPlatform) dbtArgs(ctx context.Context, cmd string) (*platform, []string, error) {
+	argv, err := pipeline.SplitArgs("cmd", cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := m.platform(ctx)
+	return p, argv, err
+}
+
+func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.service(name, 1, false)
+}
+
+// platform loads and validates the configuration; nothing starts before it.
+func (m *DataPlatform) platform(ctx context.Context) (*platform, error) {
+	dotenv := ""
+	if ok, err := m.Source.Exists(ctx, ".env"); err != nil {
+		return nil, err
+	} else if ok {
+		if dotenv, err = m.Source.File(".env").Contents(ctx); err != nil {
+			return nil, fmt.Errorf(".env: %w", err)
+		}
+	}
+	overrides := map[string]string{}
+	for _, kv := range m.Set {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--set %q: expected NAME=VALUE", kv)
+		}
+		overrides[k] = v
+	}
+	for name, s := range map[string]*dagger.Secret{
+		"POSTGRES_PASSWORD": m.PostgresPassword, "VALKEY_PASSWORD": m.ValkeyPassword,
+		"AIRFLOW_DB_PASSWORD": m.AirflowDbPassword, "DBT_DB_PASSWORD": m.DbtDbPassword,
+		"AIRFLOW_WWW_PASSWORD": m.AirflowWwwPassword, "AIRFLOW_FERNET_KEY": m.FernetKey,
+		"AIRFLOW_JWT_SECRET": m.JwtSecret,
+	} {
+		if s == nil {
+			continue
+		}
+		v, err := s.Plaintext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		overrides[name] = strings.TrimRight(v, "\r\n")
+	}
+	cfg, err := pipeline.LoadConfig(ctx, dotenv, overrides)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return newPlatform(cfg, m.Source, time.Now()), nil
+}

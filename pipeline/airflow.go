@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// AirflowEnv is the spec's x-airflow-common environment, derived from the
+// configuration. Values that embed a password are in AirflowSecretEnv.
+func AirflowEnv(c Config) map[string]string {
+	return map[string]string{
+		"AIRFLOW__CORE__EXECUTOR":                    "CeleryExecutor",
+		"AIRFLOW__CORE__AUTH_MANAGER":                "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+		"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
+		"AIRFLOW__CORE__LOAD_EXAMPLES":               "false",
+		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL":    fmt.Sprintf("http://%s:%d/execution/", HostAPIServer, PortAPIServer),
+		"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK":    "true",
+		"AIRFLOW__API_AUTH__JWT_ISSUER":              c.AirflowJWTIssuer,
+		"AIRFLOW_CONFIG":                             AirflowHome + "/config/airflow.cfg",
+		"AIRFLOW_HOME":                               AirflowHome,
+		// Where the example DAGs write and dbt reads (see dags/).
+		"ANALYTICS_RAW_SCHEMA": "raw",
+	}
+}
+
+// AirflowSecretEnv maps the Airflow settings that carry credentials to secrets.
+func AirflowSecretEnv() map[string]string {
+	return map[string]string{
+		"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": SecretSQLAlchemyConn,
+		"AIRFLOW__CELERY__RESULT_BACKEND":     SecretResultBackend,
+		"AIRFLOW__CELERY__BROKER_URL":         SecretBrokerURL,
+		"AIRFLOW__CORE__FERNET_KEY":           SecretFernetKey,
+		"AIRFLOW__API_AUTH__JWT_SECRET":       SecretJWTSecret,
+		// The analytics database as an Airflow connection, for the DAGs.
+		"AIRFLOW_CONN_ANALYTICS": SecretAnalyticsConn,
+	}
+}
+
+// airflow builds one Airflow service from the shared settings. Every Airflow
+// container runs as AIRFLOW_UID:0 and shares one logs volume, so the
+// api-server reads task logs from disk rather than from the workers.
+func airflow(c Config, name string, args []string, needs ...string) Service {
+	return Service{
+		Name:      name,
+		Image:     c.AirflowImage,
+		Args:      withPipRequirements(c, args),
+		User:      c.AirflowUser(),
+		Env:       AirflowEnv(c),
+		SecretEnv: AirflowSecretEnv(),
+		Volumes:   []Volume{c.logsVolume()},
+		Mounts:    airflowMounts(c),
+		Needs:     needs,
+	}
+}
+
+// airflowMounts: dags/, plugins/ and config/ from AIRFLOW_PROJ_DIR, as in the
+// spec's compose file, plus the init script.
+func airflowMounts(c Config) []Mount {
+	proj := c.ProjDir()
+	return []Mount{
+		{Path: AirflowHome + "/dags", Source: path.Join(proj, "dags"), Dir: true},
+		{Path: AirflowHome + "/plugins", Source: path.Join(proj, "plugins"), Dir: true, Optional: true},
+		{Path: AirflowHome + "/config", Source: path.Join(proj, "config"), Dir: true, Optional: true},
+		{Path: AirflowHome + "/init/airflow-init.sh", Source: "init/airflow-init.sh"},
+	}
+}
+
+// withPipRequirements honours _PIP_ADDITIONAL_REQUIREMENTS as the official
+// image does: packages installed at every start (for quick trials only).
+func withPipRequirements(c Config, args []string) []string {
+	if c.PipAdditionalReqs == "" {
+		return args
+	}
+	return append([]string{"bash", "-c",
+		`pip install --quiet --no-cache-dir ` + c.PipAdditionalReqs + ` && exec "$@"`, "--"}, args...)
+}
+
+// Init is the one-shot airflow-init: migrate the metadata database, create the
+// admin user if missing, warn when the machine is under the spec's minimum.
+// Unlike the official image it fails on any error, and a second run on the
+// same data succeeds without changing anything.
+func Init(c Config) Service {
+	s := airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"},
+		HostPostgres, HostValkey)
+	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
+	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
+	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"
+	s.SecretEnv["_AIRFLOW_WWW_USER_PASSWORD"] = SecretWWWPassword
+	return s
+}
+
+// APIServer serves the UI, the REST API v2 and the Execution API workers use.
+func APIServer(c Config) Service {
+	s := airflow(c, HostAPIServer, []string{"airflow", "api-server", "--port", fmt.Sprint(PortAPIServer)},
+		HostPostgres, HostValkey, JobInit)
+	s.Ports = []int{PortAPIServer}
+	return s
+}
+
+// Scheduler, with its health endpoint on 8974.
+func Scheduler(c Config) Service {
+	s := airflow(c, "airflow-scheduler", []string{"airflow", "scheduler"},
+		HostPostgres, HostValkey, JobInit, HostAPIServer)
+	s.Ports = []int{PortScheduler}
+	return s
+}
+
+// DagProcessor parses dags/ (a separate process since Airflow 3).
+func DagProcessor(c Config) Service {
+	return airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
+		HostPostgres, HostValkey, JobInit, HostAPIServer)
+}
+
+// Triggerer runs the event loops of deferred tasks.
+func Triggerer(c Config) Service {
+	return airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
+		HostPostgres, HostValkey, JobInit, HostAPIServer)
+}
+
+// Worker is Celery worker number i (1-based), with a hostname of its own so
+// Celery and Flower tell the workers apart. DUMB_INIT_SETSID=0 lets Celery
+// finish running tasks on SIGTERM, as in the spec.
+func Worker(c Config, i int) Service {
+	name := fmt.Sprintf("airflow-worker-%d", i)
+	s := airflow(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},
+		HostPostgres, HostValkey, JobInit, HostAPIServer)
+	s.Env["DUMB_INIT_SETSID"] = "0"
+	s.Ports = []int{PortWorkerLog}
+	return s
+}
+
+// Flower is the optional Celery dashboard.
+func Flower(c Config) Service {
+	s := airflow(c, HostFlower, []string{"airflow", "celery", "flower", "--port", fmt.Sprint(PortFlower)},
+		HostValkey, JobInit)
+	s.Ports = []int{PortFlower}
+	return s
+}
+
+// CLI is the spec's airflow-cli: one ad-hoc `airflow ...` command.
+func CLI(c Config, args []string) Service {
+	s := airflow(c, "airflow-cli", append([]string{"airflow"}, args...), HostPostgres, HostValkey)
+	s.Env["CONNECTION_CHECK_MAX_COUNT"] = "0"
+	return s
+}
+
+// Dbt runs one dbt command line against the analytics database; profiles.yml
+// reads the DBT_* variables with env_var().
+func Dbt(c Config, args []string) Service {
+	return Service{
+		Name:  "dbt",
+		Image: c.DbtImage,
+		Args:  append([]string{"dbt"}, args...),
+		Env: map[string]string{
+			"DBT_PROFILES_DIR": DbtProject,
+			"DBT_DB_HOST":      HostPostgres,
+			"DBT_DB_PORT":      fmt.Sprint(PortPostgres),
+			"DBT_DB_USER":      c.DbtDBUser,
+			"DBT_DB_NAME":      c.DbtDBName,
+			"DBT_SCHEMA":       c.DbtSchema,
+		},
+		SecretEnv: map[string]string{"DBT_DB_PASSWORD": SecretDbtDBPassword},
+		Mounts:    []Mount{{Path: DbtProject, Source: "dbt", Dir: true}},
+		Needs:     []string{HostPostgres},
+	}
+}
+
+// Gateway forwards the host-facing ports to their services, so that one
+// service carries the whole stack's ports to `dagger call up up`.
+// Container-side ports equal the configured host ports.
+func Gateway(c Config, flower bool) Service {
+	type fwd struct {
+		port int
+		host string
+		to   int
+	}
+	fwds := []fwd{{c.AirflowAPIPort, HostAPIServer, PortAPIServer}, {c.PostgresPort, HostPostgres, PortPostgres}}
+	if flower {
+		fwds = append(fwds, fwd{c.FlowerPort, HostFlower, PortFlower})
+	}
+	var script []string
+	s := Service{Name: "gateway", Image: SocatImage}
+	for _, f := range fwds {
+		script = append(script, fmt.Sprintf("socat TCP-LISTEN:%d,fork,reuseaddr TCP:%s:%d &", f.port, f.host, f.to))
+		s.Ports = append(s.Ports, f.port)
+	}
+	s.Args = []string{"sh", "-c", strings.Join(append(script, "wait"), "\n")}
+	return s
+}
+
+// SocatImage is the helper image of the gateway.
+const SocatImage = "alpine/socat:1.8.0.3"

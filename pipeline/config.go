@@ -1,0 +1,237 @@
+// Package pipeline holds the logic of the data-platform module as pure Go:
+// configuration, and each service's image, command line, environment, secrets,
+// ports and start order. The module's main package only turns these
+// definitions into Dagger containers, so everything here is unit-tested
+// without an engine.
+package pipeline
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config mirrors the spec's .env.example: same names, same defaults. The
+// AIRFLOW__* settings of the spec are derived from it (see AirflowEnv), never
+// typed by users. Variables marked "added" are not in the spec: Airflow 3 needs
+// them, or they pin images the spec left implicit.
+type Config struct {
+	// PostgreSQL
+	PostgresUser     string `env:"POSTGRES_USER, default=app"`
+	PostgresPassword string `env:"POSTGRES_PASSWORD, default=changeme"`
+	PostgresDB       string `env:"POSTGRES_DB, default=app"`
+	PostgresPort     int    `env:"POSTGRES_PORT, default=5432"`
+	PostgresImage    string `env:"POSTGRES_IMAGE_NAME, default=postgres:16"` // added
+
+	// Valkey
+	ValkeyPassword  string `env:"VALKEY_PASSWORD, default=changeme"`
+	ValkeyImage     string `env:"VALKEY_IMAGE_NAME, default=valkey/valkey:9.0.2"`
+	ValkeyMaxmemory string `env:"VALKEY_MAXMEMORY, default=256mb"`
+
+	// Airflow metadata database
+	AirflowDBUser     string `env:"AIRFLOW_DB_USER, default=airflow"`
+	AirflowDBPassword string `env:"AIRFLOW_DB_PASSWORD, default=airflow"`
+	AirflowDBName     string `env:"AIRFLOW_DB_NAME, default=airflow"`
+
+	// dbt
+	DbtDBUser     string `env:"DBT_DB_USER, default=dbt"`
+	DbtDBPassword string `env:"DBT_DB_PASSWORD, default=changeme"`
+	DbtDBName     string `env:"DBT_DB_NAME, default=analytics"`
+	DbtSchema     string `env:"DBT_SCHEMA, default=public"`
+	DbtImage      string `env:"DBT_IMAGE_NAME, default=ghcr.io/dbt-labs/dbt-postgres:1.9.0"` // added
+
+	// Airflow, general
+	AirflowUID         int    `env:"AIRFLOW_UID, default=50000"`
+	AirflowImage       string `env:"AIRFLOW_IMAGE_NAME, default=apache/airflow:3.1.7"`
+	AirflowAPIPort     int    `env:"AIRFLOW_API_PORT, default=8080"`
+	AirflowFernetKey   string `env:"AIRFLOW_FERNET_KEY"`
+	AirflowWWWUser     string `env:"AIRFLOW_WWW_USER, default=airflow"`
+	AirflowWWWPassword string `env:"AIRFLOW_WWW_PASSWORD, default=airflow"`
+	AirflowJWTSecret   string `env:"AIRFLOW_JWT_SECRET"`                  // added
+	AirflowJWTIssuer   string `env:"AIRFLOW_JWT_ISSUER, default=airflow"` // added
+	PipAdditionalReqs  string `env:"_PIP_ADDITIONAL_REQUIREMENTS"`
+	AirflowProjDir     string `env:"AIRFLOW_PROJ_DIR, default=."`
+	FlowerPort         int    `env:"FLOWER_PORT, default=5555"`
+	ProjectName        string `env:"COMPOSE_PROJECT_NAME, default=dataplatform"` // added: compose's own name, keys the data volumes
+}
+
+// LoadConfig parses a .env file's content (may be empty) with overrides
+// applied on top, then validates the result. Errors name the variable.
+func LoadConfig(ctx context.Context, dotenv string, overrides map[string]string) (Config, error) {
+	vars, err := ParseDotenv(dotenv)
+	if err != nil {
+		return Config{}, err
+	}
+	for k, v := range overrides {
+		vars[k] = v
+	}
+	var cfg Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &cfg,
+		Lookuper: envconfig.MapLookuper(vars),
+	}); err != nil {
+		return Config{}, friendlyEnvError(err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// friendlyEnvError turns envconfig's parse errors into "NAME: problem".
+func friendlyEnvError(err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, "strconv."); i > 0 {
+		name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg[:i]), ":"))
+		if _, quoted, ok := strings.Cut(msg[i:], "parsing "); ok {
+			val, _, _ := strings.Cut(quoted, ":")
+			return fmt.Errorf("%s: %s is not a whole number", name, val)
+		}
+		return fmt.Errorf("%s: not a whole number", name)
+	}
+	return err
+}
+
+var (
+	identRe     = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]{0,62}$`)
+	maxmemoryRe = regexp.MustCompile(`^(?i)[1-9][0-9]*(b|k|kb|m|mb|g|gb)$`)
+	projectRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	imageRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:-]*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[a-f0-9]{64})?$`)
+)
+
+// Validate checks every value before any container starts. All problems are
+// reported at once, one per line, each starting with the variable's name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	for name, v := range map[string]string{
+		"POSTGRES_PASSWORD":    c.PostgresPassword,
+		"VALKEY_PASSWORD":      c.ValkeyPassword,
+		"AIRFLOW_DB_PASSWORD":  c.AirflowDBPassword,
+		"DBT_DB_PASSWORD":      c.DbtDBPassword,
+		"AIRFLOW_WWW_PASSWORD": c.AirflowWWWPassword,
+	} {
+		switch {
+		case v == "":
+			bad(name, "must not be empty")
+		case strings.ContainsAny(v, "\n\r"):
+			bad(name, "must be a single line")
+		}
+	}
+	for name, v := range map[string]string{
+		"POSTGRES_USER": c.PostgresUser, "POSTGRES_DB": c.PostgresDB,
+		"AIRFLOW_DB_USER": c.AirflowDBUser, "AIRFLOW_DB_NAME": c.AirflowDBName,
+		"DBT_DB_USER": c.DbtDBUser, "DBT_DB_NAME": c.DbtDBName, "DBT_SCHEMA": c.DbtSchema,
+	} {
+		if !identRe.MatchString(v) {
+			bad(name, "%q is not a valid PostgreSQL name (letters, digits, _; not starting with a digit; at most 63)", v)
+		}
+	}
+	if c.AirflowDBUser == c.DbtDBUser {
+		bad("DBT_DB_USER", "must differ from AIRFLOW_DB_USER (%q): each role owns only its own database", c.DbtDBUser)
+	}
+	for _, u := range []struct{ name, v string }{{"AIRFLOW_DB_USER", c.AirflowDBUser}, {"DBT_DB_USER", c.DbtDBUser}} {
+		if u.v == c.PostgresUser {
+			bad(u.name, "must differ from POSTGRES_USER (%q), the superuser", u.v)
+		}
+	}
+	dbs := map[string]string{}
+	for _, d := range []struct{ name, v string }{{"POSTGRES_DB", c.PostgresDB}, {"AIRFLOW_DB_NAME", c.AirflowDBName}, {"DBT_DB_NAME", c.DbtDBName}} {
+		if other, dup := dbs[d.v]; dup {
+			bad(d.name, "%q is already used by %s: the three databases must be distinct", d.v, other)
+		}
+		dbs[d.v] = d.name
+	}
+	ports := map[int]string{}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"POSTGRES_PORT", c.PostgresPort}, {"AIRFLOW_API_PORT", c.AirflowAPIPort}, {"FLOWER_PORT", c.FlowerPort}} {
+		if p.v < 1 || p.v > 65535 {
+			bad(p.name, "%d is not a TCP port (1-65535)", p.v)
+			continue
+		}
+		if other, dup := ports[p.v]; dup {
+			bad(p.name, "port %d is already used by %s", p.v, other)
+		}
+		ports[p.v] = p.name
+	}
+	if !maxmemoryRe.MatchString(c.ValkeyMaxmemory) {
+		bad("VALKEY_MAXMEMORY", "%q needs a positive size with a unit, e.g. 256mb or 1gb", c.ValkeyMaxmemory)
+	}
+	if c.AirflowUID < 0 || c.AirflowUID > 65535 {
+		bad("AIRFLOW_UID", "%d is not a valid user id (0-65535)", c.AirflowUID)
+	}
+	if c.AirflowFernetKey != "" {
+		if k, err := base64.URLEncoding.DecodeString(c.AirflowFernetKey); err != nil || len(k) != 32 {
+			bad("AIRFLOW_FERNET_KEY", "is not a Fernet key (32 bytes, url-safe base64; generate one with cryptography's Fernet.generate_key())")
+		}
+	}
+	if c.AirflowJWTSecret != "" && len(c.AirflowJWTSecret) < 16 {
+		bad("AIRFLOW_JWT_SECRET", "is too short (at least 16 characters)")
+	}
+	if c.AirflowWWWUser == "" {
+		bad("AIRFLOW_WWW_USER", "must not be empty")
+	}
+	if c.AirflowJWTIssuer == "" {
+		bad("AIRFLOW_JWT_ISSUER", "must not be empty")
+	}
+	for name, v := range map[string]string{
+		"POSTGRES_IMAGE_NAME": c.PostgresImage, "VALKEY_IMAGE_NAME": c.ValkeyImage,
+		"AIRFLOW_IMAGE_NAME": c.AirflowImage, "DBT_IMAGE_NAME": c.DbtImage,
+	} {
+		switch {
+		case !imageRe.MatchString(v):
+			bad(name, "%q is not an image reference with a pinned tag (name:tag)", v)
+		case strings.HasSuffix(v, ":latest"):
+			bad(name, "%q: pin a version instead of latest", v)
+		}
+	}
+	if p := path.Clean(c.AirflowProjDir); path.IsAbs(p) || p == ".." || strings.HasPrefix(p, "../") {
+		bad("AIRFLOW_PROJ_DIR", "%q must be a relative path inside the project", c.AirflowProjDir)
+	}
+	if !projectRe.MatchString(c.ProjectName) {
+		bad("COMPOSE_PROJECT_NAME", "%q must be lowercase letters, digits, - and _", c.ProjectName)
+	}
+	if strings.ContainsAny(c.PipAdditionalReqs, "\n;&|`$") {
+		bad("_PIP_ADDITIONAL_REQUIREMENTS", "must be a space-separated list of requirements")
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// ProjDir is AIRFLOW_PROJ_DIR cleaned, relative to the project root.
+func (c Config) ProjDir() string { return path.Clean(c.AirflowProjDir) }
+
+// FernetKey is AIRFLOW_FERNET_KEY, or when that is empty a key derived from
+// the project name and the Airflow database password: stable across restarts
+// and identical in every container, unlike Airflow's own random fallback.
+func (c Config) FernetKey() string {
+	if c.AirflowFernetKey != "" {
+		return c.AirflowFernetKey
+	}
+	return base64.URLEncoding.EncodeToString(c.derive("fernet"))
+}
+
+// JWTSecret is AIRFLOW_JWT_SECRET, or a stable derived value shared by all
+// Airflow containers (without it workers fail signature verification).
+func (c Config) JWTSecret() string {
+	if c.AirflowJWTSecret != "" {
+		return c.AirflowJWTSecret
+	}
+	return base64.RawURLEncoding.EncodeToString(c.derive("jwt"))
+}
+
+func (c Config) derive(purpose string) []byte {
+	m := hmac.New(sha256.New, []byte(c.AirflowDBPassword))
+	m.Write([]byte(c.ProjectName + "/" + purpose))
+	return m.Sum(nil)
+}

@@ -1,0 +1,200 @@
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// Hostnames, as the services see each other (the spec's compose service names).
+const (
+	HostPostgres  = "postgres"
+	HostValkey    = "valkey"
+	HostAPIServer = "airflow-apiserver"
+)
+
+// Container-side ports.
+const (
+	PortPostgres  = 5432
+	PortValkey    = 6379
+	PortAPIServer = 8080
+	PortScheduler = 8974 // scheduler health endpoint
+	PortWorkerLog = 8793 // worker log server
+	PortFlower    = 5555
+)
+
+// Paths inside the containers.
+const (
+	AirflowHome  = "/opt/airflow"
+	PGData       = "/var/lib/postgresql/data"
+	ValkeyData   = "/data"
+	DbtProject   = "/usr/app/dbt"
+	SecretsDir   = "/run/secrets"
+	InitDBScript = "/docker-entrypoint-initdb.d/init-db.sh"
+)
+
+// Secret names: keys of Secrets(cfg), values reach containers only as
+// secret env vars or mounted secret files.
+const (
+	SecretPostgresPassword  = "postgres-password"
+	SecretAirflowDBPassword = "airflow-db-password"
+	SecretDbtDBPassword     = "dbt-db-password"
+	SecretValkeyPassword    = "valkey-password"
+	SecretValkeyConf        = "valkey-auth-conf"
+	SecretWWWPassword       = "airflow-www-password"
+	SecretSQLAlchemyConn    = "airflow-sql-alchemy-conn"
+	SecretResultBackend     = "airflow-celery-result-backend"
+	SecretBrokerURL         = "airflow-celery-broker-url"
+	SecretFernetKey         = "airflow-fernet-key"
+	SecretJWTSecret         = "airflow-jwt-secret"
+	SecretAnalyticsConn     = "airflow-conn-analytics"
+)
+
+// Secrets computes every secret value from the configuration, by name.
+func Secrets(c Config) map[string]string {
+	airflowDB := fmt.Sprintf("%s:%s@%s/%s", c.AirflowDBUser, c.AirflowDBPassword, HostPostgres, c.AirflowDBName)
+	return map[string]string{
+		SecretPostgresPassword:  c.PostgresPassword,
+		SecretAirflowDBPassword: c.AirflowDBPassword,
+		SecretDbtDBPassword:     c.DbtDBPassword,
+		SecretValkeyPassword:    c.ValkeyPassword,
+		SecretValkeyConf:        "requirepass " + strconv.Quote(c.ValkeyPassword) + "\n",
+		SecretWWWPassword:       c.AirflowWWWPassword,
+		SecretSQLAlchemyConn:    "postgresql+psycopg2://" + airflowDB,
+		SecretResultBackend:     "db+postgresql://" + airflowDB,
+		SecretBrokerURL:         fmt.Sprintf("redis://:%s@%s:%d/0", c.ValkeyPassword, HostValkey, PortValkey),
+		SecretFernetKey:         c.FernetKey(),
+		SecretJWTSecret:         c.JWTSecret(),
+		SecretAnalyticsConn: fmt.Sprintf("postgresql://%s:%s@%s:%d/%s", c.DbtDBUser, c.DbtDBPassword,
+			HostPostgres, PortPostgres, c.DbtDBName),
+	}
+}
+
+// Volume is a persistent cache volume; its key includes the project so two
+// projects never share data.
+type Volume struct {
+	Key       string
+	Path      string
+	Owner     string // user:group owning the volume's root, "" for root
+	Exclusive bool   // one container at a time (a database must never run twice on its files)
+}
+
+// Mount copies a file or folder of the project into the container.
+type Mount struct {
+	Path     string // in the container
+	Source   string // relative to the project root
+	Dir      bool
+	Optional bool // skipped when missing from the project
+}
+
+// Service is everything the Dagger layer needs to build one container.
+type Service struct {
+	Name       string            // hostname other services use
+	Image      string            // image reference
+	Args       []string          // command line
+	User       string            // user:group, "" for the image's
+	Env        map[string]string // plain variables
+	SecretEnv  map[string]string // variable -> secret name
+	SecretFile map[string]string // path -> secret name
+	Ports      []int             // exposed ports; Dagger waits for them before dependants start
+	Volumes    []Volume
+	Mounts     []Mount
+	Needs      []string // services it binds (by hostname) or jobs that must finish first, in start order
+}
+
+// SortedEnv returns the plain variables sorted by name, for stable builds.
+func (s Service) SortedEnv() [][2]string {
+	return sortedPairs(s.Env)
+}
+
+// SortedSecretEnv returns the secret variables sorted by name.
+func (s Service) SortedSecretEnv() [][2]string {
+	return sortedPairs(s.SecretEnv)
+}
+
+// SortedSecretFiles returns the secret files sorted by path.
+func (s Service) SortedSecretFiles() [][2]string {
+	return sortedPairs(s.SecretFile)
+}
+
+func sortedPairs(m map[string]string) [][2]string {
+	out := make([][2]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, [2]string{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
+
+func (c Config) volume(name, path, owner string, exclusive bool) Volume {
+	return Volume{Key: "dataplatform-" + c.ProjectName + "-" + name, Path: path, Owner: owner, Exclusive: exclusive}
+}
+
+// Volumes of a project: what `Wipe` empties (the spec's `down -v`).
+func (c Config) Volumes() []Volume {
+	return []Volume{c.postgresVolume(), c.valkeyVolume(), c.logsVolume()}
+}
+
+func (c Config) postgresVolume() Volume { return c.volume("postgres", PGData, "", true) }
+func (c Config) valkeyVolume() Volume   { return c.volume("valkey", ValkeyData, "", true) }
+func (c Config) logsVolume() Volume {
+	return c.volume("airflow-logs", AirflowHome+"/logs", c.AirflowUser(), false)
+}
+
+// AirflowUser is the user:group every Airflow container runs as.
+func (c Config) AirflowUser() string { return strconv.Itoa(c.AirflowUID) + ":0" }
+
+// Postgres: one server, three databases. The image's entrypoint creates the
+// superuser and POSTGRES_DB, then runs init-db.sh once on an empty data dir.
+// A stale postmaster.pid left by a killed session is removed first: the
+// volume is locked to one server at a time, so it cannot belong to a live one.
+func Postgres(c Config) Service {
+	return Service{
+		Name:  HostPostgres,
+		Image: c.PostgresImage,
+		Args: []string{"sh", "-c",
+			`rm -f "$PGDATA/postmaster.pid" && exec docker-entrypoint.sh postgres`},
+		Env: map[string]string{
+			"POSTGRES_USER":   c.PostgresUser,
+			"POSTGRES_DB":     c.PostgresDB,
+			"PGDATA":          PGData,
+			"AIRFLOW_DB_USER": c.AirflowDBUser,
+			"AIRFLOW_DB_NAME": c.AirflowDBName,
+			"DBT_DB_USER":     c.DbtDBUser,
+			"DBT_DB_NAME":     c.DbtDBName,
+		},
+		SecretEnv: map[string]string{
+			"POSTGRES_PASSWORD":   SecretPostgresPassword,
+			"AIRFLOW_DB_PASSWORD": SecretAirflowDBPassword,
+			"DBT_DB_PASSWORD":     SecretDbtDBPassword,
+		},
+		Ports:   []int{PortPostgres},
+		Volumes: []Volume{c.postgresVolume()},
+		Mounts:  []Mount{{Path: InitDBScript, Source: "init/init-db.sh"}},
+	}
+}
+
+// Valkey: the Celery broker. The password comes from a mounted secret config
+// file, so it never appears on a command line; AOF persistence, and a memory
+// cap that refuses writes rather than evicting queued tasks.
+func Valkey(c Config) Service {
+	return Service{
+		Name:  HostValkey,
+		Image: c.ValkeyImage,
+		Args: []string{"valkey-server", SecretsDir + "/valkey.conf",
+			"--appendonly", "yes",
+			"--maxmemory", c.ValkeyMaxmemory,
+			"--maxmemory-policy", "noeviction",
+			"--dir", ValkeyData},
+		SecretEnv:  map[string]string{"REDISCLI_AUTH": SecretValkeyPassword},
+		SecretFile: map[string]string{SecretsDir + "/valkey.conf": SecretValkeyConf},
+		Ports:      []int{PortValkey},
+		Volumes:    []Volume{c.valkeyVolume()},
+	}
+}
+
+// JobInit is the one-shot init; services that need it start after it finished.
+const JobInit = "airflow-init"
+
+// HostFlower is Flower's hostname.
+const HostFlower = "airflow-flower"

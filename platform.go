@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"dagger/data-platform/internal/dagger"
+	"dagger/data-platform/pipeline"
+)
+
+// platform turns pipeline definitions into Dagger containers and services.
+// It holds no logic of its own beyond that translation.
+type platform struct {
+	cfg     pipeline.Config
+	source  *dagger.Directory
+	secrets map[string]*dagger.Secret
+	// runID changes on every call, so one-shot jobs (init, dbt, the CLI)
+	// really run instead of being answered from Dagger's cache.
+	runID string
+	built map[string]*dagger.Service
+}
+
+func newPlatform(cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
+	secrets := map[string]*dagger.Secret{}
+	for name, value := range pipeline.Secrets(cfg) {
+		secrets[name] = dag.SetSecret("dataplatform-"+cfg.ProjectName+"-"+name, value)
+	}
+	return &platform{cfg: cfg, source: source, secrets: secrets,
+		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}}
+}
+
+// stack returns the gateway, whose bindings start every service in order.
+func (p *platform) stack(workers int, flower bool) (*dagger.Service, error) {
+	return p.service("gateway", workers, flower)
+}
+
+// service builds the named service of a stack, with everything it needs.
+func (p *platform) service(name string, workers int, flower bool) (*dagger.Service, error) {
+	stack, err := pipeline.Stack(p.cfg, workers, flower)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pipeline.StartOrder(stack); err != nil {
+		return nil, err
+	}
+	return p.build(stack, name)
+}
+
+func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagger.Service, error) {
+	if svc, ok := p.built[name]; ok {
+		return svc, nil
+	}
+	def, ok := stack[name]
+	if !ok {
+		return nil, fmt.Errorf("no service %q", name)
+	}
+	ctr, err := p.container(def, stack)
+	if err != nil {
+		return nil, err
+	}
+	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args}).WithHostname(def.Name)
+	p.built[name] = svc
+	return svc, nil
+}
+
+// container applies a definition: image, env, secrets, volumes, project
+// files, ports, and its needs (services bound by hostname, jobs finished).
+func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Service) (*dagger.Container, error) {
+	ctr := dag.Container().From(def.Image)
+	for _, kv := range def.SortedEnv() {
+		ctr = ctr.WithEnvVariable(kv[0], kv[1])
+	}
+	for _, kv := range def.SortedSecretEnv() {
+		ctr = ctr.WithSecretVariable(kv[0], p.secrets[kv[1]])
+	}
+	for _, kv := range def.SortedSecretFiles() {
+		ctr = ctr.WithMountedSecret(kv[0], p.secrets[kv[1]], dagger.ContainerWithMountedSecretOpts{Owner: def.User})
+	}
+	for _, v := range def.Volumes {
+		ctr = withVolume(ctr, v)
+	}
+	for _, m := range def.Mounts {
+		if m.Optional {
+			ok, err := p.source.Exists(context.Background(), m.Source)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		if m.Dir {
+			ctr = ctr.WithDirectory(m.Path, p.source.Directory(m.Source), dagger.ContainerWithDirectoryOpts{Owner: def.User})
+		} else {
+			ctr = ctr.WithFile(m.Path, p.source.File(m.Source), dagger.ContainerWithFileOpts{Owner: def.User, Permissions: 0o755})
+		}
+	}
+	for _, port := range def.Ports {
+		ctr = ctr.WithExposedPort(port)
+	}
+	for _, need := range def.Needs {
+		if need == pipeline.JobInit {
+			// Depending on init's output makes this container start only after
+			// init succeeded (in this very call: init never comes from cache).
+			done, err := p.job(stack[need])
+			if err != nil {
+				return nil, err
+			}
+			ctr = ctr.WithFile("/tmp/.init-done", done.File("/tmp/init-done"))
+			continue
+		}
+		svc, err := p.build(stack, need)
+		if err != nil {
+			return nil, err
+		}
+		ctr = ctr.WithServiceBinding(need, svc)
+	}
+	if def.User != "" {
+		ctr = ctr.WithUser(def.User)
+	}
+	return ctr, nil
+}
+
+// jobBase is a one-shot definition's container, ready to run, with a fresh
+// run id so its exec never comes from cache. Jobs bind their own database
+// and broker services.
+func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
+	stack := map[string]pipeline.Service{
+		pipeline.HostPostgres: pipeline.Postgres(p.cfg),
+		pipeline.HostValkey:   pipeline.Valkey(p.cfg),
+	}
+	ctr, err := p.container(def, stack)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID), nil
+}
+
+// job returns the container after a successful run of a one-shot definition,
+// marked by /tmp/init-done (services that need the job depend on that file).
+func (p *platform) job(def pipeline.Service) (*dagger.Container, error) {
+	ctr, err := p.jobBase(def)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.WithExec(def.Args).WithExec([]string{"sh", "-c", "date > /tmp/init-done"}), nil
+}
+
+// run executes a one-shot definition and returns its combined output; on a
+// non-zero exit the error carries that output.
+func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error) {
+	base, err := p.jobBase(def)
+	if err != nil {
+		return "", err
+	}
+	out := base.WithExec(def.Args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := out.ExitCode(ctx)
+	if err != nil {
+		return "", err
+	}
+	stdout, err := out.Stdout(ctx)
+	if err != nil {
+		return "", err
+	}
+	stderr, err := out.Stderr(ctx)
+	if err != nil {
+		return "", err
+	}
+	combined := strings.TrimRight(stdout+stderr, "\n")
+	if code != 0 {
+		return "", fmt.Errorf("%s exited with %d:\n%s", def.Name, code, combined)
+	}
+	return combined, nil
+}
+
+// wipe empties every data volume of the project, mounting each exactly as the
+// services do (same key, sharing and owner: otherwise it is another volume).
+func (p *platform) wipe(ctx context.Context) (string, error) {
+	ctr := dag.Container().From(p.cfg.PostgresImage).WithEnvVariable("DATAPLATFORM_RUN", p.runID)
+	var report []string
+	for _, v := range p.cfg.Volumes() {
+		ctr = withVolume(ctr, v).
+			WithExec([]string{"sh", "-c", `find "$0" -mindepth 1 -delete`, v.Path})
+		report = append(report, "wiped "+v.Key)
+	}
+	if _, err := ctr.Sync(ctx); err != nil {
+		return "", err
+	}
+	return strings.Join(report, "\n"), nil
+}
+
+// withVolume mounts a persistent volume; an exclusive one is locked to one
+// container at a time, so two sessions never run a database on the same files.
+func withVolume(ctr *dagger.Container, v pipeline.Volume) *dagger.Container {
+	sharing := dagger.CacheSharingModeShared
+	if v.Exclusive {
+		sharing = dagger.CacheSharingModeLocked
+	}
+	return ctr.WithMountedCache(v.Path, dag.CacheVolume(v.Key),
+		dagger.ContainerWithMountedCacheOpts{Sharing: sharing, Owner: v.Owner})
+}
