@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -84,18 +85,23 @@ func LoadConfig(ctx context.Context, dotenv string, overrides map[string]string)
 	return cfg, cfg.Validate()
 }
 
-// friendlyEnvError turns envconfig's parse errors into "NAME: problem".
+// friendlyEnvError turns envconfig's parse errors ("Field: strconv...") into
+// "VARIABLE: problem".
 func friendlyEnvError(err error) error {
 	msg := err.Error()
-	if i := strings.Index(msg, "strconv."); i > 0 {
-		name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg[:i]), ":"))
-		if _, quoted, ok := strings.Cut(msg[i:], "parsing "); ok {
-			val, _, _ := strings.Cut(quoted, ":")
-			return fmt.Errorf("%s: %s is not a whole number", name, val)
-		}
-		return fmt.Errorf("%s: not a whole number", name)
+	i := strings.Index(msg, "strconv.")
+	if i < 0 {
+		return err
 	}
-	return err
+	name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg[:i]), ":"))
+	if f, ok := reflect.TypeOf(Config{}).FieldByName(name); ok {
+		name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+	}
+	val := ""
+	if _, quoted, ok := strings.Cut(msg[i:], "parsing "); ok {
+		val, _, _ = strings.Cut(quoted, ":")
+	}
+	return fmt.Errorf("%s: %s is not a whole number", name, val)
 }
 
 var (

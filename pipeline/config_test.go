@@ -1,0 +1,220 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, dotenv string, overrides map[string]string) (Config, error) {
+	t.Helper()
+	return LoadConfig(context.Background(), dotenv, overrides)
+}
+
+// The defaults are the spec's .env.example tables, value for value.
+func TestDefaultsMatchSpec(t *testing.T) {
+	cfg, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "changeme", "POSTGRES_DB": "app", "POSTGRES_PORT": "5432",
+		"VALKEY_PASSWORD": "changeme", "VALKEY_IMAGE_NAME": "valkey/valkey:9.0.2", "VALKEY_MAXMEMORY": "256mb",
+		"AIRFLOW_DB_USER": "airflow", "AIRFLOW_DB_PASSWORD": "airflow", "AIRFLOW_DB_NAME": "airflow",
+		"DBT_DB_USER": "dbt", "DBT_DB_PASSWORD": "changeme", "DBT_DB_NAME": "analytics", "DBT_SCHEMA": "public",
+		"AIRFLOW_UID": "50000", "AIRFLOW_IMAGE_NAME": "apache/airflow:3.1.7", "AIRFLOW_API_PORT": "8080",
+		"AIRFLOW_FERNET_KEY": "", "AIRFLOW_WWW_USER": "airflow", "AIRFLOW_WWW_PASSWORD": "airflow",
+		"_PIP_ADDITIONAL_REQUIREMENTS": "", "AIRFLOW_PROJ_DIR": ".", "FLOWER_PORT": "5555",
+		// added by this project
+		"POSTGRES_IMAGE_NAME": "postgres:16", "DBT_IMAGE_NAME": "ghcr.io/dbt-labs/dbt-postgres:1.9.0",
+		"AIRFLOW_JWT_SECRET": "", "AIRFLOW_JWT_ISSUER": "airflow", "COMPOSE_PROJECT_NAME": "dataplatform",
+	}
+	got := values(cfg)
+	if !reflect.DeepEqual(got, want) {
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+		for k := range got {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected variable %s", k)
+			}
+		}
+	}
+}
+
+// values reads the config back as NAME -> value through the struct tags.
+func values(c Config) map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c)
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("env"), ",")
+		out[name] = fmt.Sprint(v.Field(i).Interface())
+	}
+	return out
+}
+
+// The shipped .env.example lists every variable with its default, so the
+// same file works for the compose reference and for this module.
+func TestEnvExampleMatchesDefaults(t *testing.T) {
+	data, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars, err := ParseDotenv(string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, _ := load(t, "", nil)
+	want := values(defaults)
+	for k, v := range want {
+		got, ok := vars[k]
+		if !ok {
+			t.Errorf(".env.example lacks %s", k)
+		} else if got != v {
+			t.Errorf(".env.example has %s=%q, default is %q", k, got, v)
+		}
+	}
+	for k := range vars {
+		if _, ok := want[k]; !ok {
+			t.Errorf(".env.example has %s, which the module does not read", k)
+		}
+	}
+}
+
+func TestDotenvAndOverrides(t *testing.T) {
+	dotenv := `
+# comment
+export POSTGRES_USER=alice
+POSTGRES_PORT = 15432
+VALKEY_MAXMEMORY="1gb"
+AIRFLOW_WWW_USER='admin' 
+DBT_SCHEMA=marts # trailing comment
+AIRFLOW_API_PORT=9090
+UNRELATED=ignored
+`
+	cfg, err := load(t, dotenv, map[string]string{"AIRFLOW_API_PORT": "8181", "FLOWER_PORT": "5556"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]any{
+		"POSTGRES_USER":    {cfg.PostgresUser, "alice"},
+		"POSTGRES_PORT":    {cfg.PostgresPort, 15432},
+		"VALKEY_MAXMEMORY": {cfg.ValkeyMaxmemory, "1gb"},
+		"AIRFLOW_WWW_USER": {cfg.AirflowWWWUser, "admin"},
+		"DBT_SCHEMA":       {cfg.DbtSchema, "marts"},
+		"AIRFLOW_API_PORT": {cfg.AirflowAPIPort, 8181}, // override beats .env
+		"FLOWER_PORT":      {cfg.FlowerPort, 5556},
+		"POSTGRES_DB":      {cfg.PostgresDB, "app"}, // untouched default
+	}
+	for name, c := range checks {
+		if c[0] != c[1] {
+			t.Errorf("%s = %v, want %v", name, c[0], c[1])
+		}
+	}
+}
+
+// Every bad value is rejected before anything starts, naming the variable.
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	cases := []struct {
+		name, dotenv, wantVar, wantText string
+	}{
+		{"empty postgres password", "POSTGRES_PASSWORD=", "POSTGRES_PASSWORD", "must not be empty"},
+		{"empty valkey password", "VALKEY_PASSWORD=", "VALKEY_PASSWORD", "must not be empty"},
+		{"empty airflow db password", "AIRFLOW_DB_PASSWORD=", "AIRFLOW_DB_PASSWORD", "must not be empty"},
+		{"empty dbt password", "DBT_DB_PASSWORD=", "DBT_DB_PASSWORD", "must not be empty"},
+		{"empty www password", "AIRFLOW_WWW_PASSWORD=", "AIRFLOW_WWW_PASSWORD", "must not be empty"},
+		{"non-numeric port", "POSTGRES_PORT=abc", "POSTGRES_PORT", "not a whole number"},
+		{"port out of range", "AIRFLOW_API_PORT=70000", "AIRFLOW_API_PORT", "not a TCP port"},
+		{"port zero", "FLOWER_PORT=0", "FLOWER_PORT", "not a TCP port"},
+		{"port clash", "AIRFLOW_API_PORT=5432", "AIRFLOW_API_PORT", "already used by POSTGRES_PORT"},
+		{"maxmemory without unit", "VALKEY_MAXMEMORY=256", "VALKEY_MAXMEMORY", "with a unit"},
+		{"maxmemory garbage", "VALKEY_MAXMEMORY=lots", "VALKEY_MAXMEMORY", "with a unit"},
+		{"malformed fernet key", "AIRFLOW_FERNET_KEY=not-a-key", "AIRFLOW_FERNET_KEY", "not a Fernet key"},
+		{"negative uid", "AIRFLOW_UID=-1", "AIRFLOW_UID", "not a valid user id"},
+		{"uid not a number", "AIRFLOW_UID=root", "AIRFLOW_UID", "not a whole number"},
+		{"sql injection in db name", `DBT_DB_NAME=x";drop`, "DBT_DB_NAME", "not a valid PostgreSQL name"},
+		{"role names collide", "DBT_DB_USER=airflow", "DBT_DB_USER", "must differ from AIRFLOW_DB_USER"},
+		{"role is the superuser", "AIRFLOW_DB_USER=app", "AIRFLOW_DB_USER", "must differ from POSTGRES_USER"},
+		{"databases collide", "DBT_DB_NAME=airflow", "DBT_DB_NAME", "already used by AIRFLOW_DB_NAME"},
+		{"image without tag", "AIRFLOW_IMAGE_NAME=apache/airflow", "AIRFLOW_IMAGE_NAME", "pinned tag"},
+		{"image latest", "VALKEY_IMAGE_NAME=valkey/valkey:latest", "VALKEY_IMAGE_NAME", "instead of latest"},
+		{"absolute proj dir", "AIRFLOW_PROJ_DIR=/etc", "AIRFLOW_PROJ_DIR", "relative path inside"},
+		{"proj dir escapes", "AIRFLOW_PROJ_DIR=../other", "AIRFLOW_PROJ_DIR", "relative path inside"},
+		{"bad project name", "COMPOSE_PROJECT_NAME=My Project", "COMPOSE_PROJECT_NAME", "lowercase"},
+		{"short jwt secret", "AIRFLOW_JWT_SECRET=short", "AIRFLOW_JWT_SECRET", "too short"},
+		{"pip injection", "_PIP_ADDITIONAL_REQUIREMENTS=x; rm -rf /", "_PIP_ADDITIONAL_REQUIREMENTS", "space-separated"},
+		{"line without =", "POSTGRES_USER app", "line 1", "has no '='"},
+		{"bad variable name", "1ABC=x", "line 1", "not a valid variable name"},
+	}
+	rejected := 0
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.dotenv, nil)
+			if err == nil {
+				t.Fatalf("%q accepted", tc.dotenv)
+			}
+			if !strings.Contains(err.Error(), tc.wantVar) || !strings.Contains(err.Error(), tc.wantText) {
+				t.Fatalf("error %q should name %s and say %q", err, tc.wantVar, tc.wantText)
+			}
+			rejected++
+		})
+	}
+	t.Logf("%d bad inputs tried, %d rejected clearly", len(cases), rejected)
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	_, err := load(t, "POSTGRES_PASSWORD=\nFLOWER_PORT=99999\nVALKEY_MAXMEMORY=1", nil)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, v := range []string{"POSTGRES_PASSWORD", "FLOWER_PORT", "VALKEY_MAXMEMORY"} {
+		if !strings.Contains(err.Error(), v) {
+			t.Errorf("error does not mention %s: %v", v, err)
+		}
+	}
+}
+
+func TestDerivedKeysAreStableAndValid(t *testing.T) {
+	a, _ := load(t, "", nil)
+	b, _ := load(t, "", nil)
+	if a.FernetKey() != b.FernetKey() || a.JWTSecret() != b.JWTSecret() {
+		t.Fatal("derived keys differ between loads")
+	}
+	withKey := a
+	withKey.AirflowFernetKey = a.FernetKey()
+	if err := withKey.Validate(); err != nil {
+		t.Fatalf("derived Fernet key is not valid: %v", err)
+	}
+	other, _ := load(t, "COMPOSE_PROJECT_NAME=other", nil)
+	if other.FernetKey() == a.FernetKey() {
+		t.Fatal("two projects share a derived Fernet key")
+	}
+	set, _ := load(t, "AIRFLOW_FERNET_KEY="+a.FernetKey()+"\nAIRFLOW_JWT_SECRET=0123456789abcdef0123", nil)
+	if set.JWTSecret() != "0123456789abcdef0123" {
+		t.Fatal("explicit JWT secret ignored")
+	}
+}
+
+func TestDescribeMasksSecrets(t *testing.T) {
+	cfg, _ := load(t, "POSTGRES_PASSWORD=s3cr3t-value\nAIRFLOW_FERNET_KEY="+mustDefault(t).FernetKey(), nil)
+	out := Describe(cfg)
+	if strings.Contains(out, "s3cr3t-value") || strings.Contains(out, cfg.AirflowFernetKey) {
+		t.Fatalf("secret shown:\n%s", out)
+	}
+	if !strings.Contains(out, "POSTGRES_PASSWORD=***") || !strings.Contains(out, "POSTGRES_USER=app") {
+		t.Fatalf("unexpected description:\n%s", out)
+	}
+}
+
+func mustDefault(t *testing.T) Config {
+	c, err := load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

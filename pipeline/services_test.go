@@ -1,0 +1,296 @@
+package pipeline
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestStartOrderFollowsTheSpec(t *testing.T) {
+	stack, err := Stack(mustDefault(t), 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := StartOrder(stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"postgres", "valkey"},
+		{"airflow-init"},
+		{"airflow-apiserver", "airflow-flower"},
+		{"airflow-dag-processor", "airflow-scheduler", "airflow-triggerer", "airflow-worker-1", "airflow-worker-2"},
+		{"gateway"},
+	}
+	if !reflect.DeepEqual(order, want) {
+		t.Fatalf("start order\n got %v\nwant %v", order, want)
+	}
+}
+
+func TestStartOrderRejectsCyclesAndUnknownNeeds(t *testing.T) {
+	cyc := map[string]Service{"a": {Name: "a", Needs: []string{"b"}}, "b": {Name: "b", Needs: []string{"a"}}}
+	if _, err := StartOrder(cyc); err == nil || !strings.Contains(err.Error(), "circular") {
+		t.Fatalf("cycle not reported: %v", err)
+	}
+	missing := map[string]Service{"a": {Name: "a", Needs: []string{"nope"}}}
+	if _, err := StartOrder(missing); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown need not reported: %v", err)
+	}
+}
+
+func TestWorkersRange(t *testing.T) {
+	for _, n := range []int{0, -1, 17} {
+		if _, err := Stack(mustDefault(t), n, false); err == nil || !strings.Contains(err.Error(), "workers") {
+			t.Errorf("workers=%d accepted (err %v)", n, err)
+		}
+	}
+	stack, _ := Stack(mustDefault(t), 3, false)
+	for i, name := range []string{"airflow-worker-1", "airflow-worker-2", "airflow-worker-3"} {
+		w, ok := stack[name]
+		if !ok {
+			t.Fatalf("missing %s", name)
+		}
+		if got := w.Args[len(w.Args)-1]; got != name+"@%h" {
+			t.Errorf("worker %d hostname arg %q", i+1, got)
+		}
+	}
+	if _, ok := stack[HostFlower]; ok {
+		t.Error("flower runs without --flower")
+	}
+}
+
+func TestImagesAndCommandLines(t *testing.T) {
+	c := mustDefault(t)
+	cases := []struct {
+		svc   Service
+		image string
+		args  string
+		ports []int
+	}{
+		{Postgres(c), "postgres:16", `sh -c rm -f "$PGDATA/postmaster.pid" && exec docker-entrypoint.sh postgres`, []int{5432}},
+		{Valkey(c), "valkey/valkey:9.0.2", "valkey-server /run/secrets/valkey.conf --appendonly yes --maxmemory 256mb --maxmemory-policy noeviction --dir /data", []int{6379}},
+		{Init(c), "apache/airflow:3.1.7", "bash /opt/airflow/init/airflow-init.sh", nil},
+		{APIServer(c), "apache/airflow:3.1.7", "airflow api-server --port 8080", []int{8080}},
+		{Scheduler(c), "apache/airflow:3.1.7", "airflow scheduler", []int{8974}},
+		{DagProcessor(c), "apache/airflow:3.1.7", "airflow dag-processor", nil},
+		{Triggerer(c), "apache/airflow:3.1.7", "airflow triggerer", nil},
+		{Worker(c, 1), "apache/airflow:3.1.7", "airflow celery worker --celery-hostname airflow-worker-1@%h", []int{8793}},
+		{Flower(c), "apache/airflow:3.1.7", "airflow celery flower --port 5555", []int{5555}},
+		{CLI(c, []string{"dags", "list"}), "apache/airflow:3.1.7", "airflow dags list", nil},
+		{Dbt(c, []string{"docs", "generate"}), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "dbt docs generate", nil},
+	}
+	for _, tc := range cases {
+		if tc.svc.Image != tc.image {
+			t.Errorf("%s image %q, want %q", tc.svc.Name, tc.svc.Image, tc.image)
+		}
+		if got := strings.Join(tc.svc.Args, " "); got != tc.args {
+			t.Errorf("%s args\n got %q\nwant %q", tc.svc.Name, got, tc.args)
+		}
+		if !slices.Equal(tc.svc.Ports, tc.ports) {
+			t.Errorf("%s ports %v, want %v", tc.svc.Name, tc.svc.Ports, tc.ports)
+		}
+	}
+}
+
+func TestOverridesReachServices(t *testing.T) {
+	c, err := LoadConfig(t.Context(), "VALKEY_MAXMEMORY=1gb\nAIRFLOW_IMAGE_NAME=example/airflow:3.1.7-custom\nAIRFLOW_UID=1000\nAIRFLOW_PROJ_DIR=sub\nCOMPOSE_PROJECT_NAME=demo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(Valkey(c).Args, "1gb") {
+		t.Errorf("maxmemory not applied: %v", Valkey(c).Args)
+	}
+	api := APIServer(c)
+	if api.Image != "example/airflow:3.1.7-custom" || api.User != "1000:0" {
+		t.Errorf("api-server image %q user %q", api.Image, api.User)
+	}
+	if api.Mounts[0].Source != "sub/dags" {
+		t.Errorf("dags come from %q, want sub/dags", api.Mounts[0].Source)
+	}
+	for _, v := range c.Volumes() {
+		if !strings.HasPrefix(v.Key, "dataplatform-demo-") {
+			t.Errorf("volume %q not keyed by project", v.Key)
+		}
+	}
+	if got := Gateway(c, false).Ports; !slices.Equal(got, []int{8080, 5432}) {
+		t.Errorf("gateway ports %v", got)
+	}
+	pip, _ := LoadConfig(t.Context(), "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0", nil)
+	if args := Scheduler(pip).Args; args[0] != "bash" || !strings.Contains(args[2], "apache-airflow-providers-http==5.0.0") || args[len(args)-1] != "scheduler" {
+		t.Errorf("pip requirements not honoured: %v", args)
+	}
+}
+
+// Every Airflow container gets the same settings; credentials only as secrets.
+func TestAirflowEnvAndSecrets(t *testing.T) {
+	c := mustDefault(t)
+	env := AirflowEnv(c)
+	want := map[string]string{
+		"AIRFLOW__CORE__EXECUTOR":                    "CeleryExecutor",
+		"AIRFLOW__CORE__AUTH_MANAGER":                "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL":    "http://airflow-apiserver:8080/execution/",
+		"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
+		"AIRFLOW__CORE__LOAD_EXAMPLES":               "false",
+		"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK":    "true",
+		"AIRFLOW_CONFIG":                             "/opt/airflow/config/airflow.cfg",
+		"AIRFLOW__API_AUTH__JWT_ISSUER":              "airflow",
+	}
+	for k, v := range want {
+		if env[k] != v {
+			t.Errorf("%s = %q, want %q", k, env[k], v)
+		}
+	}
+	secretVars := []string{"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__RESULT_BACKEND",
+		"AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"}
+	stack, _ := Stack(c, 2, true)
+	for name, s := range stack {
+		if s.Image != c.AirflowImage {
+			continue
+		}
+		for _, v := range secretVars {
+			if _, ok := s.SecretEnv[v]; !ok {
+				t.Errorf("%s lacks secret %s", name, v)
+			}
+			if _, ok := s.Env[v]; ok {
+				t.Errorf("%s carries %s as plain env", name, v)
+			}
+		}
+		if s.User != "50000:0" {
+			t.Errorf("%s runs as %q", name, s.User)
+		}
+	}
+	sec := Secrets(c)
+	if sec[SecretSQLAlchemyConn] != "postgresql+psycopg2://airflow:airflow@postgres/airflow" ||
+		sec[SecretResultBackend] != "db+postgresql://airflow:airflow@postgres/airflow" ||
+		sec[SecretBrokerURL] != "redis://:changeme@valkey:6379/0" {
+		t.Errorf("connection strings: %q %q %q", sec[SecretSQLAlchemyConn], sec[SecretResultBackend], sec[SecretBrokerURL])
+	}
+}
+
+// No password of the configuration appears in any plain env var or argument.
+func TestNoSecretInPlainEnvOrArgs(t *testing.T) {
+	c, err := LoadConfig(t.Context(), `POSTGRES_PASSWORD=pg-Secret-1
+VALKEY_PASSWORD=vk-Secret-2
+AIRFLOW_DB_PASSWORD=af-Secret-3
+DBT_DB_PASSWORD=dbt-Secret-4
+AIRFLOW_WWW_PASSWORD=www-Secret-5
+AIRFLOW_JWT_SECRET=jwt-Secret-6-0123456789`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"pg-Secret-1", "vk-Secret-2", "af-Secret-3", "dbt-Secret-4", "www-Secret-5", "jwt-Secret-6", c.FernetKey()}
+	stack, _ := Stack(c, 2, true)
+	all := []Service{CLI(c, []string{"dags", "list"}), Dbt(c, []string{"debug"})}
+	for _, s := range stack {
+		all = append(all, s)
+	}
+	for _, s := range all {
+		plain := strings.Join(s.Args, " ")
+		for k, v := range s.Env {
+			plain += " " + k + "=" + v
+		}
+		for _, sec := range secrets {
+			if strings.Contains(plain, sec) {
+				t.Errorf("%s exposes a secret in plain env or args", s.Name)
+			}
+		}
+		for _, ref := range append(mapValues(s.SecretEnv), mapValues(s.SecretFile)...) {
+			if _, ok := Secrets(c)[ref]; !ok {
+				t.Errorf("%s refers to unknown secret %q", s.Name, ref)
+			}
+		}
+	}
+}
+
+func mapValues(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestPostgresAndDbtEnv(t *testing.T) {
+	c := mustDefault(t)
+	pg := Postgres(c)
+	for k, v := range map[string]string{"POSTGRES_USER": "app", "POSTGRES_DB": "app", "AIRFLOW_DB_USER": "airflow",
+		"AIRFLOW_DB_NAME": "airflow", "DBT_DB_USER": "dbt", "DBT_DB_NAME": "analytics"} {
+		if pg.Env[k] != v {
+			t.Errorf("postgres %s = %q, want %q", k, pg.Env[k], v)
+		}
+	}
+	for _, k := range []string{"POSTGRES_PASSWORD", "AIRFLOW_DB_PASSWORD", "DBT_DB_PASSWORD"} {
+		if pg.SecretEnv[k] == "" {
+			t.Errorf("postgres lacks secret %s", k)
+		}
+	}
+	if !pg.Volumes[0].Exclusive || !Valkey(c).Volumes[0].Exclusive {
+		t.Error("database volumes must be exclusive")
+	}
+	dbt := Dbt(c, []string{"debug"})
+	if dbt.Env["DBT_DB_HOST"] != "postgres" || dbt.Env["DBT_DB_NAME"] != "analytics" || dbt.Env["DBT_SCHEMA"] != "public" ||
+		dbt.SecretEnv["DBT_DB_PASSWORD"] != SecretDbtDBPassword {
+		t.Errorf("dbt env %v secrets %v", dbt.Env, dbt.SecretEnv)
+	}
+}
+
+// init-db.sh gives each role only its own database.
+func TestInitDBLeastPrivilege(t *testing.T) {
+	data, err := os.ReadFile("../init/init-db.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := string(data)
+	for _, want := range []string{
+		`CREATE ROLE :"airflow_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'airflow_password';`,
+		`CREATE ROLE :"dbt_user" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'dbt_password';`,
+		`CREATE DATABASE :"airflow_db" OWNER :"airflow_user";`,
+		`CREATE DATABASE :"dbt_db" OWNER :"dbt_user";`,
+		`REVOKE ALL ON DATABASE :"app_db" FROM PUBLIC;`,
+		`REVOKE ALL ON DATABASE :"airflow_db" FROM PUBLIC;`,
+		`REVOKE ALL ON DATABASE :"dbt_db" FROM PUBLIC;`,
+		"ON_ERROR_STOP=1",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("init-db.sh lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"SUPERUSER ", "CREATEDB ", "GRANT ALL", "$AIRFLOW_DB_PASSWORD", "$DBT_DB_PASSWORD"} {
+		if regexp.MustCompile(`(?m)^[^\\#]*\b` + regexp.QuoteMeta(bad)).MatchString(strings.ReplaceAll(strings.ReplaceAll(sql, "NOSUPERUSER", ""), "NOCREATEDB", "")) {
+			t.Errorf("init-db.sh contains %q", bad)
+		}
+	}
+	// Every variable it reads is one the postgres service sets.
+	pg := Postgres(mustDefault(t))
+	for _, m := range regexp.MustCompile(`\\getenv \w+ (\w+)`).FindAllStringSubmatch(sql, -1) {
+		if _, ok := pg.Env[m[1]]; !ok {
+			if _, ok := pg.SecretEnv[m[1]]; !ok {
+				t.Errorf("init-db.sh reads %s, which the postgres service does not set", m[1])
+			}
+		}
+	}
+}
+
+func TestSplitArgs(t *testing.T) {
+	cases := map[string][]string{
+		"test":                               {"test"},
+		"run --select staging":               {"run", "--select", "staging"},
+		`run --vars '{"day": "2024-01-01"}'`: {"run", "--vars", `{"day": "2024-01-01"}`},
+		`  docs   generate  `:                {"docs", "generate"},
+		`a "b c" d`:                          {"a", "b c", "d"},
+	}
+	for in, want := range cases {
+		got, err := SplitArgs("cmd", in)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("SplitArgs(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "   ", `run 'open`} {
+		if _, err := SplitArgs("cmd", bad); err == nil || !strings.Contains(err.Error(), "--cmd") {
+			t.Errorf("SplitArgs(%q) error %v should name --cmd", bad, err)
+		}
+	}
+}
