@@ -239,7 +239,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg args", err))
 				}
 			}
-			return (*DataPlatform).Airflow(&parent, ctx, args)
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).Airflow(&parent, ctx, args, db)
 		case "ApiServer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -247,6 +254,41 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).ApiServer(&parent, ctx)
+		case "CheckAirflowImage":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*DataPlatform).CheckAirflowImage(&parent, ctx)
+		case "CheckDags":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*DataPlatform).CheckDags(&parent, ctx)
+		case "CheckDbtImage":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*DataPlatform).CheckDbtImage(&parent, ctx)
+		case "CheckPostgresImage":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*DataPlatform).CheckPostgresImage(&parent, ctx)
+		case "CheckValkeyImage":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return nil, (*DataPlatform).CheckValkeyImage(&parent, ctx)
 		case "Config":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -254,6 +296,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).Config(&parent, ctx)
+		case "DagCheck":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var dags *dagger.Directory
+			if inputArgs["dags"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["dags"]), &dags)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dags", err))
+				}
+			}
+			return (*DataPlatform).DagCheck(&parent, ctx, dags)
 		case "Dbt":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -267,7 +323,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			return (*DataPlatform).Dbt(&parent, ctx, cmd)
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).Dbt(&parent, ctx, cmd, db)
 		case "DbtTarget":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -281,7 +344,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			return (*DataPlatform).DbtTarget(&parent, ctx, cmd)
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).DbtTarget(&parent, ctx, cmd, db)
 		case "Flower":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

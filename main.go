@@ -19,7 +19,7 @@ import (
 )
 
 type DataPlatform struct {
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/ and scripts/.
 	Source *dagger.Directory
 
 	// +private
@@ -43,7 +43,7 @@ type DataPlatform struct {
 func New(
 	// Project directory; its .env is read when present, otherwise defaults apply.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Override single .env values, as NAME=VALUE (e.g. AIRFLOW_API_PORT=8081).
 	// +optional
@@ -165,6 +165,10 @@ func (m *DataPlatform) Airflow(
 	ctx context.Context,
 	// The command line after "airflow".
 	args string,
+	// A running PostgreSQL to use instead of starting one, e.g.
+	// tcp://localhost:5432 while `up` runs in another terminal.
+	// +optional
+	db *dagger.Service,
 ) (string, error) {
 	argv, err := pipeline.SplitArgs("args", args)
 	if err != nil {
@@ -174,6 +178,7 @@ func (m *DataPlatform) Airflow(
 	if err != nil {
 		return "", err
 	}
+	p.db = db
 	return p.run(ctx, pipeline.CLI(p.cfg, argv))
 }
 
@@ -185,8 +190,12 @@ func (m *DataPlatform) Dbt(
 	ctx context.Context,
 	// The command line after "dbt".
 	cmd string,
+	// A running PostgreSQL to use instead of starting one, e.g.
+	// tcp://localhost:5432 while `up` runs in another terminal.
+	// +optional
+	db *dagger.Service,
 ) (string, error) {
-	p, argv, err := m.dbtArgs(ctx, cmd)
+	p, argv, err := m.dbtArgs(ctx, cmd, db)
 	if err != nil {
 		return "", err
 	}
@@ -201,8 +210,11 @@ func (m *DataPlatform) DbtTarget(
 	// The command line after "dbt".
 	// +default="docs generate"
 	cmd string,
+	// A running PostgreSQL to use instead of starting one.
+	// +optional
+	db *dagger.Service,
 ) (*dagger.Directory, error) {
-	p, argv, err := m.dbtArgs(ctx, cmd)
+	p, argv, err := m.dbtArgs(ctx, cmd, db)
 	if err != nil {
 		return nil, err
 	}
@@ -224,13 +236,17 @@ func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
 	return p.wipe(ctx)
 }
 
-func (m *DataPlatform) dbtArgs(ctx context.Context, cmd string) (*platform, []string, error) {
+func (m *DataPlatform) dbtArgs(ctx context.Context, cmd string, db *dagger.Service) (*platform, []string, error) {
 	argv, err := pipeline.SplitArgs("cmd", cmd)
 	if err != nil {
 		return nil, nil, err
 	}
 	p, err := m.platform(ctx)
-	return p, argv, err
+	if err != nil {
+		return nil, nil, err
+	}
+	p.db = db
+	return p, argv, nil
 }
 
 func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {

@@ -20,6 +20,10 @@ type platform struct {
 	// really run instead of being answered from Dagger's cache.
 	runID string
 	built map[string]*dagger.Service
+	// db, when set, replaces the postgres service for one-shot jobs: the
+	// database of a stack already running in another session. (Its data
+	// volume is locked to that stack's server.)
+	db *dagger.Service
 }
 
 func newPlatform(cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
@@ -60,7 +64,7 @@ func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagge
 	if err != nil {
 		return nil, err
 	}
-	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args}).WithHostname(def.Name)
+	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args})
 	p.built[name] = svc
 	return svc, nil
 }
@@ -128,6 +132,9 @@ func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
 		pipeline.HostPostgres: pipeline.Postgres(p.cfg),
 		pipeline.HostValkey:   pipeline.Valkey(p.cfg),
 	}
+	if p.db != nil {
+		p.built[pipeline.HostPostgres] = p.db
+	}
 	ctr, err := p.container(def, stack)
 	if err != nil {
 		return nil, err
@@ -161,15 +168,15 @@ func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error
 	if err != nil {
 		return "", err
 	}
+	if code == 0 {
+		return stdout, nil
+	}
+	// On failure the logs on stderr usually hold the reason: show both.
 	stderr, err := out.Stderr(ctx)
 	if err != nil {
 		return "", err
 	}
-	combined := strings.TrimRight(stdout+stderr, "\n")
-	if code != 0 {
-		return "", fmt.Errorf("%s exited with %d:\n%s", def.Name, code, combined)
-	}
-	return combined, nil
+	return "", fmt.Errorf("%s exited with %d:\n%s", def.Name, code, strings.TrimRight(stdout+stderr, "\n"))
 }
 
 // wipe empties every data volume of the project, mounting each exactly as the

@@ -81,8 +81,7 @@ func withPipRequirements(c Config, args []string) []string {
 // Unlike the official image it fails on any error, and a second run on the
 // same data succeeds without changing anything.
 func Init(c Config) Service {
-	s := airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"},
-		HostPostgres, HostValkey)
+	s := airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"}, HostPostgres)
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"
@@ -140,7 +139,7 @@ func Flower(c Config) Service {
 
 // CLI is the spec's airflow-cli: one ad-hoc `airflow ...` command.
 func CLI(c Config, args []string) Service {
-	s := airflow(c, "airflow-cli", append([]string{"airflow"}, args...), HostPostgres, HostValkey)
+	s := airflow(c, "airflow-cli", append([]string{"airflow"}, args...), HostPostgres)
 	s.Env["CONNECTION_CHECK_MAX_COUNT"] = "0"
 	return s
 }
@@ -191,3 +190,18 @@ func Gateway(c Config, flower bool) Service {
 
 // SocatImage is the helper image of the gateway.
 const SocatImage = "alpine/socat:1.8.0.3"
+
+// DagCheck parses every DAG under dags/ and fails on import errors, naming
+// each file. dir overrides the folder (a path inside the project).
+func DagCheck(c Config, dir string) Service {
+	if dir == "" {
+		dir = path.Join(c.ProjDir(), "dags")
+	}
+	s := airflow(c, "dag-check", []string{"python3", "/opt/airflow/scripts/check_dags.py", AirflowHome + "/dags"})
+	s.Mounts = []Mount{
+		{Path: AirflowHome + "/dags", Source: dir, Dir: true},
+		{Path: "/opt/airflow/scripts/check_dags.py", Source: "scripts/check_dags.py"},
+	}
+	s.Volumes = nil
+	return s
+}
