@@ -178,7 +178,9 @@ func (m *DataPlatform) Airflow(
 	if err != nil {
 		return "", err
 	}
-	p.db = db
+	if err := p.attach(ctx, db); err != nil {
+		return "", err
+	}
 	return p.run(ctx, pipeline.CLI(p.cfg, argv))
 }
 
@@ -245,8 +247,7 @@ func (m *DataPlatform) dbtArgs(ctx context.Context, cmd string, db *dagger.Servi
 	if err != nil {
 		return nil, nil, err
 	}
-	p.db = db
-	return p, argv, nil
+	return p, argv, p.attach(ctx, db)
 }
 
 func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {

@@ -124,6 +124,32 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 	return ctr, nil
 }
 
+// attach makes a running PostgreSQL (e.g. a host tunnel to the port of a
+// stack running in another session) the database of this call's jobs. A
+// relay puts it on postgres:5432 whatever port it listens on, so the
+// connection settings stay the same.
+func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
+	if db == nil {
+		return nil
+	}
+	ports, err := db.Ports(ctx)
+	if err != nil {
+		return fmt.Errorf("--db: %w", err)
+	}
+	if len(ports) == 0 {
+		return fmt.Errorf("--db: the service exposes no port")
+	}
+	port, err := ports[0].Port(ctx)
+	if err != nil {
+		return fmt.Errorf("--db: %w", err)
+	}
+	p.db = dag.Container().From(pipeline.SocatImage).
+		WithServiceBinding("db", db).
+		WithExposedPort(pipeline.PortPostgres).
+		AsService(dagger.ContainerAsServiceOpts{Args: pipeline.Forward(pipeline.PortPostgres, "db", port)})
+	return nil
+}
+
 // jobBase is a one-shot definition's container, ready to run, with a fresh
 // run id so its exec never comes from cache. Jobs bind their own database
 // and broker services.

@@ -134,6 +134,8 @@ func Flower(c Config) Service {
 	s := airflow(c, HostFlower, []string{"airflow", "celery", "flower", "--port", fmt.Sprint(PortFlower)},
 		HostValkey, JobInit)
 	s.Ports = []int{PortFlower}
+	// As in the spec, Flower has no login; its API then needs this opt-in.
+	s.Env["FLOWER_UNAUTHENTICATED_API"] = "true"
 	return s
 }
 
@@ -181,11 +183,16 @@ func Gateway(c Config, flower bool) Service {
 	var script []string
 	s := Service{Name: "gateway", Image: SocatImage}
 	for _, f := range fwds {
-		script = append(script, fmt.Sprintf("socat TCP-LISTEN:%d,fork,reuseaddr TCP:%s:%d &", f.port, f.host, f.to))
+		script = append(script, strings.Join(Forward(f.port, f.host, f.to), " ")+" &")
 		s.Ports = append(s.Ports, f.port)
 	}
 	s.Args = []string{"sh", "-c", strings.Join(append(script, "wait"), "\n")}
 	return s
+}
+
+// Forward is the socat command line relaying TCP port listen to host:port.
+func Forward(listen int, host string, port int) []string {
+	return []string{"socat", fmt.Sprintf("TCP-LISTEN:%d,fork,reuseaddr", listen), fmt.Sprintf("TCP:%s:%d", host, port)}
 }
 
 // SocatImage is the helper image of the gateway.

@@ -1,0 +1,199 @@
+//go:build e2e
+
+// Package e2e drives the module through the dagger CLI against a real engine:
+// real PostgreSQL, Valkey, Airflow and dbt, no mocks. Run with
+// `go test -tags e2e ./e2e/` (the README's test command does).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test project: its own volumes and ports, so a developer's running stack
+// and data are never touched.
+const (
+	project    = "e2e"
+	apiPort    = 18080
+	pgPort     = 15432
+	flowerPort = 15555
+)
+
+// Distinctive credentials, passed as secrets from the environment.
+var secrets = map[string]string{
+	"E2E_POSTGRES_PASSWORD":    "pg-e2e-Secret-4711",
+	"E2E_AIRFLOW_DB_PASSWORD":  "af-e2e-Secret-4712",
+	"E2E_DBT_DB_PASSWORD":      "dbt-e2e-Secret-4713",
+	"E2E_VALKEY_PASSWORD":      "vk-e2e-Secret-4714",
+	"E2E_AIRFLOW_WWW_PASSWORD": "www-e2e-Secret-4715",
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// moduleArgs are the constructor flags that select the test project.
+func moduleArgs() []string {
+	return []string{
+		"--set", "COMPOSE_PROJECT_NAME=" + project,
+		"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
+		"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
+		"--set", fmt.Sprintf("FLOWER_PORT=%d", flowerPort),
+		"--postgres-password", "env://E2E_POSTGRES_PASSWORD",
+		"--airflow-db-password", "env://E2E_AIRFLOW_DB_PASSWORD",
+		"--dbt-db-password", "env://E2E_DBT_DB_PASSWORD",
+		"--valkey-password", "env://E2E_VALKEY_PASSWORD",
+		"--airflow-www-password", "env://E2E_AIRFLOW_WWW_PASSWORD",
+	}
+}
+
+func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "dagger", args...)
+	cmd.Dir = repoRoot()
+	cmd.Env = os.Environ()
+	for k, v := range secrets {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// call runs `dagger call <module args> <args>` and returns stdout; stderr
+// (the progress output) is attached to the error.
+func call(t *testing.T, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	full := append(append([]string{"call", "--progress=plain"}, moduleArgs()...), args...)
+	cmd := daggerCmd(ctx, full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	if err != nil {
+		return stdout.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
+			strings.Join(args, " "), err, stdout.String(), tail(stderr.String(), 60))
+	}
+	return stdout.String(), nil
+}
+
+func mustCall(t *testing.T, timeout time.Duration, args ...string) string {
+	t.Helper()
+	out, err := call(t, timeout, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// stack is `dagger call up ... up` running in the background.
+type stack struct {
+	cmd *exec.Cmd
+	log *bytes.Buffer
+}
+
+func startStack(t *testing.T, upArgs ...string) *stack {
+	t.Helper()
+	args := append(append(append([]string{"call", "--progress=plain"}, moduleArgs()...), "up"), upArgs...)
+	cmd := daggerCmd(context.Background(), append(args, "up")...)
+	log := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &stack{cmd: cmd, log: log}
+}
+
+// stop interrupts `up` like Ctrl-C and waits for it to end.
+func (s *stack) stop(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	t.Logf("stack stopped in %s", time.Since(start).Round(100*time.Millisecond))
+}
+
+func (s *stack) exited() bool { return s.cmd.ProcessState != nil }
+
+// waitFor polls f until it returns nil or the timeout passes.
+func waitFor(t *testing.T, what string, timeout, every time.Duration, f func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < timeout {
+		if err = f(); err == nil {
+			t.Logf("%s after %s", what, time.Since(start).Round(time.Second))
+			return time.Since(start)
+		}
+		time.Sleep(every)
+	}
+	t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
+	return 0
+}
+
+// api calls the Airflow REST API on the host port.
+func api(method, path, token string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", apiPort, path), rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// psql runs one query on the host port and returns its unaligned output.
+func psql(user, password, db, query string) (string, error) {
+	cmd := exec.Command("psql", "-h", "localhost", "-p", fmt.Sprint(pgPort), "-U", user, "-d", db, "-tAc", query)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=10")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
