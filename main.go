@@ -227,6 +227,47 @@ func (m *DataPlatform) DbtTarget(
 	return ctr.Directory(pipeline.DbtProject + "/target"), nil
 }
 
+// DbtDocs generates dbt's documentation and serves it on port 8081:
+// `dagger call dbt-docs up --ports 8081:8081`, then http://localhost:8081.
+// +cache="never"
+func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def := pipeline.DbtDocs(p.cfg)
+	ctr, err := p.jobBase(def)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args}), nil
+}
+
+// EltCheck brings the stack up (one worker), unpauses and triggers the
+// example DAG through the REST API v2, waits for the run to succeed (task
+// logs on failure), runs dbt build, and checks the marts against the rows the
+// DAG loaded. Uses the project's data. Returns the report.
+// +cache="never"
+func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, pipeline.EltCheck(p.cfg))
+}
+
+// DagProcessor returns the Airflow dag-processor with what it needs.
+// +cache="never"
+func (m *DataPlatform) DagProcessor(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, "airflow-dag-processor")
+}
+
+// Triggerer returns the Airflow triggerer with what it needs.
+// +cache="never"
+func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
+	return m.single(ctx, "airflow-triggerer")
+}
+
 // Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
 // spec's `docker compose down -v`. Stop `up` first.
 // +cache="never"

@@ -37,7 +37,7 @@ func newPlatform(cfg pipeline.Config, source *dagger.Directory, now time.Time) *
 
 // stack returns the gateway, whose bindings start every service in order.
 func (p *platform) stack(workers int, flower bool) (*dagger.Service, error) {
-	return p.service("gateway", workers, flower)
+	return p.service(pipeline.HostGateway, workers, flower)
 }
 
 // service builds the named service of a stack, with everything it needs.
@@ -151,12 +151,12 @@ func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
 }
 
 // jobBase is a one-shot definition's container, ready to run, with a fresh
-// run id so its exec never comes from cache. Jobs bind their own database
-// and broker services.
+// run id so its exec never comes from cache. What it needs comes from a
+// stack of this call (one worker, no Flower) unless attach replaced it.
 func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
-	stack := map[string]pipeline.Service{
-		pipeline.HostPostgres: pipeline.Postgres(p.cfg),
-		pipeline.HostValkey:   pipeline.Valkey(p.cfg),
+	stack, err := pipeline.Stack(p.cfg, 1, false)
+	if err != nil {
+		return nil, err
 	}
 	if p.db != nil {
 		p.built[pipeline.HostPostgres] = p.db

@@ -40,7 +40,8 @@ client_env() {
 # engine_answers: the engine socket exists and serves a query within 60 s.
 engine_answers() {
 	[ -S "$ENGINE_SOCK" ] || return 1
-	(client_env; echo '{version}' | timeout 60 dagger query >/dev/null 2>&1)
+	# From a folder without dagger.json: a module there would need the Go SDK first.
+	(client_env; cd "$RUN_DIR" && echo '{version}' | timeout 60 dagger query >/dev/null 2>&1)
 }
 
 # pid_alive FILE: the process whose PID is in FILE still runs.

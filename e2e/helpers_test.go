@@ -31,6 +31,10 @@ const (
 	flowerPort = 15555
 )
 
+// transcript collects everything the dagger CLI printed in this run, for the
+// secret-leak test.
+var transcript strings.Builder
+
 // Distinctive credentials, passed as secrets from the environment.
 var secrets = map[string]string{
 	"E2E_POSTGRES_PASSWORD":    "pg-e2e-Secret-4711",
@@ -82,6 +86,7 @@ func call(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err := cmd.Run()
+	transcript.WriteString(stdout.String() + stderr.String())
 	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
 	if err != nil {
 		return stdout.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
@@ -139,6 +144,7 @@ func (s *stack) stop(t *testing.T) {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
+	transcript.WriteString(s.log.String())
 	t.Logf("stack stopped in %s", time.Since(start).Round(100*time.Millisecond))
 }
 

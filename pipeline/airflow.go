@@ -167,6 +167,30 @@ func Dbt(c Config, args []string) Service {
 	}
 }
 
+// DbtDocs generates dbt's documentation site and serves it on PortDbtDocs.
+func DbtDocs(c Config) Service {
+	s := Dbt(c, nil)
+	s.Name = "dbt-docs"
+	s.Args = []string{"sh", "-c", fmt.Sprintf("dbt docs generate && exec dbt docs serve --host 0.0.0.0 --port %d --no-browser", PortDbtDocs)}
+	s.Ports = []int{PortDbtDocs}
+	return s
+}
+
+// EltCheck runs scripts/elt_check.py in the dbt image next to a live stack
+// (through the gateway): the example DAG via the REST API, then dbt build,
+// then the marts compared with the loaded rows.
+func EltCheck(c Config) Service {
+	s := Dbt(c, nil)
+	s.Name = "elt-check"
+	s.Args = []string{"python3", "/usr/app/elt_check.py"}
+	s.Env["API_URL"] = fmt.Sprintf("http://%s:%d", HostGateway, c.AirflowAPIPort)
+	s.Env["AIRFLOW_WWW_USER"] = c.AirflowWWWUser
+	s.SecretEnv["AIRFLOW_WWW_PASSWORD"] = SecretWWWPassword
+	s.Mounts = append(s.Mounts, Mount{Path: "/usr/app/elt_check.py", Source: "scripts/elt_check.py"})
+	s.Needs = []string{HostPostgres, HostGateway}
+	return s
+}
+
 // Gateway forwards the host-facing ports to their services, so that one
 // service carries the whole stack's ports to `dagger call up up`.
 // Container-side ports equal the configured host ports.
@@ -181,7 +205,7 @@ func Gateway(c Config, flower bool) Service {
 		fwds = append(fwds, fwd{c.FlowerPort, HostFlower, PortFlower})
 	}
 	var script []string
-	s := Service{Name: "gateway", Image: SocatImage}
+	s := Service{Name: HostGateway, Image: SocatImage}
 	for _, f := range fwds {
 		script = append(script, strings.Join(Forward(f.port, f.host, f.to), " ")+" &")
 		s.Ports = append(s.Ports, f.port)

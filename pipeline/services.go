@@ -21,6 +21,7 @@ const (
 	PortScheduler = 8974 // scheduler health endpoint
 	PortWorkerLog = 8793 // worker log server
 	PortFlower    = 5555
+	PortDbtDocs   = 8081
 )
 
 // Paths inside the containers.
@@ -198,3 +199,6 @@ const JobInit = "airflow-init"
 
 // HostFlower is Flower's hostname.
 const HostFlower = "airflow-flower"
+
+// HostGateway is the service that carries the stack's host-facing ports.
+const HostGateway = "gateway"

@@ -81,6 +81,8 @@ func TestImagesAndCommandLines(t *testing.T) {
 		{Flower(c), "apache/airflow:3.1.7", "airflow celery flower --port 5555", []int{5555}},
 		{CLI(c, []string{"dags", "list"}), "apache/airflow:3.1.7", "airflow dags list", nil},
 		{Dbt(c, []string{"docs", "generate"}), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "dbt docs generate", nil},
+		{DbtDocs(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "sh -c dbt docs generate && exec dbt docs serve --host 0.0.0.0 --port 8081 --no-browser", []int{8081}},
+		{EltCheck(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "python3 /usr/app/elt_check.py", nil},
 	}
 	for _, tc := range cases {
 		if tc.svc.Image != tc.image {
@@ -211,6 +213,25 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// The ELT check talks to the stack through the gateway and to the analytics
+// database as dbt; its only credentials are secrets.
+func TestEltCheckDefinition(t *testing.T) {
+	c, _ := LoadConfig(t.Context(), "AIRFLOW_API_PORT=9999", nil)
+	e := EltCheck(c)
+	if e.Env["API_URL"] != "http://gateway:9999" {
+		t.Errorf("API_URL %q", e.Env["API_URL"])
+	}
+	if !slices.Equal(e.Needs, []string{HostPostgres, HostGateway}) {
+		t.Errorf("needs %v", e.Needs)
+	}
+	if e.SecretEnv["AIRFLOW_WWW_PASSWORD"] != SecretWWWPassword || e.SecretEnv["DBT_DB_PASSWORD"] != SecretDbtDBPassword {
+		t.Errorf("secrets %v", e.SecretEnv)
+	}
+	if Dbt(c, nil).Env["API_URL"] != "" {
+		t.Error("EltCheck changed the shared dbt environment")
+	}
 }
 
 func TestPostgresAndDbtEnv(t *testing.T) {

@@ -300,3 +300,16 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
+
+// TestEltCheckFunction runs the module's own end-to-end check on fresh data:
+// the stack, the DAG through the REST API, dbt build, marts against raw rows.
+func TestEltCheckFunction(t *testing.T) {
+	mustCall(t, 10*time.Minute, "wipe")
+	out := mustCall(t, 30*time.Minute, "elt-check")
+	for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("elt-check output lacks %q:\n%s", want, tail(out, 40))
+		}
+	}
+	t.Log(tail(out, 6))
+}
