@@ -170,15 +170,8 @@ func (m *DataPlatform) Airflow(
 	// +optional
 	db *dagger.Service,
 ) (string, error) {
-	argv, err := pipeline.SplitArgs("args", args)
+	p, argv, err := m.command(ctx, "args", args, db)
 	if err != nil {
-		return "", err
-	}
-	p, err := m.platform(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := p.attach(ctx, db); err != nil {
 		return "", err
 	}
 	return p.run(ctx, pipeline.CLI(p.cfg, argv))
@@ -197,7 +190,7 @@ func (m *DataPlatform) Dbt(
 	// +optional
 	db *dagger.Service,
 ) (string, error) {
-	p, argv, err := m.dbtArgs(ctx, cmd, db)
+	p, argv, err := m.command(ctx, "cmd", cmd, db)
 	if err != nil {
 		return "", err
 	}
@@ -216,7 +209,7 @@ func (m *DataPlatform) DbtTarget(
 	// +optional
 	db *dagger.Service,
 ) (*dagger.Directory, error) {
-	p, argv, err := m.dbtArgs(ctx, cmd, db)
+	p, argv, err := m.command(ctx, "cmd", cmd, db)
 	if err != nil {
 		return nil, err
 	}
@@ -279,8 +272,10 @@ func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
 	return p.wipe(ctx)
 }
 
-func (m *DataPlatform) dbtArgs(ctx context.Context, cmd string, db *dagger.Service) (*platform, []string, error) {
-	argv, err := pipeline.SplitArgs("cmd", cmd)
+// command prepares an ad-hoc command: its words (from the argument named
+// flag), and the platform, attached to db when given.
+func (m *DataPlatform) command(ctx context.Context, flag, line string, db *dagger.Service) (*platform, []string, error) {
+	argv, err := pipeline.SplitArgs(flag, line)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -336,5 +331,5 @@ func (m *DataPlatform) platform(ctx context.Context) (*platform, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
-	return newPlatform(cfg, m.Source, time.Now()), nil
+	return newPlatform(ctx, cfg, m.Source, time.Now()), nil
 }

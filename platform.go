@@ -13,6 +13,8 @@ import (
 // platform turns pipeline definitions into Dagger containers and services.
 // It holds no logic of its own beyond that translation.
 type platform struct {
+	// ctx is the context of the one function call this platform serves.
+	ctx     context.Context
 	cfg     pipeline.Config
 	source  *dagger.Directory
 	secrets map[string]*dagger.Secret
@@ -26,12 +28,12 @@ type platform struct {
 	db *dagger.Service
 }
 
-func newPlatform(cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
+func newPlatform(ctx context.Context, cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
 	secrets := map[string]*dagger.Secret{}
 	for name, value := range pipeline.Secrets(cfg) {
 		secrets[name] = dag.SetSecret("dataplatform-"+cfg.ProjectName+"-"+name, value)
 	}
-	return &platform{cfg: cfg, source: source, secrets: secrets,
+	return &platform{ctx: ctx, cfg: cfg, source: source, secrets: secrets,
 		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}}
 }
 
@@ -87,8 +89,11 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 	}
 	for _, m := range def.Mounts {
 		if m.Optional {
-			ok, err := p.source.Exists(context.Background(), m.Source)
-			if err != nil || !ok {
+			ok, err := p.source.Exists(p.ctx, m.Source)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
 				continue
 			}
 		}

@@ -120,8 +120,14 @@ type stack struct {
 
 func startStack(t *testing.T, upArgs ...string) *stack {
 	t.Helper()
-	args := append(append(append([]string{"call", "--progress=plain"}, moduleArgs()...), "up"), upArgs...)
-	cmd := daggerCmd(context.Background(), append(args, "up")...)
+	return startService(t, append(append([]string{"up"}, upArgs...), "up")...)
+}
+
+// startService runs `dagger call <module args> <args>` in the background;
+// args end with Dagger's `up` verb.
+func startService(t *testing.T, args ...string) *stack {
+	t.Helper()
+	cmd := daggerCmd(context.Background(), append(append([]string{"call", "--progress=plain"}, moduleArgs()...), args...)...)
 	log := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

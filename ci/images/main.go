@@ -45,7 +45,7 @@ func main() {
 		fs.StringVar(&o.Bookworm, "bookworm", "", "Debian 12 rootfs directory")
 		fs.StringVar(&o.Trixie, "trixie", "", "Debian 13 rootfs directory")
 		fs.StringVar(&o.Wheels, "wheels", "", "directory with airflow/ and dbt/ wheel sets")
-		fs.StringVar(&o.Registry, "registry", "127.0.0.1:5000", "registry to publish to (127.0.0.1, not localhost: Dagger drops library/ from localhost references)")
+		fs.StringVar(&o.Registry, "registry", "127.0.0.1:5000", "registry to publish to")
 		fs.StringVar(&o.Only, "only", "", "comma-separated image names to build (default all)")
 		_ = fs.Parse(os.Args[2:])
 		err = buildStandins(ctx, client, o)

@@ -52,14 +52,14 @@ func buildStandins(ctx context.Context, c *dagger.Client, o standinOpts) error {
 // mirrorPath is where a registry mirror looks up an official reference:
 // Docker Hub's library images get "library/", other registries keep their host.
 func mirrorPath(ref string) string {
-	first, _, _ := strings.Cut(ref, "/")
+	first, _, hasSlash := strings.Cut(ref, "/")
 	switch {
+	case !hasSlash:
+		return "library/" + ref // postgres:16
 	case strings.ContainsAny(first, ".:"):
 		return ref // ghcr.io/... is mirrored under its own host name
-	case !strings.Contains(ref, "/"):
-		return "library/" + ref
 	}
-	return ref
+	return ref // valkey/valkey:9.0.2
 }
 
 func containsWord(list, word string) bool {
