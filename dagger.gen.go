@@ -310,6 +310,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*DataPlatform).DagCheck(&parent, ctx, dags)
+		case "DagProcessor":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*DataPlatform).DagProcessor(&parent, ctx)
 		case "Dbt":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -331,6 +338,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*DataPlatform).Dbt(&parent, ctx, cmd, db)
+		case "DbtDocs":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*DataPlatform).DbtDocs(&parent, ctx)
 		case "DbtTarget":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -352,6 +366,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*DataPlatform).DbtTarget(&parent, ctx, cmd, db)
+		case "EltCheck":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*DataPlatform).EltCheck(&parent, ctx)
 		case "Flower":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -380,6 +401,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).Scheduler(&parent, ctx)
+		case "Triggerer":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*DataPlatform).Triggerer(&parent, ctx)
 		case "Up":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

@@ -123,6 +123,9 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 		}
 		ctr = ctr.WithServiceBinding(need, svc)
 	}
+	if def.AsRoot != nil {
+		ctr = ctr.WithUser("0:0").WithExec(def.AsRoot)
+	}
 	if def.User != "" {
 		ctr = ctr.WithUser(def.User)
 	}

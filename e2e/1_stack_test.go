@@ -75,7 +75,7 @@ func TestStack(t *testing.T) {
 
 	waitFor(t, "all components healthy", 15*time.Minute, 5*time.Second, func() error {
 		if st.exited() {
-			t.Fatalf("up exited early")
+			t.Fatalf("up exited early:\n%s", tail(st.log.String(), 60))
 		}
 		var health map[string]struct{ Status string }
 		if err := api("GET", "/api/v2/monitor/health", "", nil, &health); err != nil {

@@ -84,11 +84,20 @@ func TestPersistence(t *testing.T) {
 		kv := startService(t, append(extra, "valkey", "up", "--ports", fmt.Sprintf("%d:6379", valkeyPort))...)
 		defer pg.stop(t)
 		defer kv.stop(t)
+		alive := func() {
+			for name, s := range map[string]*stack{"postgres": pg, "valkey": kv} {
+				if s.exited() {
+					t.Fatalf("%s exited:\n%s", name, tail(s.log.String(), 40))
+				}
+			}
+		}
 		waitFor(t, "postgres answers", 5*time.Minute, 2*time.Second, func() error {
+			alive()
 			_, err := psql("app", pgPW, "app", "SELECT 1")
 			return err
 		})
 		waitFor(t, "valkey answers", 2*time.Minute, 2*time.Second, func() error {
+			alive()
 			_, err := valkey("PING")
 			return err
 		})

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -112,10 +113,29 @@ func tail(s string, lines int) string {
 	return strings.Join(l, "\n")
 }
 
-// stack is `dagger call up ... up` running in the background.
+// stack is `dagger call ... up` running in the background.
 type stack struct {
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{} // closed when the process has ended
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func startStack(t *testing.T, upArgs ...string) *stack {
@@ -128,13 +148,18 @@ func startStack(t *testing.T, upArgs ...string) *stack {
 func startService(t *testing.T, args ...string) *stack {
 	t.Helper()
 	cmd := daggerCmd(context.Background(), append(append([]string{"call", "--progress=plain"}, moduleArgs()...), args...)...)
-	log := &bytes.Buffer{}
+	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &stack{cmd: cmd, log: log}
+	s := &stack{cmd: cmd, log: log, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(s.done)
+	}()
+	return s
 }
 
 // stop interrupts `up` like Ctrl-C and waits for it to end.
@@ -142,19 +167,24 @@ func (s *stack) stop(t *testing.T) {
 	t.Helper()
 	start := time.Now()
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- s.cmd.Wait() }()
 	select {
-	case <-done:
+	case <-s.done:
 	case <-time.After(60 * time.Second):
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		<-s.done
 	}
 	transcript.WriteString(s.log.String())
-	t.Logf("stack stopped in %s", time.Since(start).Round(100*time.Millisecond))
+	t.Logf("stopped in %s", time.Since(start).Round(100*time.Millisecond))
 }
 
-func (s *stack) exited() bool { return s.cmd.ProcessState != nil }
+func (s *stack) exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // waitFor polls f until it returns nil or the timeout passes.
 func waitFor(t *testing.T, what string, timeout, every time.Duration, f func() error) time.Duration {

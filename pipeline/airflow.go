@@ -82,6 +82,8 @@ func withPipRequirements(c Config, args []string) []string {
 // same data succeeds without changing anything.
 func Init(c Config) Service {
 	s := airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"}, HostPostgres)
+	logs := c.logsVolume().Path
+	s.AsRoot = []string{"sh", "-c", fmt.Sprintf("chown %s %s && chmod 2775 %s", c.AirflowUser(), logs, logs)}
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"

@@ -101,6 +101,9 @@ type Service struct {
 	Volumes    []Volume
 	Mounts     []Mount
 	Needs      []string // services it binds (by hostname) or jobs that must finish first, in start order
+	// AsRoot runs once as root, after the volumes are mounted, before the
+	// container switches to User.
+	AsRoot []string
 }
 
 // SortedEnv returns the plain variables sorted by name, for stable builds.
@@ -138,8 +141,12 @@ func (c Config) Volumes() []Volume {
 
 func (c Config) postgresVolume() Volume { return c.volume("postgres", PGData, "", true) }
 func (c Config) valkeyVolume() Volume   { return c.volume("valkey", ValkeyData, "", true) }
+
+// The logs volume is shared by every Airflow container. It has no Dagger
+// owner: mounting one shared volume with an owner from several containers
+// starting at once makes the engine's overlay mounts collide. Init chowns it.
 func (c Config) logsVolume() Volume {
-	return c.volume("airflow-logs", AirflowHome+"/logs", c.AirflowUser(), false)
+	return c.volume("airflow-logs", AirflowHome+"/logs", "", false)
 }
 
 // AirflowUser is the user:group every Airflow container runs as.

@@ -234,6 +234,18 @@ func TestEltCheckDefinition(t *testing.T) {
 	}
 }
 
+// The shared logs volume gets no Dagger owner (concurrent mounts with an
+// owner collide in the engine); init makes it writable for AIRFLOW_UID.
+func TestLogsVolumeMadeWritableByInit(t *testing.T) {
+	c, _ := LoadConfig(t.Context(), "AIRFLOW_UID=1234", nil)
+	if v := APIServer(c).Volumes[0]; v.Owner != "" || v.Exclusive {
+		t.Errorf("logs volume %+v", v)
+	}
+	if got := strings.Join(Init(c).AsRoot, " "); got != "sh -c chown 1234:0 /opt/airflow/logs && chmod 2775 /opt/airflow/logs" {
+		t.Errorf("init root step %q", got)
+	}
+}
+
 func TestPostgresAndDbtEnv(t *testing.T) {
 	c := mustDefault(t)
 	pg := Postgres(c)
