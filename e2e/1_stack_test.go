@@ -13,6 +13,20 @@ import (
 
 const dagID = "elt_shop_orders"
 
+// TestFunctionsListed: the Go module loads in the engine and shows its API.
+func TestFunctionsListed(t *testing.T) {
+	out, err := daggerCmd(t.Context(), "functions").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dagger functions: %v\n%s", err, tail(string(out), 40))
+	}
+	for _, fn := range []string{"up", "dbt", "dbt-target", "dbt-docs", "airflow", "init", "wipe", "dag-check",
+		"elt-check", "postgres", "valkey", "api-server", "scheduler", "dag-processor", "triggerer", "worker", "flower"} {
+		if !strings.Contains(string(out), "\n"+fn+" ") {
+			t.Errorf("dagger functions does not list %s", fn)
+		}
+	}
+}
+
 // TestModuleChecks runs every `+check` function: the contract of each image
 // the module pulls (stand-ins in CI) and the DAG import check.
 func TestModuleChecks(t *testing.T) {

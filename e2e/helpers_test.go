@@ -50,19 +50,25 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// moduleArgs are the constructor flags that select the test project.
-func moduleArgs() []string {
+// projectArgs select the test project and its ports.
+func projectArgs() []string {
 	return []string{
 		"--set", "COMPOSE_PROJECT_NAME=" + project,
 		"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
 		"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
 		"--set", fmt.Sprintf("FLOWER_PORT=%d", flowerPort),
+	}
+}
+
+// moduleArgs are the constructor flags of the test project, with its secrets.
+func moduleArgs() []string {
+	return append(projectArgs(),
 		"--postgres-password", "env://E2E_POSTGRES_PASSWORD",
 		"--airflow-db-password", "env://E2E_AIRFLOW_DB_PASSWORD",
 		"--dbt-db-password", "env://E2E_DBT_DB_PASSWORD",
 		"--valkey-password", "env://E2E_VALKEY_PASSWORD",
 		"--airflow-www-password", "env://E2E_AIRFLOW_WWW_PASSWORD",
-	}
+	)
 }
 
 func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
@@ -79,9 +85,15 @@ func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
 // (the progress output) is attached to the error.
 func call(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 	t.Helper()
+	return callWith(t, timeout, moduleArgs(), args...)
+}
+
+// callWith is call with other constructor flags.
+func callWith(t *testing.T, timeout time.Duration, module []string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	full := append(append([]string{"call", "--progress=plain"}, moduleArgs()...), args...)
+	full := append(append([]string{"call", "--progress=plain"}, module...), args...)
 	cmd := daggerCmd(ctx, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -15,9 +15,9 @@ echo "resources: ${mem_mb} MB memory, ${cpus} CPUs, ${disk_gb} GB free disk"
 (( cpus >= 2 )) || warn "fewer than 2 CPUs"
 (( disk_gb >= 10 )) || warn "less than 10 GB of free disk"
 
-if ! airflow db check >/dev/null 2>&1; then
-	echo "ERROR: cannot connect to the Airflow metadata database (AIRFLOW_DB_* settings, is postgres up?)" >&2
-	airflow db check >&2 || true # show Airflow's own reason
+if ! reason=$(airflow db check 2>&1); then
+	tail -n 3 <<<"$reason" >&2 # Airflow's own reason, without the traceback
+	echo "ERROR: cannot connect to the Airflow metadata database (check the AIRFLOW_DB_* settings)" >&2
 	exit 1
 fi
 
