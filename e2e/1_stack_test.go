@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -326,4 +327,36 @@ func TestEltCheckFunction(t *testing.T) {
 		}
 	}
 	t.Log(tail(out, 6))
+}
+
+// TestDbtDocsServe serves the generated dbt docs and fetches the page, the
+// manifest (the project's models) and the catalog (what the database holds).
+func TestDbtDocsServe(t *testing.T) {
+	const port = 18081
+	docs := startService(t, "dbt-docs", "up", "--ports", fmt.Sprintf("%d:8081", port))
+	defer docs.stop(t)
+	var body string
+	waitFor(t, "dbt docs served", 10*time.Minute, 3*time.Second, func() error {
+		if docs.exited() {
+			t.Fatalf("dbt-docs exited:\n%s", tail(docs.log.String(), 40))
+		}
+		for _, path := range []string{"/", "/manifest.json", "/catalog.json"} {
+			resp, err := http.Get(fmt.Sprintf("http://localhost:%d%s", port, path))
+			if err != nil {
+				return err
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("GET %s: %s", path, resp.Status)
+			}
+			body += string(data)
+		}
+		return nil
+	})
+	for _, want := range []string{"<html", "customer_revenue"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("docs lack %q", want)
+		}
+	}
 }
