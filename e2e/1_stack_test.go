@@ -210,10 +210,48 @@ func TestStack(t *testing.T) {
 		t.Logf("raw.orders rows: %s", raw)
 	})
 
+	t.Run("deferrable sensor waits on the triggerer", func(t *testing.T) {
+		base := "/api/v2/dags/deferred_heartbeat"
+		if err := api("PATCH", base, token, map[string]any{"is_paused": false}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var run struct {
+			DagRunID string `json:"dag_run_id"`
+			State    string `json:"state"`
+		}
+		if err := api("POST", base+"/dagRuns", token, map[string]any{"logical_date": nil}, &run); err != nil {
+			t.Fatal(err)
+		}
+		sawDeferred := false
+		waitFor(t, "deferrable DAG run finished", 5*time.Minute, 2*time.Second, func() error {
+			var ti struct {
+				State string `json:"state"`
+			}
+			if api("GET", base+"/dagRuns/"+run.DagRunID+"/taskInstances/wait", token, nil, &ti) == nil && ti.State == "deferred" {
+				sawDeferred = true
+			}
+			if err := api("GET", base+"/dagRuns/"+run.DagRunID, token, nil, &run); err != nil {
+				return err
+			}
+			if run.State == "success" || run.State == "failed" {
+				return nil
+			}
+			return fmt.Errorf("state %s", run.State)
+		})
+		if run.State != "success" {
+			t.Fatalf("deferrable DAG run ended %s", run.State)
+		}
+		if !sawDeferred {
+			t.Error("the sensor was never seen in state deferred")
+		}
+	})
+
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
 		out := mustCall(t, 10*time.Minute, "airflow", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
-		if !strings.Contains(out, dagID) {
-			t.Errorf("dags list:\n%s", out)
+		for _, id := range []string{dagID, "deferred_heartbeat"} {
+			if !strings.Contains(out, id) {
+				t.Errorf("dags list lacks %s:\n%s", id, out)
+			}
 		}
 	})
 
