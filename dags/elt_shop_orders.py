@@ -35,8 +35,11 @@ PRODUCTS = {"widget": 1250, "gadget": 4999, "gizmo": 799, "doohickey": 2500}
 )
 def elt_shop_orders():
     @task
-    def extract(ds: str | None = None) -> list[dict]:
-        """Generate the day's orders: ORDERS_PER_DAY rows, seeded by the date."""
+    def extract(logical_date=None, dag_run=None) -> list[dict]:
+        """Generate the day's orders: ORDERS_PER_DAY rows, seeded by the date.
+        The day is the run's logical date, or when it has none (Airflow 3
+        allows manual runs without one) the day the run was asked for."""
+        ds = (logical_date or dag_run.run_after).strftime("%Y-%m-%d")
         rng = random.Random(ds)
         names = sorted(PRODUCTS)
         orders = []
@@ -52,12 +55,13 @@ def elt_shop_orders():
                     "amount_cents": PRODUCTS[product] * quantity,
                     "status": rng.choice(["placed", "shipped", "shipped", "delivered", "returned"]),
                     "ordered_at": f"{ds}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
+                    "order_date": ds,
                 }
             )
         return orders
 
     @task
-    def load(orders: list[dict], ds: str | None = None) -> int:
+    def load(orders: list[dict]) -> int:
         """Replace the day's rows in raw.orders (idempotent: a rerun of the
         same day leaves the same rows) and record when they were loaded."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -77,13 +81,14 @@ def elt_shop_orders():
                     order_date date NOT NULL,
                     loaded_at timestamptz NOT NULL DEFAULT now())"""
             )
-            cur.execute(f"DELETE FROM {RAW_SCHEMA}.orders WHERE order_date = %s", (ds,))
+            days = sorted({o["order_date"] for o in orders})
+            cur.execute(f"DELETE FROM {RAW_SCHEMA}.orders WHERE order_date = ANY(%s::date[])", (days,))
             cur.executemany(
                 f"""INSERT INTO {RAW_SCHEMA}.orders
                     (order_id, customer_id, product, quantity, amount_cents, status, ordered_at, order_date)
                     VALUES (%(order_id)s, %(customer_id)s, %(product)s, %(quantity)s,
                             %(amount_cents)s, %(status)s, %(ordered_at)s, %(order_date)s)""",
-                [{**o, "order_date": ds} for o in orders],
+                orders,
             )
             conn.commit()
         return len(orders)
