@@ -249,6 +249,31 @@ func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
 	return p.run(ctx, pipeline.EltCheck(p.cfg))
 }
 
+// BenchBaseline times the stack's critical path and a dbt run, each inside
+// one plain container exec on this engine: PostgreSQL from an empty data
+// directory to ready, `airflow db migrate` on the project's data, api-server
+// boot until healthy, `dbt test`. The benchmark (bench/) compares `up` and
+// `dagger call dbt` with these. Stop `up` first (it holds the data volume).
+// +cache="never"
+func (m *DataPlatform) BenchBaseline(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	for _, def := range []pipeline.Service{pipeline.BaselinePostgres(p.cfg), pipeline.BaselineMigrate(p.cfg),
+		pipeline.BaselineAPIServer(p.cfg), pipeline.BaselineDbtTest(p.cfg)} {
+		line, err := p.run(ctx, def)
+		if err != nil {
+			return "", err
+		}
+		// The timing is the last line; the rest is the command's own output.
+		lines := strings.Split(strings.TrimSpace(line), "\n")
+		out.WriteString(lines[len(lines)-1] + "\n")
+	}
+	return out.String(), nil
+}
+
 // DagProcessor returns the Airflow dag-processor with what it needs.
 // +cache="never"
 func (m *DataPlatform) DagProcessor(ctx context.Context) (*dagger.Service, error) {
