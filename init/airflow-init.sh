@@ -15,30 +15,36 @@ echo "resources: ${mem_mb} MB memory, ${cpus} CPUs, ${disk_gb} GB free disk"
 (( cpus >= 2 )) || warn "fewer than 2 CPUs"
 (( disk_gb >= 10 )) || warn "less than 10 GB of free disk"
 
-if ! reason=$(airflow db check 2>&1); then
-	tail -n 3 <<<"$reason" >&2 # Airflow's own reason, without the traceback
-	echo "ERROR: cannot connect to the Airflow metadata database (check the AIRFLOW_DB_* settings)" >&2
-	exit 1
-fi
-
+# Each airflow command costs seconds of Python start-up, so the happy path
+# runs two: migrate, then create (which leaves an existing user untouched).
+# `db check` runs only to explain a failed migration.
 if [[ ${_AIRFLOW_DB_MIGRATE:-true} == true ]]; then
-	airflow db migrate
+	if ! out=$(airflow db migrate 2>&1); then
+		if ! reason=$(airflow db check 2>&1); then
+			tail -n 3 <<<"$reason" >&2 # Airflow's own reason, without the traceback
+			echo "ERROR: cannot connect to the Airflow metadata database (check the AIRFLOW_DB_* settings)" >&2
+		else
+			tail -n 20 <<<"$out" >&2
+			echo "ERROR: airflow db migrate failed" >&2
+		fi
+		exit 1
+	fi
+	echo "airflow db migrate: done"
 fi
 
 if [[ ${_AIRFLOW_WWW_USER_CREATE:-true} == true ]]; then
 	user=${_AIRFLOW_WWW_USER_USERNAME:?}
-	existing=$(airflow users list --output json 2>/dev/null | python3 -c '
-import json, sys
-text = sys.stdin.read()
-start, end = text.find("["), text.rfind("]")
-users = json.loads(text[start:end + 1]) if start >= 0 else []
-print("\n".join(u["username"] for u in users))')
-	if grep -qxF -- "$user" <<<"$existing"; then
+	if ! out=$(airflow users create --role Admin --username "$user" \
+		--password "${_AIRFLOW_WWW_USER_PASSWORD:?}" \
+		--firstname Airflow --lastname Admin --email "$user@example.com" 2>&1); then
+		tail -n 20 <<<"$out" >&2
+		echo "ERROR: creating the admin user '$user' failed" >&2
+		exit 1
+	fi
+	if grep -q "already exists in the db" <<<"$out"; then
 		echo "admin user '$user' already exists"
 	else
-		airflow users create --role Admin --username "$user" \
-			--password "${_AIRFLOW_WWW_USER_PASSWORD:?}" \
-			--firstname Airflow --lastname Admin --email "$user@example.com"
+		echo "admin user '$user' created"
 	fi
 fi
 echo "airflow-init: done"
