@@ -14,7 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"dagger/data-platform/restapi"
 )
 
 const (
@@ -223,40 +224,14 @@ func token() string {
 	return tok.AccessToken
 }
 
-func getJSON(url, token string, out any) error { return send("GET", url, token, nil, out) }
-
-func send(method, url, token string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
+func getJSON(url, token string, out any) error { return restapi.Do("GET", url, token, nil, out) }
 
 // runDAG unpauses and triggers a DAG and waits for the run to end; it
 // returns the run's duration from its start to its end.
 func runDAG(token, dag string) time.Duration {
 	base := fmt.Sprintf("http://localhost:%d/api/v2/dags/%s", apiPort, dag)
 	deadline := time.Now().Add(5 * time.Minute)
-	for send("PATCH", base, token, map[string]any{"is_paused": false}, nil) != nil {
+	for restapi.Do("PATCH", base, token, map[string]any{"is_paused": false}, nil) != nil {
 		if time.Now().After(deadline) {
 			must(fmt.Errorf("DAG %s never registered", dag))
 		}
@@ -268,7 +243,7 @@ func runDAG(token, dag string) time.Duration {
 		StartDate time.Time `json:"start_date"`
 		EndDate   time.Time `json:"end_date"`
 	}
-	must(send("POST", base+"/dagRuns", token, map[string]any{"logical_date": nil}, &run))
+	must(restapi.Do("POST", base+"/dagRuns", token, map[string]any{"logical_date": nil}, &run))
 	for run.State != "success" {
 		if run.State == "failed" || time.Now().After(deadline.Add(10*time.Minute)) {
 			must(fmt.Errorf("DAG %s run %s: %s", dag, run.DagRunID, run.State))

@@ -8,10 +8,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"dagger/data-platform/restapi"
 )
 
 // The test project: its own volumes and ports, so a developer's running stack
@@ -216,32 +215,7 @@ func waitFor(t *testing.T, what string, timeout, every time.Duration, f func() e
 
 // api calls the Airflow REST API on the host port.
 func api(method, path, token string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", apiPort, path), rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, data)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return restapi.Do(method, fmt.Sprintf("http://localhost:%d%s", apiPort, path), token, body, out)
 }
 
 // psql runs one query on the host port and returns its unaligned output.
