@@ -66,7 +66,7 @@ func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagge
 	if err != nil {
 		return nil, err
 	}
-	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args})
+	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Command()})
 	p.built[name] = svc
 	return svc, nil
 }

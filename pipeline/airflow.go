@@ -96,7 +96,7 @@ func APIServer(c Config) Service {
 	s := airflow(c, HostAPIServer, []string{"airflow", "api-server", "--port", fmt.Sprint(PortAPIServer)},
 		HostPostgres, HostValkey, JobInit)
 	s.Ports = []int{PortAPIServer}
-	return s
+	return supervise(s, "TERM")
 }
 
 // Scheduler, with its health endpoint on 8974.
@@ -104,19 +104,21 @@ func Scheduler(c Config) Service {
 	s := airflow(c, "airflow-scheduler", []string{"airflow", "scheduler"},
 		HostPostgres, HostValkey, JobInit, HostAPIServer)
 	s.Ports = []int{PortScheduler}
-	return s
+	return supervise(s, "TERM")
 }
 
 // DagProcessor parses dags/ (a separate process since Airflow 3).
 func DagProcessor(c Config) Service {
-	return airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
+	s := airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
 		HostPostgres, HostValkey, JobInit, HostAPIServer)
+	return supervise(s, "TERM")
 }
 
 // Triggerer runs the event loops of deferred tasks.
 func Triggerer(c Config) Service {
-	return airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
+	s := airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
 		HostPostgres, HostValkey, JobInit, HostAPIServer)
+	return supervise(s, "TERM")
 }
 
 // Worker is Celery worker number i (1-based), with a hostname of its own so
@@ -128,7 +130,7 @@ func Worker(c Config, i int) Service {
 		HostPostgres, HostValkey, JobInit, HostAPIServer)
 	s.Env["DUMB_INIT_SETSID"] = "0"
 	s.Ports = []int{PortWorkerLog}
-	return s
+	return supervise(s, "TERM")
 }
 
 // Flower is the optional Celery dashboard.
@@ -138,7 +140,7 @@ func Flower(c Config) Service {
 	s.Ports = []int{PortFlower}
 	// As in the spec, Flower has no login; its API then needs this opt-in.
 	s.Env["FLOWER_UNAUTHENTICATED_API"] = "true"
-	return s
+	return supervise(s, "TERM")
 }
 
 // CLI is the spec's airflow-cli: one ad-hoc `airflow ...` command.

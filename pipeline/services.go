@@ -104,6 +104,19 @@ type Service struct {
 	// AsRoot runs once as root, after the volumes are mounted, before the
 	// container switches to User.
 	AsRoot []string
+	// Restart runs a long-running service under the supervisor (compose's
+	// `restart: always`, see supervise); StopSignal is what stops it cleanly.
+	Restart    bool
+	StopSignal string
+}
+
+// Command is the command line a service container runs: Args, under the
+// supervisor when the service restarts.
+func (s Service) Command() []string {
+	if !s.Restart {
+		return s.Args
+	}
+	return Supervised(s.Name, s.StopSignal, s.Args)
 }
 
 // SortedEnv returns the plain variables sorted by name, for stable builds.
@@ -156,8 +169,9 @@ func (c Config) AirflowUser() string { return strconv.Itoa(c.AirflowUID) + ":0" 
 // superuser and POSTGRES_DB, then runs init-db.sh once on an empty data dir.
 // A stale postmaster.pid left by a killed session is removed first: the
 // volume is locked to one server at a time, so it cannot belong to a live one.
+// INT is its fast shutdown (the official image's STOPSIGNAL).
 func Postgres(c Config) Service {
-	return Service{
+	return supervise(Service{
 		Name:  HostPostgres,
 		Image: c.PostgresImage,
 		Args: []string{"sh", "-c",
@@ -179,14 +193,14 @@ func Postgres(c Config) Service {
 		Ports:   []int{PortPostgres},
 		Volumes: []Volume{c.postgresVolume()},
 		Mounts:  []Mount{{Path: InitDBScript, Source: "init/init-db.sh"}},
-	}
+	}, "INT")
 }
 
 // Valkey: the Celery broker. The password comes from a mounted secret config
 // file, so it never appears on a command line; AOF persistence, and a memory
 // cap that refuses writes rather than evicting queued tasks.
 func Valkey(c Config) Service {
-	return Service{
+	return supervise(Service{
 		Name:  HostValkey,
 		Image: c.ValkeyImage,
 		Args: []string{"valkey-server", SecretsDir + "/valkey.conf",
@@ -198,7 +212,7 @@ func Valkey(c Config) Service {
 		SecretFile: map[string]string{SecretsDir + "/valkey.conf": SecretValkeyConf},
 		Ports:      []int{PortValkey},
 		Volumes:    []Volume{c.valkeyVolume()},
-	}
+	}, "TERM")
 }
 
 // JobInit is the one-shot init; services that need it start after it finished.

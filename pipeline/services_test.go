@@ -327,3 +327,20 @@ func TestSplitArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryContainerNamesItsProject(t *testing.T) {
+	c := mustDefault(t)
+	c.ProjectName = "shop"
+	stack, err := Stack(c, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range stack {
+		if s.Env[ProjectEnv] != "shop" {
+			t.Errorf("%s: %s=%q, want shop", name, ProjectEnv, s.Env[ProjectEnv])
+		}
+	}
+	if _, leaked := Postgres(c).Env[ProjectEnv]; leaked {
+		t.Error("labelling a stack changed the shared definition's env map")
+	}
+}

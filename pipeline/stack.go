@@ -28,9 +28,23 @@ func Stack(c Config, workers int, flower bool) (map[string]Service, error) {
 	all = append(all, gw)
 	stack := map[string]Service{}
 	for _, s := range all {
-		stack[s.Name] = s
+		stack[s.Name] = labelled(s, c.ProjectName)
 	}
 	return stack, nil
+}
+
+// ProjectEnv names the project in every container of a stack, as compose's
+// project label does: a stack's processes can be told from another's.
+const ProjectEnv = "DATAPLATFORM_PROJECT"
+
+func labelled(s Service, project string) Service {
+	env := make(map[string]string, len(s.Env)+1)
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	env[ProjectEnv] = project
+	s.Env = env
+	return s
 }
 
 // StartOrder groups a stack into stages: each service starts once everything

@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestLongRunningServicesRestart(t *testing.T) {
+	stack, err := Stack(mustDefault(t), 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range stack {
+		oneShot := name == JobInit || name == HostGateway
+		if s.Restart == oneShot {
+			t.Errorf("%s: Restart=%v, want %v", name, s.Restart, !oneShot)
+		}
+		cmd := s.Command()
+		if !s.Restart {
+			if !slices.Equal(cmd, s.Args) {
+				t.Errorf("%s: command %q, want its args %q", name, cmd, s.Args)
+			}
+			continue
+		}
+		if !IsSupervisor(cmd, name) {
+			t.Errorf("%s: command %q is not its supervisor", name, cmd)
+		}
+		if !slices.Equal(cmd[len(cmd)-len(s.Args):], s.Args) {
+			t.Errorf("%s: command %q does not end with its args %q", name, cmd, s.Args)
+		}
+		want := "TERM"
+		if name == HostPostgres {
+			want = "INT" // fast shutdown
+		}
+		if cmd[3] != want {
+			t.Errorf("%s: stop signal %s, want %s", name, cmd[3], want)
+		}
+		if !slices.Contains(s.Mounts, Mount{Path: RestartScript, Source: "init/restart-always.sh"}) {
+			t.Errorf("%s: the supervisor script is not mounted: %+v", name, s.Mounts)
+		}
+	}
+	if IsSupervisor(stack[HostPostgres].Command(), HostValkey) {
+		t.Error("postgres's supervisor taken for valkey's")
+	}
+}
+
+// runSupervisor starts init/restart-always.sh (with the given limits) around
+// a shell command, logging each run of it to a file it returns.
+func runSupervisor(t *testing.T, quick, tries int, script string) (*exec.Cmd, *bytes.Buffer, string) {
+	t.Helper()
+	runs := filepath.Join(t.TempDir(), "runs")
+	cmd := exec.Command("sh", "../init/restart-always.sh", "svc", "TERM", "sh", "-c", "echo run >> "+runs+"; "+script)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("RESTART_QUICK=%d", quick), fmt.Sprintf("RESTART_TRIES=%d", tries))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, &stderr, runs
+}
+
+func countRuns(t *testing.T, file string) int {
+	data, _ := os.ReadFile(file)
+	return strings.Count(string(data), "run\n")
+}
+
+func TestSupervisorGivesUpOnFailedStarts(t *testing.T) {
+	cmd, stderr, runs := runSupervisor(t, 30, 1, "exit 3")
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("exit code %d (%v), want the command's 3; stderr:\n%s", code, err, stderr)
+	}
+	if n := countRuns(t, runs); n != 2 {
+		t.Errorf("%d runs, want 2 (the first and one restart)", n)
+	}
+	for _, want := range []string{"svc: exited with code 3 after 0 s; starting it again in 1 s", "giving up"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func TestSupervisorRestartsAndStopsOnTerm(t *testing.T) {
+	// quick=0: every run counts as a good one, so it is always restarted.
+	cmd, stderr, runs := runSupervisor(t, 0, 1, "exit 0")
+	time.Sleep(2500 * time.Millisecond)
+	if n := countRuns(t, runs); n < 2 {
+		t.Errorf("%d runs in 2.5 s, want at least 2", n)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("stopped with %v, want exit 0; stderr:\n%s", err, stderr)
+		}
+	case <-time.After(3 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("supervisor still running 3 s after TERM")
+	}
+}
+
+func TestSupervisorPassesTheStopSignalOn(t *testing.T) {
+	stopped := filepath.Join(t.TempDir(), "stopped")
+	cmd, stderr, _ := runSupervisor(t, 30, 5, `trap "echo clean > `+stopped+`; exit 0" TERM; while :; do sleep 0.1; done`)
+	time.Sleep(500 * time.Millisecond)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("stopped with %v; stderr:\n%s", err, stderr)
+	}
+	if data, _ := os.ReadFile(stopped); string(data) != "clean\n" {
+		t.Errorf("the service did not get the stop signal (file: %q); stderr:\n%s", data, stderr)
+	}
+	if strings.Contains(stderr.String(), "starting it again") {
+		t.Errorf("restarted while stopping:\n%s", stderr)
+	}
+}
