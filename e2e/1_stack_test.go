@@ -88,31 +88,14 @@ func TestStack(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, "all components healthy", 15*time.Minute, 5*time.Second, func() error {
-		if st.exited() {
-			t.Fatalf("up exited early:\n%s", tail(st.log.String(), 60))
-		}
-		var health map[string]struct{ Status string }
-		if err := api("GET", "/api/v2/monitor/health", "", nil, &health); err != nil {
-			return err
-		}
-		for _, c := range []string{"metadatabase", "scheduler", "triggerer", "dag_processor"} {
-			if health[c].Status != "healthy" {
-				return fmt.Errorf("%s is %q", c, health[c].Status)
-			}
-		}
-		return nil
-	})
+	st.waitHealthy(t, 15*time.Minute)
 
 	var token string
 	t.Run("token works on the REST API", func(t *testing.T) {
+		token = login(t)
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
-		if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": secrets["E2E_AIRFLOW_WWW_PASSWORD"]}, &tok); err != nil {
-			t.Fatal(err)
-		}
-		token = tok.AccessToken
 		if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": "wrong"}, &tok); err == nil {
 			t.Error("a wrong admin password got a token")
 		}

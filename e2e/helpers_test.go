@@ -158,7 +158,13 @@ func startStack(t *testing.T, upArgs ...string) *stack {
 // args end with Dagger's `up` verb.
 func startService(t *testing.T, args ...string) *stack {
 	t.Helper()
-	cmd := daggerCmd(context.Background(), append(append([]string{"call", "--progress=plain"}, moduleArgs()...), args...)...)
+	return startWith(t, moduleArgs(), args...)
+}
+
+// startWith is startService with other constructor flags.
+func startWith(t *testing.T, module []string, args ...string) *stack {
+	t.Helper()
+	cmd := daggerCmd(context.Background(), append(append([]string{"call", "--progress=plain"}, module...), args...)...)
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -195,6 +201,38 @@ func (s *stack) exited() bool {
 	default:
 		return false
 	}
+}
+
+// waitHealthy waits until the api-server reports every component healthy.
+func (s *stack) waitHealthy(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	return waitFor(t, "all components healthy", timeout, 2*time.Second, func() error {
+		if s.exited() {
+			t.Fatalf("up exited early:\n%s", tail(s.log.String(), 60))
+		}
+		var health map[string]struct{ Status string }
+		if err := api("GET", "/api/v2/monitor/health", "", nil, &health); err != nil {
+			return err
+		}
+		for _, c := range []string{"metadatabase", "scheduler", "triggerer", "dag_processor"} {
+			if health[c].Status != "healthy" {
+				return fmt.Errorf("%s is %q", c, health[c].Status)
+			}
+		}
+		return nil
+	})
+}
+
+// login returns a REST API token of the admin user.
+func login(t *testing.T) string {
+	t.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": secrets["E2E_AIRFLOW_WWW_PASSWORD"]}, &tok); err != nil {
+		t.Fatal(err)
+	}
+	return tok.AccessToken
 }
 
 // waitFor polls f until it returns nil or the timeout passes.
