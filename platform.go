@@ -22,6 +22,8 @@ type platform struct {
 	// really run instead of being answered from Dagger's cache.
 	runID string
 	built map[string]*dagger.Service
+	// done: one-shot jobs (init) that already succeeded in this call.
+	done map[string]bool
 	// db, when set, replaces the postgres service for one-shot jobs: the
 	// database of a stack already running in another session. (Its data
 	// volume is locked to that stack's server.)
@@ -34,7 +36,7 @@ func newPlatform(ctx context.Context, cfg pipeline.Config, source *dagger.Direct
 		secrets[name] = dag.SetSecret("dataplatform-"+cfg.ProjectName+"-"+name, value)
 	}
 	return &platform{ctx: ctx, cfg: cfg, source: source, secrets: secrets,
-		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}}
+		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}, done: map[string]bool{}}
 }
 
 // stack returns the gateway, whose bindings start every service in order.
@@ -108,13 +110,11 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 	}
 	for _, need := range def.Needs {
 		if need == pipeline.JobInit {
-			// Depending on init's output makes this container start only after
-			// init succeeded (in this very call: init never comes from cache).
-			done, err := p.job(stack[need])
-			if err != nil {
+			// Init runs to success before this container is even defined (in
+			// this very call: init never comes from cache).
+			if err := p.runOnce(stack[need]); err != nil {
 				return nil, err
 			}
-			ctr = ctr.WithFile("/tmp/.init-done", done.File("/tmp/init-done"))
 			continue
 		}
 		svc, err := p.build(stack, need)
@@ -176,14 +176,30 @@ func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
 	return ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID), nil
 }
 
-// job returns the container after a successful run of a one-shot definition,
-// marked by /tmp/init-done (services that need the job depend on that file).
+// job returns the container after a run of a one-shot definition.
 func (p *platform) job(def pipeline.Service) (*dagger.Container, error) {
 	ctr, err := p.jobBase(def)
 	if err != nil {
 		return nil, err
 	}
-	return ctr.WithExec(def.Args).WithExec([]string{"sh", "-c", "date > /tmp/init-done"}), nil
+	return ctr.WithExec(def.Args), nil
+}
+
+// runOnce runs a one-shot definition that services need, once per call, and
+// fails with its output if it fails.
+func (p *platform) runOnce(def pipeline.Service) error {
+	if p.done[def.Name] {
+		return nil
+	}
+	ctr, err := p.job(def)
+	if err != nil {
+		return err
+	}
+	if _, err := ctr.Sync(p.ctx); err != nil {
+		return fmt.Errorf("%s: %w", def.Name, err)
+	}
+	p.done[def.Name] = true
+	return nil
 }
 
 // run executes a one-shot definition and returns its combined output; on a
