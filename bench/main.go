@@ -122,7 +122,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 func gb(b uint64) string          { return fmt.Sprintf("%.2f GB", float64(b)/(1<<30)) }
 
 func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "dagger", append(append([]string{"call"}, moduleArgs...), args...)...)
+	cmd := exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, moduleArgs...), args...)...)
 	cmd.Env = os.Environ()
 	return cmd
 }
@@ -152,20 +152,22 @@ func tailOf(s string, n int) string {
 var components = []string{"metadatabase", "scheduler", "triggerer", "dag_processor"}
 
 type upTimes struct {
-	total time.Duration
-	each  map[string]time.Duration
+	total    time.Duration
+	each     map[string]time.Duration // health components
+	services []serviceTimes           // each service's own output
 }
 
 func (u upTimes) Seconds() float64 { return u.total.Seconds() }
 
-// up starts the stack, records when each component first reports healthy,
-// runs f while it is up (with an API token), and stops it.
+// up starts the stack, records when each service says it is ready and when
+// each component first reports healthy, runs f while it is up (with an API
+// token), and stops it.
 func up(workers int, f func(token string)) (upTimes, error) {
 	cmd := daggerCmd(context.Background(), "up", "--workers", strconv.Itoa(workers), "up")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	t0 := time.Now()
+	log := newTimeline(t0)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	must(cmd.Start())
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -199,6 +201,7 @@ func up(workers int, f func(token string)) (upTimes, error) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	res.total = time.Since(t0)
+	res.services = log.services()
 	if f != nil {
 		f(token())
 	}
@@ -207,8 +210,12 @@ func up(workers int, f func(token string)) (upTimes, error) {
 
 func reportUp(name string, u upTimes) {
 	add(name+" (1 worker), until all healthy", secs(u.total), "")
+	for _, s := range u.services {
+		add(fmt.Sprintf("  %s: %s ready", name, s.name), secs(s.ready),
+			fmt.Sprintf("own start %.1f s (first output at %.1f s)", (s.ready-s.first).Seconds(), s.first.Seconds()))
+	}
 	for _, c := range components {
-		add(fmt.Sprintf("  %s: %s healthy", name, c), secs(u.each[c]), "")
+		add(fmt.Sprintf("  %s: %s healthy", name, c), secs(u.each[c]), "api-server health report")
 	}
 }
 

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// timeline follows the plain progress output of `dagger call up` as it is
+// printed and notes, for each service, when its first line of output and
+// its own "ready" line arrived. The api-server's health report cannot give
+// this: it answers only once the whole stack (gateway last) is up.
+type timeline struct {
+	t0  time.Time
+	now func() time.Time
+
+	mu      sync.Mutex
+	partial []byte
+	log     bytes.Buffer
+	spans   map[string]string // progress span id -> service
+	first   map[string]time.Duration
+	ready   map[string]time.Duration
+}
+
+func newTimeline(t0 time.Time) *timeline {
+	return &timeline{t0: t0, now: time.Now, spans: map[string]string{},
+		first: map[string]time.Duration{}, ready: map[string]time.Duration{}}
+}
+
+// readyLines: what each service prints once it is ready, by name prefix.
+var readyLines = []struct {
+	service string
+	line    *regexp.Regexp
+}{
+	// The image's temporary init server listens on no TCP address.
+	{"postgres", regexp.MustCompile(`listening on IPv4 address`)},
+	{"valkey", regexp.MustCompile(`Ready to accept connections`)},
+	// "airflow" may be masked: with the default passwords it is a secret.
+	{"airflow-init", regexp.MustCompile(`-init: done`)},
+	{"airflow-apiserver", regexp.MustCompile(`Application startup complete`)},
+	{"airflow-scheduler", regexp.MustCompile(`Starting the scheduler`)},
+	{"airflow-dag-processor", regexp.MustCompile(`Starting the Dag Processor Job`)},
+	{"airflow-triggerer", regexp.MustCompile(`Starting the triggerer`)},
+	{"airflow-worker-", regexp.MustCompile(`@\S+ ready\.`)},
+	{"airflow-flower", regexp.MustCompile(`Visit me at`)},
+	{hostPorts, regexp.MustCompile(`tunnel started port=`)},
+}
+
+// hostPorts stands for the gateway: its ports are on the host once the CLI
+// reports its tunnels.
+const hostPorts = "ports on the host"
+
+var (
+	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
+	spanLine   = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
+	logLine    = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
+	supervised = regexp.MustCompile(`^Container\.asService\(args: \["sh", "[^"]*restart-always\.sh", "([^"]+)"`)
+)
+
+func (tl *timeline) Write(p []byte) (int, error) {
+	at := tl.now().Sub(tl.t0)
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.log.Write(p)
+	tl.partial = append(tl.partial, p...)
+	for {
+		i := bytes.IndexByte(tl.partial, '\n')
+		if i < 0 {
+			break
+		}
+		tl.line(at, string(tl.partial[:i]))
+		tl.partial = tl.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+// line takes one line of progress output that arrived at time at.
+func (tl *timeline) line(at time.Duration, raw string) {
+	m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
+	if m == nil {
+		return
+	}
+	span, rest := m[1], m[3]
+	if s := supervised.FindStringSubmatch(rest); s != nil {
+		tl.spans[span] = s[1]
+	} else if strings.HasPrefix(rest, "withExec bash /opt/airflow/init/airflow-init.sh") {
+		tl.spans[span] = "airflow-init"
+	}
+	l := logLine.FindStringSubmatch(rest)
+	if l == nil {
+		return
+	}
+	service, ok := tl.spans[span]
+	if !ok && strings.Contains(l[1], "tunnel started") {
+		service, ok = hostPorts, true
+	}
+	if !ok {
+		return
+	}
+	if _, seen := tl.first[service]; !seen {
+		tl.first[service] = at
+	}
+	for _, r := range readyLines {
+		if strings.HasPrefix(service, r.service) && r.line.MatchString(l[1]) {
+			if _, seen := tl.ready[service]; !seen {
+				tl.ready[service] = at
+			}
+		}
+	}
+}
+
+// serviceTimes is one service's first output and ready time since `up` began.
+type serviceTimes struct {
+	name         string
+	first, ready time.Duration
+}
+
+// services returns the services that reported ready, in the order they did.
+func (tl *timeline) services() []serviceTimes {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []serviceTimes
+	for name, ready := range tl.ready {
+		out = append(out, serviceTimes{name, tl.first[name], ready})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ready < out[j].ready })
+	return out
+}
+
+func (tl *timeline) String() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.log.String()
+}
