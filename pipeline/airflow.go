@@ -99,31 +99,35 @@ func APIServer(c Config) Service {
 	return supervise(s, "TERM")
 }
 
-// Scheduler, with its health endpoint on 8974.
+// Scheduler, with its health endpoint on 8974. Like the dag-processor and
+// the triggerer it talks to the database, not to the api-server, so (as in
+// the spec) it starts beside the api-server rather than after it.
 func Scheduler(c Config) Service {
 	s := airflow(c, "airflow-scheduler", []string{"airflow", "scheduler"},
-		HostPostgres, HostValkey, JobInit, HostAPIServer)
+		HostPostgres, HostValkey, JobInit)
 	s.Ports = []int{PortScheduler}
 	return supervise(s, "TERM")
 }
 
-// DagProcessor parses dags/ (a separate process since Airflow 3).
+// DagProcessor parses dags/ (a separate process since Airflow 3); it runs
+// callbacks through an in-process Execution API.
 func DagProcessor(c Config) Service {
 	s := airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
-		HostPostgres, HostValkey, JobInit, HostAPIServer)
+		HostPostgres, HostValkey, JobInit)
 	return supervise(s, "TERM")
 }
 
-// Triggerer runs the event loops of deferred tasks.
+// Triggerer runs the event loops of deferred tasks (in-process Execution API).
 func Triggerer(c Config) Service {
 	s := airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
-		HostPostgres, HostValkey, JobInit, HostAPIServer)
+		HostPostgres, HostValkey, JobInit)
 	return supervise(s, "TERM")
 }
 
 // Worker is Celery worker number i (1-based), with a hostname of its own so
-// Celery and Flower tell the workers apart. DUMB_INIT_SETSID=0 lets Celery
-// finish running tasks on SIGTERM, as in the spec.
+// Celery and Flower tell the workers apart. Its tasks report to the
+// api-server's Execution API, so it starts once the api-server is up.
+// DUMB_INIT_SETSID=0 lets Celery finish running tasks on SIGTERM, as in the spec.
 func Worker(c Config, i int) Service {
 	name := fmt.Sprintf("airflow-worker-%d", i)
 	s := airflow(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},

@@ -21,8 +21,8 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 	want := [][]string{
 		{"postgres", "valkey"},
 		{"airflow-init"},
-		{"airflow-apiserver", "airflow-flower"},
-		{"airflow-dag-processor", "airflow-scheduler", "airflow-triggerer", "airflow-worker-1", "airflow-worker-2"},
+		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer"},
+		{"airflow-worker-1", "airflow-worker-2"},
 		{"gateway"},
 	}
 	if !reflect.DeepEqual(order, want) {
