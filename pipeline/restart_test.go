@@ -109,6 +109,24 @@ func TestSupervisorRestartsAndStopsOnTerm(t *testing.T) {
 	}
 }
 
+func TestSupervisorNeverGivesUpOnAServiceThatRanWell(t *testing.T) {
+	// The first run lasts RESTART_QUICK (1 s); the later ones fail at once,
+	// more often in a row than RESTART_TRIES (1) allows before a good run.
+	ranWell := filepath.Join(t.TempDir(), "ran-well")
+	cmd, stderr, runs := runSupervisor(t, 1, 1, `if [ ! -e `+ranWell+` ]; then touch `+ranWell+`; sleep 1.2; fi; exit 4`)
+	time.Sleep(5 * time.Second)
+	if cmd.ProcessState != nil || strings.Contains(stderr.String(), "giving up") {
+		t.Fatalf("gave up on a service that had run well; stderr:\n%s", stderr)
+	}
+	if n := countRuns(t, runs); n < 3 {
+		t.Errorf("%d runs in 5 s, want at least 3; stderr:\n%s", n, stderr)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("stopped with %v; stderr:\n%s", err, stderr)
+	}
+}
+
 func TestSupervisorPassesTheStopSignalOn(t *testing.T) {
 	stopped := filepath.Join(t.TempDir(), "stopped")
 	cmd, stderr, _ := runSupervisor(t, 30, 5, `trap "echo clean > `+stopped+`; exit 0" TERM; while :; do sleep 0.1; done`)
