@@ -15,36 +15,104 @@ echo "resources: ${mem_mb} MB memory, ${cpus} CPUs, ${disk_gb} GB free disk"
 (( cpus >= 2 )) || warn "fewer than 2 CPUs"
 (( disk_gb >= 10 )) || warn "less than 10 GB of free disk"
 
-# Each airflow command costs seconds of Python start-up, so the happy path
-# runs two: migrate, then create (which leaves an existing user untouched).
-# `db check` runs only to explain a failed migration.
-if [[ ${_AIRFLOW_DB_MIGRATE:-true} == true ]]; then
-	if ! out=$(airflow db migrate 2>&1); then
-		if ! reason=$(airflow db check 2>&1); then
-			tail -n 3 <<<"$reason" >&2 # Airflow's own reason, without the traceback
-			echo "ERROR: cannot connect to the Airflow metadata database (check the AIRFLOW_DB_* settings)" >&2
-		else
-			tail -n 20 <<<"$out" >&2
-			echo "ERROR: airflow db migrate failed" >&2
-		fi
-		exit 1
-	fi
-	echo "airflow db migrate: done"
-fi
+# Migrate, then create the admin user if it is missing, in one Python
+# interpreter: each airflow command costs seconds of start-up. Airflow's own
+# output goes to a file; when a step fails, its last lines are left in
+# $failure. Exit codes: 3 the migration failed, 4 the user step failed.
+failure=/tmp/airflow-init-failure.log
+set +e
+FAILURE=$failure python3 - <<'PY'
+import contextlib
+import os
+import sys
+import tempfile
 
-if [[ ${_AIRFLOW_WWW_USER_CREATE:-true} == true ]]; then
-	user=${_AIRFLOW_WWW_USER_USERNAME:?}
-	if ! out=$(airflow users create --role Admin --username "$user" \
-		--password "${_AIRFLOW_WWW_USER_PASSWORD:?}" \
-		--firstname Airflow --lastname Admin --email "$user@example.com" 2>&1); then
-		tail -n 20 <<<"$out" >&2
-		echo "ERROR: creating the admin user '$user' failed" >&2
-		exit 1
-	fi
-	if grep -q "already exists in the db" <<<"$out"; then
-		echo "admin user '$user' already exists"
+LOG = tempfile.mkstemp(prefix="airflow-init-")[1]
+
+
+@contextlib.contextmanager
+def into_log():
+    """Send everything written to stdout and stderr (fds 1 and 2) to LOG."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(LOG, "a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+
+
+def airflow(exit_code, *argv):
+    """Run one airflow CLI command in this process; on failure leave the tail
+    of its output in $FAILURE and exit with exit_code. Returns its output."""
+    with open(LOG, "w"):
+        pass
+    args = cli_parser.get_parser().parse_args(list(argv))
+    failure = None
+    try:
+        with into_log():
+            args.func(args)
+    except SystemExit as e:
+        if e.code not in (None, 0):
+            failure = f"exit {e.code}"
+    except Exception as e:  # noqa: BLE001  (any error fails init, loudly)
+        failure = repr(e)
+    with open(LOG) as log:
+        out = log.read()
+    if failure:
+        with open(os.environ["FAILURE"], "w") as f:
+            f.write("".join(out.splitlines(keepends=True)[-20:]))
+            f.write(f"airflow {argv[0]} {argv[1]}: {failure}\n")
+        sys.exit(exit_code)
+    return out
+
+
+with into_log():  # imports print warnings
+    from airflow import configuration  # noqa: F401  (first, as airflow's own entry point does)
+    from airflow.cli import cli_parser
+    from airflow.configuration import write_default_airflow_configuration_if_needed
+
+    write_default_airflow_configuration_if_needed()
+if os.environ.get("_AIRFLOW_DB_MIGRATE", "true") == "true":
+    airflow(3, "db", "migrate")
+    print("airflow db migrate: done", flush=True)
+if os.environ.get("_AIRFLOW_WWW_USER_CREATE", "true") == "true":
+    user = os.environ["_AIRFLOW_WWW_USER_USERNAME"]
+    out = airflow(4, "users", "create", "--role", "Admin", "--username", user,
+                  "--password", os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
+                  "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
+    state = "already exists" if "already exists in the db" in out else "created"
+    print(f"admin user '{user}' {state}", flush=True)
+PY
+rc=$?
+set -e
+case $rc in
+0) ;;
+3)
+	# `db check` runs only to explain a failed migration.
+	if ! reason=$(airflow db check 2>&1); then
+		tail -n 3 <<<"$reason" >&2 # Airflow's own reason, without the traceback
+		echo "ERROR: cannot connect to the Airflow metadata database (check the AIRFLOW_DB_* settings)" >&2
 	else
-		echo "admin user '$user' created"
+		cat "$failure" >&2
+		echo "ERROR: airflow db migrate failed" >&2
 	fi
-fi
+	exit 1
+	;;
+4)
+	cat "$failure" >&2
+	echo "ERROR: creating the admin user '${_AIRFLOW_WWW_USER_USERNAME:-}' failed" >&2
+	exit 1
+	;;
+*)
+	echo "ERROR: airflow-init failed (exit code $rc)" >&2
+	exit 1
+	;;
+esac
 echo "airflow-init: done"
