@@ -226,7 +226,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 	switch parentName {
 	case "DataPlatform":
 		switch fnName {
-		case "Airflow":
+		case "AirflowCli":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
@@ -246,7 +246,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
 				}
 			}
-			return (*DataPlatform).Airflow(&parent, ctx, args, db)
+			return (*DataPlatform).AirflowCli(&parent, ctx, args, db)
 		case "ApiServer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

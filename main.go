@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -158,10 +159,11 @@ func (m *DataPlatform) Init(ctx context.Context) (string, error) {
 	return p.run(ctx, pipeline.Init(p.cfg))
 }
 
-// Airflow runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
-// --args="dags list". Returns its output.
+// AirflowCli runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
+// --args="dags list". Returns its output. (Not named `airflow`: Dagger would
+// then read every AIRFLOW_* line of .env as a default of its arguments.)
 // +cache="never"
-func (m *DataPlatform) Airflow(
+func (m *DataPlatform) AirflowCli(
 	ctx context.Context,
 	// The command line after "airflow".
 	args string,
@@ -329,14 +331,7 @@ func (m *DataPlatform) platform(ctx context.Context) (*platform, error) {
 			return nil, fmt.Errorf(".env: %w", err)
 		}
 	}
-	overrides := map[string]string{}
-	for _, kv := range m.Set {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--set %q: expected NAME=VALUE", kv)
-		}
-		overrides[k] = v
-	}
+	secrets := map[string]string{}
 	for name, s := range map[string]*dagger.Secret{
 		"POSTGRES_PASSWORD": m.PostgresPassword, "VALKEY_PASSWORD": m.ValkeyPassword,
 		"AIRFLOW_DB_PASSWORD": m.AirflowDbPassword, "DBT_DB_PASSWORD": m.DbtDbPassword,
@@ -348,13 +343,16 @@ func (m *DataPlatform) platform(ctx context.Context) (*platform, error) {
 		}
 		v, err := s.Plaintext(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", pipeline.SecretArgs[name], err)
 		}
-		overrides[name] = strings.TrimRight(v, "\r\n")
+		secrets[name] = strings.TrimRight(v, "\r\n")
 	}
-	cfg, err := pipeline.LoadConfig(ctx, dotenv, overrides)
+	cfg, err := pipeline.LoadConfig(ctx, pipeline.Input{Dotenv: dotenv, Set: m.Set, Secrets: secrets})
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	return newPlatform(ctx, cfg, m.Source, time.Now()), nil
 }

@@ -85,7 +85,8 @@ if os.environ.get("_AIRFLOW_DB_MIGRATE", "true") == "true":
 if os.environ.get("_AIRFLOW_WWW_USER_CREATE", "true") == "true":
     user = os.environ["_AIRFLOW_WWW_USER_USERNAME"]
     out = airflow(4, "users", "create", "--role", "Admin", "--username", user,
-                  "--password", os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
+                  # one word, so a password starting with "-" is not read as an option
+                  "--password=" + os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
                   "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
     state = "already exists" if "already exists in the db" in out else "created"
     print(f"admin user '{user}' {state}", flush=True)

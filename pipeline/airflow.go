@@ -40,14 +40,23 @@ func AirflowSecretEnv() map[string]string {
 // airflow builds one Airflow service from the shared settings. Every Airflow
 // container runs as AIRFLOW_UID:0 and shares one logs volume, so the
 // api-server reads task logs from disk rather than from the workers.
+// Airflow's own variables from .env (AIRFLOW__*, AIRFLOW_CONN_*,
+// AIRFLOW_VAR_*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, args []string, needs ...string) Service {
+	env, secretEnv := AirflowEnv(c), AirflowSecretEnv()
+	for k, v := range c.AirflowSettings {
+		env[k] = v
+	}
+	for k := range c.AirflowSecrets {
+		secretEnv[k] = passThroughSecret(k)
+	}
 	return Service{
 		Name:      name,
 		Image:     c.AirflowImage,
 		Args:      withPipRequirements(c, args),
 		User:      c.AirflowUser(),
-		Env:       AirflowEnv(c),
-		SecretEnv: AirflowSecretEnv(),
+		Env:       env,
+		SecretEnv: secretEnv,
 		Volumes:   []Volume{c.logsVolume()},
 		Mounts:    airflowMounts(c),
 		Needs:     needs,

@@ -46,22 +46,30 @@ func SplitArgs(arg, line string) ([]string, error) {
 }
 
 // Describe lists the effective configuration as NAME=VALUE lines in the
-// order of Config, with secrets shown as ***.
+// order of Config, each with where its value came from, secrets shown as ***;
+// then Airflow's own settings from .env, and the warnings.
 func Describe(c Config) string {
-	secret := map[string]bool{
-		"POSTGRES_PASSWORD": true, "VALKEY_PASSWORD": true, "AIRFLOW_DB_PASSWORD": true,
-		"DBT_DB_PASSWORD": true, "AIRFLOW_WWW_PASSWORD": true, "AIRFLOW_FERNET_KEY": true,
-		"AIRFLOW_JWT_SECRET": true,
-	}
 	var b strings.Builder
 	v := reflect.ValueOf(c)
 	for i := 0; i < v.NumField(); i++ {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("env"), ",")
+		name := envName(v.Type().Field(i))
+		if name == "" {
+			continue
+		}
 		val := fmt.Sprint(v.Field(i).Interface())
-		if secret[name] && val != "" {
+		if SecretArgs[name] != "" && val != "" {
 			val = "***"
 		}
-		fmt.Fprintf(&b, "%s=%s\n", name, val)
+		fmt.Fprintf(&b, "%s=%s  # %s\n", name, val, c.Origin[name])
+	}
+	for _, name := range sortedKeys(c.AirflowSettings) {
+		fmt.Fprintf(&b, "%s=%s  # .env, passed to Airflow\n", name, c.AirflowSettings[name])
+	}
+	for _, name := range sortedKeys(c.AirflowSecrets) {
+		fmt.Fprintf(&b, "%s=***  # .env, passed to Airflow as a secret\n", name)
+	}
+	for _, w := range c.Warnings {
+		fmt.Fprintf(&b, "# warning: %s\n", w)
 	}
 	return b.String()
 }

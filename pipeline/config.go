@@ -63,45 +63,150 @@ type Config struct {
 	AirflowProjDir     string `env:"AIRFLOW_PROJ_DIR, default=."`
 	FlowerPort         int    `env:"FLOWER_PORT, default=5555"`
 	ProjectName        string `env:"COMPOSE_PROJECT_NAME, default=dataplatform"` // added: compose's own name, keys the data volumes
+
+	// Airflow's own settings from .env, passed to every Airflow container as
+	// the official compose file's env_file does (see classify): plain
+	// AIRFLOW__SECTION__KEY values, and the ones that hold credentials
+	// (AIRFLOW_CONN_*, AIRFLOW_VAR_*, secret-looking keys) as secrets.
+	AirflowSettings map[string]string
+	AirflowSecrets  map[string]string
+	// Origin of each variable's value: default, .env, --set or its secret argument.
+	Origin map[string]string
+	// Warnings about names the module does not use; they stop nothing.
+	Warnings []string
 }
 
-// LoadConfig parses a .env file's content (may be empty) with overrides
-// applied on top, then validates the result. Errors name the variable.
-func LoadConfig(ctx context.Context, dotenv string, overrides map[string]string) (Config, error) {
-	vars, err := ParseDotenv(dotenv)
-	if err != nil {
-		return Config{}, err
+// Where a value came from, as `config` shows it.
+const (
+	FromDefault = "default"
+	FromDotenv  = ".env"
+	FromSet     = "--set"
+)
+
+// SecretArgs maps each secret variable to the constructor argument that
+// passes it as a Dagger secret. These never travel as plain --set values.
+var SecretArgs = map[string]string{
+	"POSTGRES_PASSWORD":    "--postgres-password",
+	"VALKEY_PASSWORD":      "--valkey-password",
+	"AIRFLOW_DB_PASSWORD":  "--airflow-db-password",
+	"DBT_DB_PASSWORD":      "--dbt-db-password",
+	"AIRFLOW_WWW_PASSWORD": "--airflow-www-password",
+	"AIRFLOW_FERNET_KEY":   "--fernet-key",
+	"AIRFLOW_JWT_SECRET":   "--jwt-secret",
+}
+
+// Input is what the configuration is read from, in rising precedence: the
+// project's .env, --set NAME=VALUE, and the secret arguments.
+type Input struct {
+	Dotenv  string            // content of .env, "" when there is none
+	Set     []string          // --set NAME=VALUE, in order
+	Secrets map[string]string // secret variable -> value of its argument
+}
+
+// LoadConfig reads the configuration and validates it. Every problem is in
+// the one error, one per line, each naming its variable or .env line:
+// unreadable lines, misspelt names, values of the wrong type, invalid values.
+func LoadConfig(ctx context.Context, in Input) (Config, error) {
+	env := ParseDotenv(in.Dotenv)
+	problems := env.Problems
+	vars := map[string]string{}
+	origin := map[string]string{}
+	for k, v := range env.Vars {
+		vars[k], origin[k] = v, FromDotenv
 	}
-	for k, v := range overrides {
-		vars[k] = v
+	for _, kv := range in.Set {
+		k, v, ok := strings.Cut(kv, "=")
+		switch {
+		case !ok || k == "":
+			problems = append(problems, fmt.Errorf("--set %q: expected NAME=VALUE", kv))
+		case SecretArgs[k] != "":
+			problems = append(problems, fmt.Errorf("--set %s: a secret is never a plain argument; pass it with %s env://VAR or %s file://PATH", k, SecretArgs[k], SecretArgs[k]))
+		case isAirflowSecret(k):
+			problems = append(problems, fmt.Errorf("--set %s: holds credentials; put it in .env, where it reaches Airflow as a secret", k))
+		default:
+			vars[k], origin[k] = v, FromSet
+		}
+	}
+	for k, v := range in.Secrets {
+		vars[k], origin[k] = v, SecretArgs[k]
+	}
+
+	extra := classify(vars, origin)
+	problems = append(problems, extra.problems...)
+	warnings := extra.warnings
+	for _, name := range env.Unset {
+		warnings = append(warnings, fmt.Sprintf(".env: ${%s} is not defined in the file and reads as empty (compose would take it from your shell)", name))
 	}
 	var cfg Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{
-		Target:   &cfg,
-		Lookuper: envconfig.MapLookuper(vars),
-	}); err != nil {
-		return Config{}, friendlyEnvError(err)
+	problems = append(problems, decode(ctx, &cfg, vars)...)
+	cfg.AirflowSettings, cfg.AirflowSecrets = extra.settings, extra.secrets
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err)
 	}
-	return cfg, cfg.Validate()
+	for _, name := range knownNames() {
+		if origin[name] == "" {
+			origin[name] = FromDefault
+		}
+	}
+	cfg.Origin, cfg.Warnings = origin, warnings
+	return cfg, errors.Join(problems...)
+}
+
+// decode maps the variables onto cfg with go-envconfig. envconfig stops at
+// the first value of the wrong type; that value is reported, dropped, and
+// decoding runs again, so all of them are reported together.
+func decode(ctx context.Context, cfg *Config, vars map[string]string) []error {
+	var problems []error
+	for {
+		*cfg = Config{}
+		err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: cfg, Lookuper: envconfig.MapLookuper(vars)})
+		if err == nil {
+			return problems
+		}
+		name, friendly := friendlyEnvError(err)
+		problems = append(problems, friendly)
+		if _, ok := vars[name]; !ok {
+			return problems
+		}
+		delete(vars, name)
+	}
 }
 
 // friendlyEnvError turns envconfig's parse errors ("Field: strconv...") into
-// "VARIABLE: problem".
-func friendlyEnvError(err error) error {
+// "VARIABLE: problem", and says which variable it was.
+func friendlyEnvError(err error) (string, error) {
 	msg := err.Error()
 	i := strings.Index(msg, "strconv.")
 	if i < 0 {
-		return err
+		return "", err
 	}
 	name := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(msg[:i]), ":"))
 	if f, ok := reflect.TypeOf(Config{}).FieldByName(name); ok {
-		name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+		name = envName(f)
 	}
 	val := ""
 	if _, quoted, ok := strings.Cut(msg[i:], "parsing "); ok {
 		val, _, _ = strings.Cut(quoted, ":")
 	}
-	return fmt.Errorf("%s: %s is not a whole number", name, val)
+	return name, fmt.Errorf("%s: %s is not a whole number", name, val)
+}
+
+// envName is the variable a Config field is read from, "" for none.
+func envName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+// knownNames lists the variables of Config, in its order.
+func knownNames() []string {
+	var names []string
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		if name := envName(t.Field(i)); name != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 var (

@@ -9,14 +9,15 @@ import (
 	"testing"
 )
 
-func load(t *testing.T, dotenv string, overrides map[string]string) (Config, error) {
+// load reads a .env content with --set values on top.
+func load(t *testing.T, dotenv string, set ...string) (Config, error) {
 	t.Helper()
-	return LoadConfig(context.Background(), dotenv, overrides)
+	return LoadConfig(context.Background(), Input{Dotenv: dotenv, Set: set})
 }
 
 // The defaults are the spec's .env.example tables, value for value.
 func TestDefaultsMatchSpec(t *testing.T) {
-	cfg, err := load(t, "", nil)
+	cfg, err := load(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +53,9 @@ func values(c Config) map[string]string {
 	out := map[string]string{}
 	v := reflect.ValueOf(c)
 	for i := 0; i < v.NumField(); i++ {
-		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("env"), ",")
-		out[name] = fmt.Sprint(v.Field(i).Interface())
+		if name := envName(v.Type().Field(i)); name != "" {
+			out[name] = fmt.Sprint(v.Field(i).Interface())
+		}
 	}
 	return out
 }
@@ -65,11 +67,12 @@ func TestEnvExampleMatchesDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars, err := ParseDotenv(string(data))
-	if err != nil {
-		t.Fatal(err)
+	parsed := ParseDotenv(string(data))
+	if len(parsed.Problems) > 0 {
+		t.Fatal(parsed.Problems)
 	}
-	defaults, _ := load(t, "", nil)
+	vars := parsed.Vars
+	defaults, _ := load(t, "")
 	want := values(defaults)
 	for k, v := range want {
 		got, ok := vars[k]
@@ -97,7 +100,7 @@ DBT_SCHEMA=marts # trailing comment
 AIRFLOW_API_PORT=9090
 UNRELATED=ignored
 `
-	cfg, err := load(t, dotenv, map[string]string{"AIRFLOW_API_PORT": "8181", "FLOWER_PORT": "5556"})
+	cfg, err := load(t, dotenv, "AIRFLOW_API_PORT=8181", "FLOWER_PORT=5556")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,13 +151,21 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{"bad project name", "COMPOSE_PROJECT_NAME=My Project", "COMPOSE_PROJECT_NAME", "lowercase"},
 		{"short jwt secret", "AIRFLOW_JWT_SECRET=short", "AIRFLOW_JWT_SECRET", "too short"},
 		{"pip injection", "_PIP_ADDITIONAL_REQUIREMENTS=x; rm -rf /", "_PIP_ADDITIONAL_REQUIREMENTS", "space-separated"},
-		{"line without =", "POSTGRES_USER app", "line 1", "has no '='"},
-		{"bad variable name", "1ABC=x", "line 1", "not a valid variable name"},
+		{"line without =", "POSTGRES_USER app\nPOSTGRES_DB=x", ".env line 1", "key cannot contain a space"},
+		{"last line without =", "POSTGRES_DB=x\nPOSTGRES_USER", ".env line 2", "is not NAME=VALUE"},
+		{"bad variable name", "A$B=x", ".env line 1", "unexpected character"},
+		{"unterminated quote", "POSTGRES_USER=app\nDBT_SCHEMA=\"open\nPOSTGRES_DB=x", ".env line 2", "unterminated quoted value"},
+		{"typo", "POSTGRES_PASWORD=secret", "POSTGRES_PASWORD", "did you mean POSTGRES_PASSWORD?"},
+		{"secret through --set", "", "--set POSTGRES_PASSWORD", "--postgres-password env://"},
 	}
 	rejected := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := load(t, tc.dotenv, nil)
+			var set []string
+			if tc.dotenv == "" {
+				set = []string{"POSTGRES_PASSWORD=plain"}
+			}
+			_, err := load(t, tc.dotenv, set...)
 			if err == nil {
 				t.Fatalf("%q accepted", tc.dotenv)
 			}
@@ -168,7 +179,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 }
 
 func TestAllProblemsReportedAtOnce(t *testing.T) {
-	_, err := load(t, "POSTGRES_PASSWORD=\nFLOWER_PORT=99999\nVALKEY_MAXMEMORY=1", nil)
+	_, err := load(t, "POSTGRES_PASSWORD=\nFLOWER_PORT=99999\nVALKEY_MAXMEMORY=1")
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -180,8 +191,8 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 }
 
 func TestDerivedKeysAreStableAndValid(t *testing.T) {
-	a, _ := load(t, "", nil)
-	b, _ := load(t, "", nil)
+	a, _ := load(t, "")
+	b, _ := load(t, "")
 	if a.FernetKey() != b.FernetKey() || a.JWTSecret() != b.JWTSecret() {
 		t.Fatal("derived keys differ between loads")
 	}
@@ -190,18 +201,18 @@ func TestDerivedKeysAreStableAndValid(t *testing.T) {
 	if err := withKey.Validate(); err != nil {
 		t.Fatalf("derived Fernet key is not valid: %v", err)
 	}
-	other, _ := load(t, "COMPOSE_PROJECT_NAME=other", nil)
+	other, _ := load(t, "COMPOSE_PROJECT_NAME=other")
 	if other.FernetKey() == a.FernetKey() {
 		t.Fatal("two projects share a derived Fernet key")
 	}
-	set, _ := load(t, "AIRFLOW_FERNET_KEY="+a.FernetKey()+"\nAIRFLOW_JWT_SECRET=0123456789abcdef0123", nil)
+	set, _ := load(t, "AIRFLOW_FERNET_KEY="+a.FernetKey()+"\nAIRFLOW_JWT_SECRET=0123456789abcdef0123")
 	if set.JWTSecret() != "0123456789abcdef0123" {
 		t.Fatal("explicit JWT secret ignored")
 	}
 }
 
 func TestDescribeMasksSecrets(t *testing.T) {
-	cfg, _ := load(t, "POSTGRES_PASSWORD=s3cr3t-value\nAIRFLOW_FERNET_KEY="+mustDefault(t).FernetKey(), nil)
+	cfg, _ := load(t, "POSTGRES_PASSWORD=s3cr3t-value\nAIRFLOW_FERNET_KEY="+mustDefault(t).FernetKey())
 	out := Describe(cfg)
 	if strings.Contains(out, "s3cr3t-value") || strings.Contains(out, cfg.AirflowFernetKey) {
 		t.Fatalf("secret shown:\n%s", out)
@@ -212,7 +223,7 @@ func TestDescribeMasksSecrets(t *testing.T) {
 }
 
 func mustDefault(t *testing.T) Config {
-	c, err := load(t, "", nil)
+	c, err := load(t, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Hostnames, as the services see each other (the spec's compose service names).
@@ -52,23 +53,77 @@ const (
 )
 
 // Secrets computes every secret value from the configuration, by name.
+// Credentials are percent-encoded inside connection URLs, so any printable
+// character works in a password (and none can redirect a connection).
 func Secrets(c Config) map[string]string {
-	airflowDB := fmt.Sprintf("%s:%s@%s/%s", c.AirflowDBUser, c.AirflowDBPassword, HostPostgres, c.AirflowDBName)
-	return map[string]string{
+	airflowDB := dbURL("postgresql+psycopg2", c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName)
+	secrets := map[string]string{
 		SecretPostgresPassword:  c.PostgresPassword,
 		SecretAirflowDBPassword: c.AirflowDBPassword,
 		SecretDbtDBPassword:     c.DbtDBPassword,
 		SecretValkeyPassword:    c.ValkeyPassword,
-		SecretValkeyConf:        "requirepass " + strconv.Quote(c.ValkeyPassword) + "\n",
+		SecretValkeyConf:        "requirepass " + valkeyQuote(c.ValkeyPassword) + "\n",
 		SecretWWWPassword:       c.AirflowWWWPassword,
-		SecretSQLAlchemyConn:    "postgresql+psycopg2://" + airflowDB,
-		SecretResultBackend:     "db+postgresql://" + airflowDB,
-		SecretBrokerURL:         fmt.Sprintf("redis://:%s@%s:%d/0", c.ValkeyPassword, HostValkey, PortValkey),
-		SecretFernetKey:         c.FernetKey(),
-		SecretJWTSecret:         c.JWTSecret(),
-		SecretAnalyticsConn: fmt.Sprintf("postgresql://%s:%s@%s:%d/%s", c.DbtDBUser, c.DbtDBPassword,
-			HostPostgres, PortPostgres, c.DbtDBName),
+		SecretSQLAlchemyConn:    airflowDB,
+		SecretResultBackend:     "db+" + dbURL("postgresql", c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
+		SecretBrokerURL: fmt.Sprintf("redis://:%s@%s:%d/0", EscapeUserinfo(c.ValkeyPassword),
+			HostValkey, PortValkey),
+		SecretFernetKey:     c.FernetKey(),
+		SecretJWTSecret:     c.JWTSecret(),
+		SecretAnalyticsConn: dbURL("postgresql", c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
 	}
+	for name, value := range c.AirflowSecrets {
+		secrets[passThroughSecret(name)] = value
+	}
+	return secrets
+}
+
+// passThroughSecret names the secret of an Airflow variable from .env.
+func passThroughSecret(variable string) string {
+	return "env-" + strings.ToLower(strings.ReplaceAll(variable, "_", "-"))
+}
+
+// dbURL is a connection URL to a database of the stack's PostgreSQL.
+func dbURL(scheme, user, password, db string) string {
+	return fmt.Sprintf("%s://%s:%s@%s:%d/%s", scheme, EscapeUserinfo(user), EscapeUserinfo(password),
+		HostPostgres, PortPostgres, db)
+}
+
+// EscapeUserinfo percent-encodes every byte but RFC 3986's unreserved ones.
+// SQLAlchemy, kombu and Airflow's connection parser all decode it; '$' never
+// meets Airflow's environment-variable expansion, '%' never a config parser.
+func EscapeUserinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || strings.IndexByte("-._~", ch) >= 0 {
+			b.WriteByte(ch)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", ch)
+		}
+	}
+	return b.String()
+}
+
+// valkeyQuote is a double-quoted string of Valkey's config file syntax:
+// backslash and double quote escaped, every other byte outside printable
+// ASCII as \xHH.
+func valkeyQuote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == '\\' || ch == '"':
+			b.WriteByte('\\')
+			b.WriteByte(ch)
+		case ch < 0x20 || ch >= 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", ch)
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // Volume is a persistent cache volume; its key includes the project so two

@@ -98,7 +98,7 @@ func TestImagesAndCommandLines(t *testing.T) {
 }
 
 func TestOverridesReachServices(t *testing.T) {
-	c, err := LoadConfig(t.Context(), "VALKEY_MAXMEMORY=1gb\nAIRFLOW_IMAGE_NAME=example/airflow:3.1.7-custom\nAIRFLOW_UID=1000\nAIRFLOW_PROJ_DIR=sub\nCOMPOSE_PROJECT_NAME=demo", nil)
+	c, err := load(t, "VALKEY_MAXMEMORY=1gb\nAIRFLOW_IMAGE_NAME=example/airflow:3.1.7-custom\nAIRFLOW_UID=1000\nAIRFLOW_PROJ_DIR=sub\nCOMPOSE_PROJECT_NAME=demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestOverridesReachServices(t *testing.T) {
 	if got := Gateway(c, false).Ports; !slices.Equal(got, []int{8080, 5432}) {
 		t.Errorf("gateway ports %v", got)
 	}
-	pip, _ := LoadConfig(t.Context(), "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0", nil)
+	pip, _ := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0")
 	if args := Scheduler(pip).Args; args[0] != "bash" || !strings.Contains(args[2], "apache-airflow-providers-http==5.0.0") || args[len(args)-1] != "scheduler" {
 		t.Errorf("pip requirements not honoured: %v", args)
 	}
@@ -165,8 +165,8 @@ func TestAirflowEnvAndSecrets(t *testing.T) {
 		}
 	}
 	sec := Secrets(c)
-	if sec[SecretSQLAlchemyConn] != "postgresql+psycopg2://airflow:airflow@postgres/airflow" ||
-		sec[SecretResultBackend] != "db+postgresql://airflow:airflow@postgres/airflow" ||
+	if sec[SecretSQLAlchemyConn] != "postgresql+psycopg2://airflow:airflow@postgres:5432/airflow" ||
+		sec[SecretResultBackend] != "db+postgresql://airflow:airflow@postgres:5432/airflow" ||
 		sec[SecretBrokerURL] != "redis://:changeme@valkey:6379/0" {
 		t.Errorf("connection strings: %q %q %q", sec[SecretSQLAlchemyConn], sec[SecretResultBackend], sec[SecretBrokerURL])
 	}
@@ -174,16 +174,19 @@ func TestAirflowEnvAndSecrets(t *testing.T) {
 
 // No password of the configuration appears in any plain env var or argument.
 func TestNoSecretInPlainEnvOrArgs(t *testing.T) {
-	c, err := LoadConfig(t.Context(), `POSTGRES_PASSWORD=pg-Secret-1
+	c, err := load(t, `POSTGRES_PASSWORD=pg-Secret-1
 VALKEY_PASSWORD=vk-Secret-2
 AIRFLOW_DB_PASSWORD=af-Secret-3
 DBT_DB_PASSWORD=dbt-Secret-4
 AIRFLOW_WWW_PASSWORD=www-Secret-5
-AIRFLOW_JWT_SECRET=jwt-Secret-6-0123456789`, nil)
+AIRFLOW_JWT_SECRET=jwt-Secret-6-0123456789
+AIRFLOW_CONN_WAREHOUSE=postgresql://u:conn-Secret-7@db/x
+AIRFLOW_VAR_TOKEN=var-Secret-8`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{"pg-Secret-1", "vk-Secret-2", "af-Secret-3", "dbt-Secret-4", "www-Secret-5", "jwt-Secret-6", c.FernetKey()}
+	secrets := []string{"pg-Secret-1", "vk-Secret-2", "af-Secret-3", "dbt-Secret-4", "www-Secret-5", "jwt-Secret-6",
+		"conn-Secret-7", "var-Secret-8", c.FernetKey()}
 	stack, _ := Stack(c, 2, true)
 	all := []Service{CLI(c, []string{"dags", "list"}), Dbt(c, []string{"debug"})}
 	for _, s := range stack {
@@ -218,7 +221,7 @@ func mapValues(m map[string]string) []string {
 // The ELT check talks to the stack through the gateway and to the analytics
 // database as dbt; its only credentials are secrets.
 func TestEltCheckDefinition(t *testing.T) {
-	c, _ := LoadConfig(t.Context(), "AIRFLOW_API_PORT=9999", nil)
+	c, _ := load(t, "AIRFLOW_API_PORT=9999")
 	e := EltCheck(c)
 	if e.Env["API_URL"] != "http://gateway:9999" {
 		t.Errorf("API_URL %q", e.Env["API_URL"])
@@ -237,7 +240,7 @@ func TestEltCheckDefinition(t *testing.T) {
 // The shared logs volume gets no Dagger owner (concurrent mounts with an
 // owner collide in the engine); init makes it writable for AIRFLOW_UID.
 func TestLogsVolumeMadeWritableByInit(t *testing.T) {
-	c, _ := LoadConfig(t.Context(), "AIRFLOW_UID=1234", nil)
+	c, _ := load(t, "AIRFLOW_UID=1234")
 	if v := APIServer(c).Volumes[0]; v.Owner != "" || v.Exclusive {
 		t.Errorf("logs volume %+v", v)
 	}
