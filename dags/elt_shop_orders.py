@@ -5,7 +5,8 @@ The dataset is generated deterministically from the run's logical date, so
 the example needs no internet and every run of a given day loads the same
 rows. The target database is the Airflow connection ``analytics``, defined
 by configuration (AIRFLOW_CONN_ANALYTICS, a secret set by the Dagger module):
-no credentials live in this file.
+no credentials live in this file. The Airflow variable ``analytics_conn_id``
+(e.g. AIRFLOW_VAR_ANALYTICS_CONN_ID in .env) names another connection.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def elt_shop_orders():
         """Replace the day's rows in raw.orders (idempotent: a rerun of the
         same day leaves the same rows) and record when they were loaded."""
         from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.sdk import Variable
 
-        hook = PostgresHook(postgres_conn_id=CONN_ID)
+        conn_id = Variable.get("analytics_conn_id", default=CONN_ID)
+        print(f"loading into the Airflow connection {conn_id!r}")
+        hook = PostgresHook(postgres_conn_id=conn_id)
         with hook.get_conn() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
             cur.execute(

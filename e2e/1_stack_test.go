@@ -20,7 +20,7 @@ func TestFunctionsListed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dagger functions: %v\n%s", err, tail(string(out), 40))
 	}
-	for _, fn := range []string{"up", "dbt", "dbt-target", "dbt-docs", "airflow", "init", "wipe", "dag-check",
+	for _, fn := range []string{"up", "dbt", "dbt-target", "dbt-docs", "airflow-cli", "init", "wipe", "dag-check",
 		"elt-check", "postgres", "valkey", "api-server", "scheduler", "dag-processor", "triggerer", "worker", "flower"} {
 		if !strings.Contains(string(out), "\n"+fn+" ") {
 			t.Errorf("dagger functions does not list %s", fn)
@@ -60,14 +60,16 @@ func TestDagCheckNamesBrokenFile(t *testing.T) {
 	}
 }
 
+// Two problems of different kinds (a value that is not a number, an
+// invalid one) come in one error, in the module's own words.
 func TestInvalidConfigFailsBeforeStart(t *testing.T) {
 	_, err := call(t, 5*time.Minute, "--set", "VALKEY_MAXMEMORY=256", "--set", "POSTGRES_PORT=http", "config")
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, want := range []string{"VALKEY_MAXMEMORY", "POSTGRES_PORT"} {
+	for _, want := range []string{`VALKEY_MAXMEMORY: "256" needs a positive size with a unit`, `POSTGRES_PORT: "http" is not a whole number`} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %s", want)
+			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
 }
@@ -76,6 +78,7 @@ func TestInvalidConfigFailsBeforeStart(t *testing.T) {
 // Flower, and walks the spec: health, API, database roles, Flower, an ELT
 // run through Airflow and dbt, the ad-hoc CLI; then dbt on its own.
 func TestStack(t *testing.T) {
+	writeDotenv(t, stackDotenv())
 	mustCall(t, 10*time.Minute, "wipe")
 	st := startStack(t, "--workers", "2", "--flower")
 	stopped := false
@@ -169,7 +172,15 @@ func TestStack(t *testing.T) {
 	})
 
 	t.Run("ELT: DAG run, dbt build, marts match the loaded rows", func(t *testing.T) {
-		runDAG(t, token)
+		run := runDAG(t, token)
+		// The load task used the connection and the variable from .env.
+		var logs json.RawMessage
+		if err := api("GET", run+"/taskInstances/load/logs/1", token, nil, &logs); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(logs), "loading into the Airflow connection 'e2e_warehouse'") {
+			t.Errorf("load did not use AIRFLOW_CONN_E2E_WAREHOUSE from .env:\n%s", tail(string(logs), 40))
+		}
 		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
 		if !strings.Contains(out, "Completed successfully") {
 			t.Fatalf("dbt build:\n%s", out)
@@ -229,8 +240,31 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run(".env read as compose reads it, Airflow settings passed through", func(t *testing.T) {
+		cfg := mustCall(t, 5*time.Minute, "config")
+		for _, want := range []string{
+			"AIRFLOW_JWT_ISSUER=e2e\"issuer  # .env\n",
+			"AIRFLOW__API__INSTANCE_NAME=${POSTGRES_USER}  # .env, passed to Airflow\n",
+			"AIRFLOW__CORE__DEFAULT_TASK_RETRIES=4  # .env, passed to Airflow\n",
+			"AIRFLOW_CONN_E2E_WAREHOUSE=***  # .env, passed to Airflow as a secret\n",
+			"AIRFLOW_VAR_ANALYTICS_CONN_ID=***  # .env, passed to Airflow as a secret\n",
+			"COMPOSE_PROJECT_NAME=e2e  # --set\n",
+			"POSTGRES_PASSWORD=***  # --postgres-password\n",
+			"POSTGRES_DB=app  # default\n",
+		} {
+			if !strings.Contains(cfg, want) {
+				t.Errorf("config lacks %q:\n%s", want, cfg)
+			}
+		}
+		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "config get-value core default_task_retries",
+			"--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
+		if strings.TrimSpace(out) != "4" {
+			t.Errorf("airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
+		}
+	})
+
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
-		out := mustCall(t, 10*time.Minute, "airflow", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
+		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
 		for _, id := range []string{dagID, "deferred_heartbeat"} {
 			if !strings.Contains(out, id) {
 				t.Errorf("dags list lacks %s:\n%s", id, out)
@@ -261,7 +295,9 @@ func TestStack(t *testing.T) {
 
 // runDAG unpauses and triggers the example DAG, and waits for success; on
 // failure it prints every task's log.
-func runDAG(t *testing.T, token string) {
+// runDAG triggers the example DAG, waits for it to succeed, and returns the
+// run's REST path.
+func runDAG(t *testing.T, token string) string {
 	t.Helper()
 	base := "/api/v2/dags/" + dagID
 	if err := api("PATCH", base, token, map[string]any{"is_paused": false}, nil); err != nil {
@@ -327,6 +363,7 @@ func runDAG(t *testing.T, token string) {
 		}
 		return nil
 	})
+	return path
 }
 
 func keys(m map[string]any) []string {

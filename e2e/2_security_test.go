@@ -12,64 +12,76 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/data-platform/pipeline"
 )
 
-// TestBadInputRejectedBeforeStart tries a wrong value for every kind of
-// variable through the real CLI: each must fail with the variable named,
-// before any container runs.
+// TestBadInputRejectedBeforeStart gives a wrong value for every kind of
+// variable, in one .env, through the real CLI: all of them must be reported
+// in one error, each in the module's own words (never text this test passed
+// in), before any container runs. Then a secret through --set, and workers
+// out of range.
 func TestBadInputRejectedBeforeStart(t *testing.T) {
-	cases := []struct{ set, name string }{
-		{"POSTGRES_PASSWORD=", "POSTGRES_PASSWORD"},
-		{"VALKEY_PASSWORD=", "VALKEY_PASSWORD"},
-		{"AIRFLOW_DB_PASSWORD=", "AIRFLOW_DB_PASSWORD"},
-		{"DBT_DB_PASSWORD=", "DBT_DB_PASSWORD"},
-		{"AIRFLOW_WWW_PASSWORD=", "AIRFLOW_WWW_PASSWORD"},
-		{"POSTGRES_PORT=fivefour", "POSTGRES_PORT"},
-		{"AIRFLOW_API_PORT=99999", "AIRFLOW_API_PORT"},
-		{fmt.Sprintf("FLOWER_PORT=%d", apiPort), "FLOWER_PORT"},
-		{"AIRFLOW_FERNET_KEY=abc", "AIRFLOW_FERNET_KEY"},
-		{"VALKEY_MAXMEMORY=256", "VALKEY_MAXMEMORY"},
-		{"AIRFLOW_UID=-5", "AIRFLOW_UID"},
-		{"POSTGRES_USER=bad name", "POSTGRES_USER"},
-		{"DBT_DB_NAME=x;drop", "DBT_DB_NAME"},
-		{"DBT_SCHEMA=", "DBT_SCHEMA"},
-		{"AIRFLOW_IMAGE_NAME=apache/airflow:latest", "AIRFLOW_IMAGE_NAME"},
-		{"VALKEY_IMAGE_NAME=valkey", "VALKEY_IMAGE_NAME"},
-		{"AIRFLOW_PROJ_DIR=/abs", "AIRFLOW_PROJ_DIR"},
-		{"COMPOSE_PROJECT_NAME=Bad Name", "COMPOSE_PROJECT_NAME"},
-		{"AIRFLOW_JWT_SECRET=short", "AIRFLOW_JWT_SECRET"},
-		{"_PIP_ADDITIONAL_REQUIREMENTS=x;y", "_PIP_ADDITIONAL_REQUIREMENTS"},
-		{"NOEQUALS", "--set"},
+	cases := []struct{ line, want string }{
+		{"POSTGRES_PASSWORD=", "POSTGRES_PASSWORD: must not be empty"},
+		{"VALKEY_PASSWORD=", "VALKEY_PASSWORD: must not be empty"},
+		{"AIRFLOW_DB_PASSWORD=", "AIRFLOW_DB_PASSWORD: must not be empty"},
+		{"DBT_DB_PASSWORD=", "DBT_DB_PASSWORD: must not be empty"},
+		{"AIRFLOW_WWW_PASSWORD=", "AIRFLOW_WWW_PASSWORD: must not be empty"},
+		{"POSTGRES_PORT=fivefour", "is not a whole number"},
+		{"AIRFLOW_API_PORT=99999", "is not a TCP port (1-65535)"},
+		{"FLOWER_PORT=5432", "FLOWER_PORT: port 5432 is already used by POSTGRES_PORT"},
+		{"AIRFLOW_FERNET_KEY=abc", "AIRFLOW_FERNET_KEY: is not a Fernet key"},
+		{"VALKEY_MAXMEMORY=256", "needs a positive size with a unit"},
+		{"AIRFLOW_UID=-5", "is not a valid user id (0-65535)"},
+		{"POSTGRES_USER='bad name'", "is not a valid PostgreSQL name"},
+		{"DBT_SCHEMA=", `DBT_SCHEMA: "" is not a valid PostgreSQL name`},
+		{"AIRFLOW_IMAGE_NAME=apache/airflow:latest", "pin a version instead of latest"},
+		{"VALKEY_IMAGE_NAME=valkey", "is not an image reference with a pinned tag"},
+		{"AIRFLOW_PROJ_DIR=/abs", "must be a relative path inside the project"},
+		{"COMPOSE_PROJECT_NAME='Bad Name'", "must be lowercase letters, digits, - and _"},
+		{"AIRFLOW_JWT_SECRET=short", "AIRFLOW_JWT_SECRET: is too short"},
+		{"_PIP_ADDITIONAL_REQUIREMENTS='x;y'", "_PIP_ADDITIONAL_REQUIREMENTS: must be a space-separated list"},
+		{"POSTGRES_PASWORD=typo", "unknown variable; did you mean POSTGRES_PASSWORD?"},
+		{"THIS LINE IS WRONG", "key cannot contain a space"},
+	}
+	var dotenv strings.Builder
+	for _, tc := range cases {
+		dotenv.WriteString(tc.line + "\n")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := callWith(t, 2*time.Minute, nil, "--source", dir, "up", "up")
+	if err == nil {
+		t.Fatal("a .env full of bad values was accepted")
+	}
+	msg := ansi.ReplaceAllString(err.Error(), "")
+	if strings.Contains(msg, "Container.from") {
+		t.Error("containers were created before the error")
 	}
 	rejected := 0
 	for _, tc := range cases {
-		// Without the secret options, which would override a --set password.
-		out, err := callWith(t, 2*time.Minute, projectArgs(), "--set", tc.set, "up", "--workers", "1", "up")
-		switch {
-		case err == nil:
-			t.Errorf("--set %q: accepted:\n%s", tc.set, out)
-		case !strings.Contains(err.Error(), tc.name):
-			t.Errorf("--set %q: error does not name %s:\n%v", tc.set, tc.name, err)
-		case strings.Contains(ansi.ReplaceAllString(err.Error(), ""), "Container.from"):
-			t.Errorf("--set %q: containers were created before the error", tc.set)
-		default:
-			rejected++
-		}
-	}
-	// A .env line without "=", and workers out of range.
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte("POSTGRES_USER=app\nTHIS LINE IS WRONG\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	extra := [][]string{
-		{"--source", dir, "config"},
-		{"up", "--workers=-1", "up"},
-	}
-	for _, args := range extra {
-		if _, err := callWith(t, 2*time.Minute, projectArgs(), args...); err != nil && (strings.Contains(err.Error(), "line 2") || strings.Contains(err.Error(), "workers")) {
+		if strings.Contains(msg, tc.want) {
 			rejected++
 		} else {
-			t.Errorf("%v: not rejected clearly: %v", args, err)
+			t.Errorf("%q: the error lacks %q", tc.line, tc.want)
+		}
+	}
+	if !strings.Contains(msg, ".env line 21: key cannot contain a space") {
+		t.Error("the unreadable line is not named by its number")
+	}
+	extra := map[string][]string{
+		"a secret is never a plain argument; pass it with --valkey-password env://VAR": {"--set", "VALKEY_PASSWORD=plain", "config"},
+		"is out of range (1-16)": {"up", "--workers=-1", "up"},
+	}
+	for want, args := range extra {
+		_, err := callWith(t, 2*time.Minute, projectArgs(), args...)
+		if err != nil && strings.Contains(err.Error(), want) {
+			rejected++
+		} else {
+			t.Errorf("%v: not rejected with %q: %v", args, want, err)
 		}
 	}
 	t.Logf("%d bad inputs tried, %d rejected clearly", len(cases)+len(extra), rejected)
@@ -202,8 +214,8 @@ func TestInitIsIdempotentAndFailsLoudly(t *testing.T) {
 		t.Errorf("second init did not find the admin user:\n%s", tail(second, 20))
 	}
 	// The secret option would override the --set password: leave it out.
-	module := withoutFlag(moduleArgs(), "--airflow-db-password")
-	_, err := callWith(t, 15*time.Minute, module, "--set", "AIRFLOW_DB_PASSWORD=not-the-password", "init")
+	module := append(withoutFlag(moduleArgs(), "--airflow-db-password"), "--airflow-db-password", "env://E2E_WRONG_DB_PASSWORD")
+	_, err := callWith(t, 15*time.Minute, module, "init")
 	if err == nil {
 		t.Fatal("init with a wrong database password succeeded")
 	}
@@ -243,7 +255,7 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 	}
 	total := 0
 	for name, text := range sources {
-		for env, value := range secrets {
+		for env, value := range leakable(t) {
 			n := strings.Count(text, value)
 			total += n
 			t.Logf("%-28s %-26s %d bytes searched, %d occurrences", name, env, len(text), n)
@@ -255,7 +267,7 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 	if transcript.Len() < 10000 {
 		t.Errorf("the transcript is suspiciously short (%d bytes): were the other tests run?", transcript.Len())
 	}
-	t.Logf("%d secret values x %d sources: %d occurrences", len(secrets), len(sources), total)
+	t.Logf("%d secret values x %d sources: %d occurrences", len(leakable(t)), len(sources), total)
 }
 
 // withoutFlag drops a "--flag value" pair from args.
@@ -267,6 +279,40 @@ func withoutFlag(args []string, flag string) []string {
 			continue
 		}
 		out = append(out, args[i])
+	}
+	return out
+}
+
+// leakable is every secret value of the test project by a name: each
+// password as typed and percent-encoded, and every value the module
+// computes from them (connection strings, Valkey's config, Fernet key, JWT
+// secret), from the same inputs the tests pass.
+func leakable(t *testing.T) map[string]string {
+	t.Helper()
+	in := pipeline.Input{Secrets: map[string]string{}}
+	args := moduleArgs()
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] == "--set" {
+			in.Set = append(in.Set, args[i+1])
+		} else if env, ok := strings.CutPrefix(args[i+1], "env://"); ok {
+			for name, flag := range pipeline.SecretArgs {
+				if flag == args[i] {
+					in.Secrets[name] = secrets[env]
+				}
+			}
+		}
+	}
+	cfg, err := pipeline.LoadConfig(t.Context(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for env, value := range secrets {
+		out[env] = value
+		out[env+" (percent-encoded)"] = pipeline.EscapeUserinfo(value)
+	}
+	for name, value := range pipeline.Secrets(cfg) {
+		out["secret "+name] = value
 	}
 	return out
 }

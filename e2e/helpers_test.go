@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"dagger/data-platform/pipeline"
 	"dagger/data-platform/restapi"
 )
 
@@ -35,13 +36,16 @@ const (
 // secret-leak test.
 var transcript strings.Builder
 
-// Distinctive credentials, passed as secrets from the environment.
+// Distinctive credentials, passed as secrets from the environment. Each holds
+// the characters that break unescaped connection strings and config files
+// (`@ / : % # ? & + = ! ~` and a space; %41 must not become "A").
 var secrets = map[string]string{
-	"E2E_POSTGRES_PASSWORD":    "pg-e2e-Secret-4711",
-	"E2E_AIRFLOW_DB_PASSWORD":  "af-e2e-Secret-4712",
-	"E2E_DBT_DB_PASSWORD":      "dbt-e2e-Secret-4713",
-	"E2E_VALKEY_PASSWORD":      "vk-e2e-Secret-4714",
-	"E2E_AIRFLOW_WWW_PASSWORD": "www-e2e-Secret-4715",
+	"E2E_POSTGRES_PASSWORD":    "pg e2e@/:%41#?&+=!~4711",
+	"E2E_AIRFLOW_DB_PASSWORD":  "af e2e@/:%41#?&+=!~4712",
+	"E2E_DBT_DB_PASSWORD":      "dbt e2e@/:%41#?&+=!~4713",
+	"E2E_VALKEY_PASSWORD":      "vk e2e@/:%41#?&+=!~4714",
+	"E2E_AIRFLOW_WWW_PASSWORD": "www e2e@/:%41#?&+=!~4715",
+	"E2E_WRONG_DB_PASSWORD":    "not the@password:4716",
 }
 
 func repoRoot() string {
@@ -102,7 +106,7 @@ func callWith(t *testing.T, timeout time.Duration, module []string, args ...stri
 	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
 	if err != nil {
 		return stdout.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
-			strings.Join(args, " "), err, stdout.String(), tail(stderr.String(), 60))
+			strings.Join(args, " "), err, stdout.String(), tail(stderr.String(), 200))
 	}
 	return stdout.String(), nil
 }
@@ -262,4 +266,35 @@ func psql(user, password, db, query string) (string, error) {
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=10")
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// stackDotenv is the .env of the stack test: Airflow's own variables as a
+// compose user keeps them there (a setting, a connection, a variable), and
+// lines in compose's syntax that a naive reader gets wrong.
+func stackDotenv() string {
+	warehouse := fmt.Sprintf("postgresql://dbt:%s@postgres:5432/analytics",
+		pipeline.EscapeUserinfo(secrets["E2E_DBT_DB_PASSWORD"]))
+	return strings.Join([]string{
+		"# Written by the e2e tests (TestStack); removed when the test ends.",
+		`AIRFLOW_JWT_ISSUER="e2e\"issuer" # an escaped quote, then a comment`,
+		`AIRFLOW__API__INSTANCE_NAME='${POSTGRES_USER}'`,
+		`AIRFLOW__CORE__DEFAULT_TASK_RETRIES=${E2E_RETRIES:-4}`,
+		"AIRFLOW_VAR_ANALYTICS_CONN_ID=e2e_warehouse",
+		"AIRFLOW_CONN_E2E_WAREHOUSE='" + warehouse + "'",
+	}, "\r\n") + "\r\n"
+}
+
+// writeDotenv puts a .env next to dagger.json for the rest of the test,
+// where both Dagger and the module read it. A developer's own .env is never
+// overwritten.
+func writeDotenv(t *testing.T, content string) {
+	t.Helper()
+	path := filepath.Join(repoRoot(), ".env")
+	if _, err := os.Stat(path); err == nil {
+		t.Fatalf("%s exists: the e2e tests need their own .env there; move yours away while they run", path)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(path) })
 }
