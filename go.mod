@@ -6,6 +6,7 @@ require (
 	github.com/99designs/gqlgen v0.17.81
 	github.com/Khan/genqlient v0.8.1
 	github.com/compose-spec/compose-go/v2 v2.16.2
+	github.com/sirupsen/logrus v1.10.1
 	github.com/vektah/gqlparser/v2 v2.5.30
 	go.opentelemetry.io/otel v1.38.0
 	go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc v0.14.0
@@ -25,10 +26,7 @@ require (
 	google.golang.org/grpc v1.76.0
 )
 
-require (
-	github.com/sirupsen/logrus v1.10.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-)
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
 
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

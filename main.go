@@ -235,7 +235,7 @@ func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Args}), nil
+	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Command()}), nil
 }
 
 // EltCheck brings the stack up (one worker), unpauses and triggers the

@@ -124,7 +124,9 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 		ctr = ctr.WithServiceBinding(need, svc)
 	}
 	if def.AsRoot != nil {
-		ctr = ctr.WithUser("0:0").WithExec(def.AsRoot)
+		// Never from cache: it works on volumes (e.g. makes missing keys
+		// after a wipe), whose content is not part of Dagger's cache key.
+		ctr = ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID).WithUser("0:0").WithExec(def.AsRoot)
 	}
 	if def.User != "" {
 		ctr = ctr.WithUser(def.User)
@@ -182,7 +184,7 @@ func (p *platform) job(def pipeline.Service) (*dagger.Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ctr.WithExec(def.Args), nil
+	return ctr.WithExec(def.Command()), nil
 }
 
 // runOnce runs a one-shot definition that services need, once per call, and
@@ -209,7 +211,7 @@ func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error
 	if err != nil {
 		return "", err
 	}
-	out := base.WithExec(def.Args, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	out := base.WithExec(def.Command(), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := out.ExitCode(ctx)
 	if err != nil {
 		return "", err

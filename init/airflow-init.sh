@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # airflow-init: migrate the metadata database, create the admin user if it is
-# missing, and warn when the machine is below the spec's minimum resources.
+# missing (or give it the password of .env), and warn when the machine is below the spec's minimum resources.
 # Unlike the official image's init it fails on any error, and a second run on
 # an initialised database succeeds without changing anything.
 set -euo pipefail
@@ -88,8 +88,14 @@ if os.environ.get("_AIRFLOW_WWW_USER_CREATE", "true") == "true":
                   # one word, so a password starting with "-" is not read as an option
                   "--password=" + os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
                   "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
-    state = "already exists" if "already exists in the db" in out else "created"
-    print(f"admin user '{user}' {state}", flush=True)
+    if "already exists in the db" in out:
+        # The password of .env wins, as for the database roles: a changed
+        # AIRFLOW_WWW_PASSWORD takes effect on the next start.
+        airflow(4, "users", "reset-password", "--username", user,
+                "--password=" + os.environ["_AIRFLOW_WWW_USER_PASSWORD"])
+        print(f"admin user '{user}' already exists; its password is that of .env", flush=True)
+    else:
+        print(f"admin user '{user}' created", flush=True)
 PY
 rc=$?
 set -e

@@ -7,7 +7,7 @@ import (
 )
 
 // AirflowEnv is the spec's x-airflow-common environment, derived from the
-// configuration. Values that embed a password are in AirflowSecretEnv.
+// configuration. Values that carry credentials come from withCredentials.
 func AirflowEnv(c Config) map[string]string {
 	return map[string]string{
 		"AIRFLOW__CORE__EXECUTOR":                    "CeleryExecutor",
@@ -24,31 +24,72 @@ func AirflowEnv(c Config) map[string]string {
 	}
 }
 
-// AirflowSecretEnv maps the Airflow settings that carry credentials to secrets.
-func AirflowSecretEnv() map[string]string {
-	return map[string]string{
-		"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": SecretSQLAlchemyConn,
-		"AIRFLOW__CELERY__RESULT_BACKEND":     SecretResultBackend,
-		"AIRFLOW__CELERY__BROKER_URL":         SecretBrokerURL,
-		"AIRFLOW__CORE__FERNET_KEY":           SecretFernetKey,
-		"AIRFLOW__API_AUTH__JWT_SECRET":       SecretJWTSecret,
-		// The analytics database as an Airflow connection, for the DAGs.
-		"AIRFLOW_CONN_ANALYTICS": SecretAnalyticsConn,
-	}
+// airflowCredential is the Airflow variable that carries each secret.
+var airflowCredential = map[string]string{
+	SecretSQLAlchemyConn: "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+	SecretResultBackend:  "AIRFLOW__CELERY__RESULT_BACKEND",
+	SecretBrokerURL:      "AIRFLOW__CELERY__BROKER_URL",
+	SecretFernetKey:      "AIRFLOW__CORE__FERNET_KEY",
+	SecretJWTSecret:      "AIRFLOW__API_AUTH__JWT_SECRET",
+	SecretFlowerAuth:     "AIRFLOW__CELERY__FLOWER_BASIC_AUTH",
+	// The analytics database as an Airflow connection, for the DAGs.
+	SecretAnalyticsConn: "AIRFLOW_CONN_ANALYTICS",
 }
 
-// airflow builds one Airflow service from the shared settings. Every Airflow
-// container runs as AIRFLOW_UID:0 and shares one logs volume, so the
-// api-server reads task logs from disk rather than from the workers.
-// Airflow's own variables from .env (AIRFLOW__*, AIRFLOW_CONN_*,
-// AIRFLOW_VAR_*) reach every Airflow container, as with compose's env_file.
+// Connections is not a secret but the set of connection-like secrets DAG code
+// reads: AIRFLOW_CONN_ANALYTICS and the user's AIRFLOW_CONN_* / AIRFLOW_VAR_*
+// (and secret-looking settings) from .env.
+const Connections = "connections"
+
+// DerivedAirflowNames are the Airflow variables the module sets itself; the
+// same names in .env are ignored.
+func DerivedAirflowNames() map[string]bool {
+	names := map[string]bool{}
+	for n := range AirflowEnv(Config{}) {
+		names[n] = true
+	}
+	for _, n := range airflowCredential {
+		names[n] = true
+		names[n+"_CMD"] = true
+		names[n+"_SECRET"] = true
+	}
+	return names
+}
+
+// withCredentials gives an Airflow service exactly the credentials its
+// process needs, by secret name (or Connections), each as a secret env var.
+// A Fernet key or JWT secret the user did not give is generated once per
+// project (see Init) and read from its key volume when the container starts.
+func withCredentials(c Config, s Service, names ...string) Service {
+	for _, name := range names {
+		switch {
+		case name == Connections:
+			s.SecretEnv[airflowCredential[SecretAnalyticsConn]] = SecretAnalyticsConn
+			for k := range c.AirflowSecrets {
+				s.SecretEnv[k] = passThroughSecret(k)
+			}
+		case c.generated(name):
+			key := c.keyVolume(name)
+			s.Volumes = append(s.Volumes, key)
+			s.Prepare = append(s.Prepare, fmt.Sprintf(
+				`%s=$(cat %s/key) || { echo "%s: no generated key yet: start the stack (up) or run init first" >&2; exit 1; }; export %s`,
+				airflowCredential[name], key.Path, s.Name, airflowCredential[name]))
+		default:
+			s.SecretEnv[airflowCredential[name]] = name
+		}
+	}
+	return s
+}
+
+// airflow builds one Airflow service from the shared settings, without
+// credentials (see withCredentials). Every Airflow container runs as
+// AIRFLOW_UID:0 and shares one logs volume, so the api-server reads task
+// logs from disk rather than from the workers. Airflow's plain settings from
+// .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, args []string, needs ...string) Service {
-	env, secretEnv := AirflowEnv(c), AirflowSecretEnv()
+	env := AirflowEnv(c)
 	for k, v := range c.AirflowSettings {
 		env[k] = v
-	}
-	for k := range c.AirflowSecrets {
-		secretEnv[k] = passThroughSecret(k)
 	}
 	return Service{
 		Name:      name,
@@ -56,7 +97,7 @@ func airflow(c Config, name string, args []string, needs ...string) Service {
 		Args:      withPipRequirements(c, args),
 		User:      c.AirflowUser(),
 		Env:       env,
-		SecretEnv: secretEnv,
+		SecretEnv: map[string]string{},
 		Volumes:   []Volume{c.logsVolume()},
 		Mounts:    airflowMounts(c),
 		Needs:     needs,
@@ -90,9 +131,21 @@ func withPipRequirements(c Config, args []string) []string {
 // Unlike the official image it fails on any error, and a second run on the
 // same data succeeds without changing anything.
 func Init(c Config) Service {
-	s := airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"}, HostPostgres)
+	s := withCredentials(c, airflow(c, JobInit, []string{"bash", AirflowHome + "/init/airflow-init.sh"}, HostPostgres),
+		SecretSQLAlchemyConn)
 	logs := c.logsVolume().Path
-	s.AsRoot = []string{"sh", "-c", fmt.Sprintf("chown %s %s && chmod 2775 %s", c.AirflowUser(), logs, logs)}
+	root := []string{fmt.Sprintf("chown %s %s && chmod 2775 %s", c.AirflowUser(), logs, logs)}
+	// Keys not given in .env are made here, once per project: random, kept
+	// in their volumes (wipe removes them), readable only by AIRFLOW_UID.
+	for _, name := range []string{SecretFernetKey, SecretJWTSecret} {
+		if c.generated(name) {
+			key := c.keyVolume(name)
+			s.Volumes = append(s.Volumes, key)
+			root = append(root, fmt.Sprintf(`[ -s %[1]s/key ] || { umask 077; head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n' > %[1]s/key.new && mv %[1]s/key.new %[1]s/key; }; chown %[2]s %[1]s/key && chmod 0400 %[1]s/key`,
+				key.Path, c.AirflowUser()))
+		}
+	}
+	s.AsRoot = []string{"sh", "-c", strings.Join(root, "\n")}
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"
@@ -102,8 +155,9 @@ func Init(c Config) Service {
 
 // APIServer serves the UI, the REST API v2 and the Execution API workers use.
 func APIServer(c Config) Service {
-	s := airflow(c, HostAPIServer, []string{"airflow", "api-server", "--port", fmt.Sprint(PortAPIServer)},
-		HostPostgres, HostValkey, JobInit)
+	s := withCredentials(c, airflow(c, HostAPIServer, []string{"airflow", "api-server", "--port", fmt.Sprint(PortAPIServer)},
+		HostPostgres, HostValkey, JobInit),
+		SecretSQLAlchemyConn, SecretFernetKey, SecretJWTSecret, Connections)
 	s.Ports = []int{PortAPIServer}
 	return supervise(s, "TERM")
 }
@@ -112,8 +166,9 @@ func APIServer(c Config) Service {
 // the triggerer it talks to the database, not to the api-server, so (as in
 // the spec) it starts beside the api-server rather than after it.
 func Scheduler(c Config) Service {
-	s := airflow(c, "airflow-scheduler", []string{"airflow", "scheduler"},
-		HostPostgres, HostValkey, JobInit)
+	s := withCredentials(c, airflow(c, "airflow-scheduler", []string{"airflow", "scheduler"},
+		HostPostgres, HostValkey, JobInit),
+		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, SecretFernetKey, SecretJWTSecret)
 	s.Ports = []int{PortScheduler}
 	return supervise(s, "TERM")
 }
@@ -121,15 +176,17 @@ func Scheduler(c Config) Service {
 // DagProcessor parses dags/ (a separate process since Airflow 3); it runs
 // callbacks through an in-process Execution API.
 func DagProcessor(c Config) Service {
-	s := airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
-		HostPostgres, HostValkey, JobInit)
+	s := withCredentials(c, airflow(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
+		HostPostgres, HostValkey, JobInit),
+		SecretSQLAlchemyConn, SecretFernetKey, Connections)
 	return supervise(s, "TERM")
 }
 
 // Triggerer runs the event loops of deferred tasks (in-process Execution API).
 func Triggerer(c Config) Service {
-	s := airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
-		HostPostgres, HostValkey, JobInit)
+	s := withCredentials(c, airflow(c, "airflow-triggerer", []string{"airflow", "triggerer"},
+		HostPostgres, HostValkey, JobInit),
+		SecretSQLAlchemyConn, SecretFernetKey, Connections)
 	return supervise(s, "TERM")
 }
 
@@ -139,26 +196,28 @@ func Triggerer(c Config) Service {
 // DUMB_INIT_SETSID=0 lets Celery finish running tasks on SIGTERM, as in the spec.
 func Worker(c Config, i int) Service {
 	name := fmt.Sprintf("airflow-worker-%d", i)
-	s := airflow(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},
-		HostPostgres, HostValkey, JobInit, HostAPIServer)
+	s := withCredentials(c, airflow(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},
+		HostPostgres, HostValkey, JobInit, HostAPIServer),
+		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, Connections)
 	s.Env["DUMB_INIT_SETSID"] = "0"
 	s.Ports = []int{PortWorkerLog}
 	return supervise(s, "TERM")
 }
 
-// Flower is the optional Celery dashboard.
+// Flower is the optional Celery dashboard, behind a login (the admin's user
+// and password); its API is not opened anonymously.
 func Flower(c Config) Service {
-	s := airflow(c, HostFlower, []string{"airflow", "celery", "flower", "--port", fmt.Sprint(PortFlower)},
-		HostValkey, JobInit)
+	s := withCredentials(c, airflow(c, HostFlower, []string{"airflow", "celery", "flower", "--port", fmt.Sprint(PortFlower)},
+		HostValkey, JobInit),
+		SecretSQLAlchemyConn, SecretBrokerURL, SecretFlowerAuth)
 	s.Ports = []int{PortFlower}
-	// As in the spec, Flower has no login; its API then needs this opt-in.
-	s.Env["FLOWER_UNAUTHENTICATED_API"] = "true"
 	return supervise(s, "TERM")
 }
 
 // CLI is the spec's airflow-cli: one ad-hoc `airflow ...` command.
 func CLI(c Config, args []string) Service {
-	s := airflow(c, "airflow-cli", append([]string{"airflow"}, args...), HostPostgres)
+	s := withCredentials(c, airflow(c, "airflow-cli", append([]string{"airflow"}, args...), HostPostgres),
+		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, SecretFernetKey, Connections)
 	s.Env["CONNECTION_CHECK_MAX_COUNT"] = "0"
 	return s
 }
@@ -245,7 +304,8 @@ func DagCheck(c Config, dir string) Service {
 	if dir == "" {
 		dir = path.Join(c.ProjDir(), "dags")
 	}
-	s := airflow(c, "dag-check", []string{"python3", "/opt/airflow/scripts/check_dags.py", AirflowHome + "/dags"})
+	s := withCredentials(c, airflow(c, "dag-check", []string{"python3", "/opt/airflow/scripts/check_dags.py", AirflowHome + "/dags"}),
+		SecretSQLAlchemyConn, Connections)
 	s.Mounts = []Mount{
 		{Path: AirflowHome + "/dags", Source: dir, Dir: true},
 		{Path: "/opt/airflow/scripts/check_dags.py", Source: "scripts/check_dags.py"},

@@ -26,6 +26,7 @@ func BaselinePostgres(c Config) Service {
 	s.Name = "baseline-postgres"
 	s.Volumes = nil // a throwaway data directory
 	s.Env["PGDATA"] = "/tmp/pgdata"
+	s.Restart = false // one timed exec, not a supervised service
 	s.Args = Timed("postgres_ready", "docker-entrypoint.sh postgres", "pg_isready -h 127.0.0.1 -q")
 	return s
 }
@@ -43,6 +44,7 @@ func BaselineAPIServer(c Config) Service {
 	s := APIServer(c)
 	s.Name = "baseline-api-server"
 	s.Ports = nil
+	s.Restart = false
 	s.Args = Timed("api_server_boot", fmt.Sprintf("airflow api-server --port %d", PortAPIServer),
 		fmt.Sprintf("curl -fs http://127.0.0.1:%d/api/v2/monitor/health", PortAPIServer))
 	return s

@@ -7,8 +7,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -130,7 +128,6 @@ func LoadConfig(ctx context.Context, in Input) (Config, error) {
 	for k, v := range in.Secrets {
 		vars[k], origin[k] = v, SecretArgs[k]
 	}
-
 	extra := classify(vars, origin)
 	problems = append(problems, extra.problems...)
 	warnings := extra.warnings
@@ -148,6 +145,7 @@ func LoadConfig(ctx context.Context, in Input) (Config, error) {
 			origin[name] = FromDefault
 		}
 	}
+	warnings = append(warnings, defaultPasswords(cfg)...)
 	cfg.Origin, cfg.Warnings = origin, warnings
 	return cfg, errors.Join(problems...)
 }
@@ -189,6 +187,25 @@ func friendlyEnvError(err error) (string, error) {
 		val, _, _ = strings.Cut(quoted, ":")
 	}
 	return name, fmt.Errorf("%s: %s is not a whole number", name, val)
+}
+
+// defaultPasswords warns once per password that is still the spec's default
+// (the value is public: anyone on the network can use it).
+func defaultPasswords(c Config) []string {
+	var warnings []string
+	v := reflect.ValueOf(c)
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name := envName(f)
+		if !strings.HasSuffix(name, "_PASSWORD") {
+			continue
+		}
+		_, def, _ := strings.Cut(f.Tag.Get("env"), "default=")
+		if v.Field(i).String() == def {
+			warnings = append(warnings, fmt.Sprintf("%s is the spec's default password, known to anyone: set your own in .env, or pass %s env://VAR", name, SecretArgs[name]))
+		}
+	}
+	return warnings
 }
 
 // envName is the variable a Config field is read from, "" for none.
@@ -321,28 +338,3 @@ func (c Config) Validate() error {
 
 // ProjDir is AIRFLOW_PROJ_DIR cleaned, relative to the project root.
 func (c Config) ProjDir() string { return path.Clean(c.AirflowProjDir) }
-
-// FernetKey is AIRFLOW_FERNET_KEY, or when that is empty a key derived from
-// the project name and the Airflow database password: stable across restarts
-// and identical in every container, unlike Airflow's own random fallback.
-func (c Config) FernetKey() string {
-	if c.AirflowFernetKey != "" {
-		return c.AirflowFernetKey
-	}
-	return base64.URLEncoding.EncodeToString(c.derive("fernet"))
-}
-
-// JWTSecret is AIRFLOW_JWT_SECRET, or a stable derived value shared by all
-// Airflow containers (without it workers fail signature verification).
-func (c Config) JWTSecret() string {
-	if c.AirflowJWTSecret != "" {
-		return c.AirflowJWTSecret
-	}
-	return base64.RawURLEncoding.EncodeToString(c.derive("jwt"))
-}
-
-func (c Config) derive(purpose string) []byte {
-	m := hmac.New(sha256.New, []byte(c.AirflowDBPassword))
-	m.Write([]byte(c.ProjectName + "/" + purpose))
-	return m.Sum(nil)
-}

@@ -190,29 +190,71 @@ func TestAllProblemsReportedAtOnce(t *testing.T) {
 	}
 }
 
-func TestDerivedKeysAreStableAndValid(t *testing.T) {
-	a, _ := load(t, "")
-	b, _ := load(t, "")
-	if a.FernetKey() != b.FernetKey() || a.JWTSecret() != b.JWTSecret() {
-		t.Fatal("derived keys differ between loads")
+// testFernetKey is a valid Fernet key (32 bytes, url-safe base64).
+const testFernetKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// Keys the user does not give are never computed from the configuration:
+// no value for them exists outside the stack (init makes them, at random);
+// given keys win.
+func TestKeysAreNeverComputedFromConfiguration(t *testing.T) {
+	for _, dotenv := range []string{"", "AIRFLOW_DB_PASSWORD=other\nCOMPOSE_PROJECT_NAME=other"} {
+		c, err := load(t, dotenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := Secrets(c)
+		for _, name := range []string{SecretFernetKey, SecretJWTSecret} {
+			if v, ok := sec[name]; ok {
+				t.Errorf("%q: a %s is computed from the configuration: %q", dotenv, name, v)
+			}
+		}
+		root := strings.Join(Init(c).AsRoot, " ")
+		if strings.Count(root, "head -c 32 /dev/urandom") != 2 {
+			t.Errorf("init does not generate both keys at random: %s", root)
+		}
+		api := APIServer(c)
+		if _, ok := api.SecretEnv["AIRFLOW__CORE__FERNET_KEY"]; ok {
+			t.Error("generated Fernet key passed as a secret computed by the module")
+		}
+		if !strings.Contains(strings.Join(api.Prepare, "\n"), "AIRFLOW__CORE__FERNET_KEY=$(cat /opt/airflow/secrets/airflow-fernet-key/key)") {
+			t.Errorf("api-server does not read the generated key: %q", api.Prepare)
+		}
 	}
-	withKey := a
-	withKey.AirflowFernetKey = a.FernetKey()
-	if err := withKey.Validate(); err != nil {
-		t.Fatalf("derived Fernet key is not valid: %v", err)
+	given, err := load(t, "AIRFLOW_FERNET_KEY="+testFernetKey+"\nAIRFLOW_JWT_SECRET=0123456789abcdef0123")
+	if err != nil {
+		t.Fatal(err)
 	}
-	other, _ := load(t, "COMPOSE_PROJECT_NAME=other")
-	if other.FernetKey() == a.FernetKey() {
-		t.Fatal("two projects share a derived Fernet key")
+	sec := Secrets(given)
+	if sec[SecretFernetKey] != testFernetKey || sec[SecretJWTSecret] != "0123456789abcdef0123" {
+		t.Error("given keys ignored")
 	}
-	set, _ := load(t, "AIRFLOW_FERNET_KEY="+a.FernetKey()+"\nAIRFLOW_JWT_SECRET=0123456789abcdef0123")
-	if set.JWTSecret() != "0123456789abcdef0123" {
-		t.Fatal("explicit JWT secret ignored")
+	if strings.Contains(strings.Join(Init(given).AsRoot, " "), "urandom") || len(APIServer(given).Prepare) != 0 {
+		t.Error("keys generated although given")
+	}
+	if APIServer(given).SecretEnv["AIRFLOW__CORE__FERNET_KEY"] != SecretFernetKey {
+		t.Error("given Fernet key not passed as a secret")
+	}
+}
+
+// The key volumes are the project's: wipe removes them with the data.
+func TestKeyVolumesAreWiped(t *testing.T) {
+	c := mustDefault(t)
+	keys := 0
+	for _, v := range c.Volumes() {
+		if strings.HasPrefix(v.Path, AirflowHome+"/secrets/") {
+			keys++
+			if !strings.HasPrefix(v.Key, "dataplatform-dataplatform-") {
+				t.Errorf("key volume %q is not keyed by project", v.Key)
+			}
+		}
+	}
+	if keys != 2 {
+		t.Errorf("%d key volumes among the wiped ones, want 2", keys)
 	}
 }
 
 func TestDescribeMasksSecrets(t *testing.T) {
-	cfg, _ := load(t, "POSTGRES_PASSWORD=s3cr3t-value\nAIRFLOW_FERNET_KEY="+mustDefault(t).FernetKey())
+	cfg, _ := load(t, "POSTGRES_PASSWORD=s3cr3t-value\nAIRFLOW_FERNET_KEY="+testFernetKey)
 	out := Describe(cfg)
 	if strings.Contains(out, "s3cr3t-value") || strings.Contains(out, cfg.AirflowFernetKey) {
 		t.Fatalf("secret shown:\n%s", out)

@@ -2,13 +2,21 @@ package pipeline
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/sirupsen/logrus"
 )
+
+func init() {
+	// compose-go's interpolation warns about unset variables through logrus;
+	// ParseDotenv reports them itself (Dotenv.Unset), once.
+	logrus.SetOutput(io.Discard)
+}
 
 // Dotenv is what a .env file gave: its variables, exactly as docker compose
 // reads them, every problem found (each naming its line), and the variables

@@ -144,6 +144,8 @@ AIRFLOW__CORE__EXECUTOR=LocalExecutor`, "AIRFLOW__CORE__DEFAULT_TIMEZONE=utc")
 		}
 	}
 	secrets := Secrets(cfg)
+	dagCode := map[string]bool{HostAPIServer: true, "airflow-dag-processor": true, "airflow-triggerer": true,
+		"airflow-worker-1": true, "airflow-cli": true}
 	for _, s := range defs {
 		if s.Env["AIRFLOW__CORE__PARALLELISM"] != "7" || s.Env["AIRFLOW__CORE__DEFAULT_TIMEZONE"] != "utc" {
 			t.Errorf("%s: plain settings missing: %v", s.Name, s.Env)
@@ -157,6 +159,12 @@ AIRFLOW__CORE__EXECUTOR=LocalExecutor`, "AIRFLOW__CORE__DEFAULT_TIMEZONE=utc")
 		} {
 			if _, plain := s.Env[name]; plain {
 				t.Errorf("%s: %s is plain env", s.Name, name)
+			}
+			if !dagCode[s.Name] {
+				if _, ok := s.SecretEnv[name]; ok {
+					t.Errorf("%s runs no DAG code but receives %s", s.Name, name)
+				}
+				continue
 			}
 			if ref := s.SecretEnv[name]; secrets[ref] != value {
 				t.Errorf("%s: %s -> secret %q = %q", s.Name, name, ref, secrets[ref])

@@ -51,13 +51,7 @@ func classify(vars, origin map[string]string) passThrough {
 	for _, n := range knownNames() {
 		known[n] = true
 	}
-	derived := map[string]bool{}
-	for n := range AirflowEnv(Config{}) {
-		derived[n] = true
-	}
-	for n := range AirflowSecretEnv() {
-		derived[n] = true
-	}
+	derived := DerivedAirflowNames()
 	var unknown []string
 	for _, name := range sortedKeys(vars) {
 		switch {

@@ -32,6 +32,15 @@ func TestLongRunningServicesRestart(t *testing.T) {
 			}
 			continue
 		}
+		if len(s.Prepare) > 0 {
+			// sh -c PREPARE sh SUPERVISED...: the supervisor is what the
+			// shell execs after the container's one-time preparation.
+			if cmd[0] != "sh" || cmd[1] != "-c" || !strings.HasSuffix(cmd[2], "\nexec \"$@\"") {
+				t.Errorf("%s: command %q does not prepare, then exec", name, cmd)
+				continue
+			}
+			cmd = cmd[4:]
+		}
 		if !IsSupervisor(cmd, name) {
 			t.Errorf("%s: command %q is not its supervisor", name, cmd)
 		}

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +35,8 @@ const (
 	DbtProject   = "/usr/app/dbt"
 	SecretsDir   = "/run/secrets"
 	InitDBScript = "/docker-entrypoint-initdb.d/init-db.sh"
+	// PostgresStartScript starts PostgreSQL with the roles' passwords of .env.
+	PostgresStartScript = "/usr/local/lib/dataplatform/postgres-start.sh"
 )
 
 // Secret names: keys of Secrets(cfg), values reach containers only as
@@ -50,6 +54,7 @@ const (
 	SecretFernetKey         = "airflow-fernet-key"
 	SecretJWTSecret         = "airflow-jwt-secret"
 	SecretAnalyticsConn     = "airflow-conn-analytics"
+	SecretFlowerAuth        = "airflow-flower-basic-auth"
 )
 
 // Secrets computes every secret value from the configuration, by name.
@@ -68,9 +73,15 @@ func Secrets(c Config) map[string]string {
 		SecretResultBackend:     "db+" + dbURL("postgresql", c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
 		SecretBrokerURL: fmt.Sprintf("redis://:%s@%s:%d/0", EscapeUserinfo(c.ValkeyPassword),
 			HostValkey, PortValkey),
-		SecretFernetKey:     c.FernetKey(),
-		SecretJWTSecret:     c.JWTSecret(),
+		SecretFlowerAuth:    c.AirflowWWWUser + ":" + c.AirflowWWWPassword,
 		SecretAnalyticsConn: dbURL("postgresql", c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
+	}
+	// Keys the user gave; the others are generated in the stack (see Init).
+	if c.AirflowFernetKey != "" {
+		secrets[SecretFernetKey] = c.AirflowFernetKey
+	}
+	if c.AirflowJWTSecret != "" {
+		secrets[SecretJWTSecret] = c.AirflowJWTSecret
 	}
 	for name, value := range c.AirflowSecrets {
 		secrets[passThroughSecret(name)] = value
@@ -163,15 +174,41 @@ type Service struct {
 	// `restart: always`, see supervise); StopSignal is what stops it cleanly.
 	Restart    bool
 	StopSignal string
+	// Prepare: shell lines run once when the container starts, before the
+	// command (and its supervisor): never again on a restart.
+	Prepare []string
 }
 
 // Command is the command line a service container runs: Args, under the
-// supervisor when the service restarts.
+// supervisor when the service restarts, after Prepare.
 func (s Service) Command() []string {
-	if !s.Restart {
-		return s.Args
+	cmd := s.Args
+	if s.Restart {
+		cmd = Supervised(s.Name, s.StopSignal, s.Args)
 	}
-	return Supervised(s.Name, s.StopSignal, s.Args)
+	if len(s.Prepare) == 0 {
+		return cmd
+	}
+	return append([]string{"sh", "-c", strings.Join(s.Prepare, "\n") + "\nexec \"$@\"", "sh"}, cmd...)
+}
+
+// Credentials lists, sorted, the secrets a container receives: by secret
+// name, its secret env vars and files, and the generated keys it mounts.
+func (s Service) Credentials() []string {
+	var out []string
+	for _, name := range s.SecretEnv {
+		out = append(out, name)
+	}
+	for _, name := range s.SecretFile {
+		out = append(out, name)
+	}
+	for _, v := range s.Volumes {
+		if strings.HasPrefix(v.Path, AirflowHome+"/secrets/") {
+			out = append(out, path.Base(v.Path)+" (generated)")
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // SortedEnv returns the plain variables sorted by name, for stable builds.
@@ -204,7 +241,19 @@ func (c Config) volume(name, path, owner string, exclusive bool) Volume {
 
 // Volumes of a project: what `Wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
-	return []Volume{c.postgresVolume(), c.valkeyVolume(), c.logsVolume()}
+	return []Volume{c.postgresVolume(), c.valkeyVolume(), c.logsVolume(),
+		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret)}
+}
+
+// keyVolume holds one generated key of the project (a file "key"), one volume
+// per key so a container that needs one never sees the other.
+func (c Config) keyVolume(secret string) Volume {
+	return c.volume(secret, AirflowHome+"/secrets/"+secret, "", false)
+}
+
+// generated: the key named by secret is not given and so generated per project.
+func (c Config) generated(secret string) bool {
+	return secret == SecretFernetKey && c.AirflowFernetKey == "" || secret == SecretJWTSecret && c.AirflowJWTSecret == ""
 }
 
 func (c Config) postgresVolume() Volume { return c.volume("postgres", PGData, "", true) }
@@ -221,16 +270,19 @@ func (c Config) logsVolume() Volume {
 func (c Config) AirflowUser() string { return strconv.Itoa(c.AirflowUID) + ":0" }
 
 // Postgres: one server, three databases. The image's entrypoint creates the
-// superuser and POSTGRES_DB, then runs init-db.sh once on an empty data dir.
-// A stale postmaster.pid left by a killed session is removed first: the
-// volume is locked to one server at a time, so it cannot belong to a live one.
-// INT is its fast shutdown (the official image's STOPSIGNAL).
+// superuser and POSTGRES_DB, then runs init-db.sh once on an empty data dir;
+// on every later start init/postgres-start.sh first gives the three roles
+// the passwords of .env. A postmaster.pid found when the container starts is
+// stale (the volume is locked to one container at a time, and an engine
+// kill leaves it behind) and removed; never on a restart in the same
+// container, where an old postmaster may still live. INT is its fast
+// shutdown (the official image's STOPSIGNAL).
 func Postgres(c Config) Service {
 	return supervise(Service{
-		Name:  HostPostgres,
-		Image: c.PostgresImage,
-		Args: []string{"sh", "-c",
-			`rm -f "$PGDATA/postmaster.pid" && exec docker-entrypoint.sh postgres`},
+		Name:    HostPostgres,
+		Image:   c.PostgresImage,
+		Args:    []string{"sh", PostgresStartScript},
+		Prepare: []string{`rm -f "$PGDATA/postmaster.pid"`},
 		Env: map[string]string{
 			"POSTGRES_USER":   c.PostgresUser,
 			"POSTGRES_DB":     c.PostgresDB,
@@ -247,7 +299,10 @@ func Postgres(c Config) Service {
 		},
 		Ports:   []int{PortPostgres},
 		Volumes: []Volume{c.postgresVolume()},
-		Mounts:  []Mount{{Path: InitDBScript, Source: "init/init-db.sh"}},
+		Mounts: []Mount{
+			{Path: InitDBScript, Source: "init/init-db.sh"},
+			{Path: PostgresStartScript, Source: "init/postgres-start.sh"},
+		},
 	}, "INT")
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Stack is every service of `up`, by name: the spec's compose services with
@@ -11,6 +12,10 @@ import (
 func Stack(c Config, workers int, flower bool) (map[string]Service, error) {
 	if workers < 1 || workers > 16 {
 		return nil, fmt.Errorf("workers: %d is out of range (1-16)", workers)
+	}
+	if flower && strings.Contains(c.AirflowWWWPassword, ",") {
+		// Flower reads its logins as a comma-separated list.
+		return nil, fmt.Errorf("AIRFLOW_WWW_PASSWORD: Flower's login (the admin's) cannot hold a ','; change the password or run without --flower")
 	}
 	all := []Service{Postgres(c), Valkey(c), Init(c), APIServer(c), Scheduler(c), DagProcessor(c), Triggerer(c)}
 	for i := 1; i <= workers; i++ {
