@@ -149,7 +149,9 @@ func TestStack(t *testing.T) {
 
 	t.Run("flower shows two workers", func(t *testing.T) {
 		waitFor(t, "two workers in Flower", 3*time.Minute, 5*time.Second, func() error {
-			resp, err := http.Get(fmt.Sprintf("http://localhost:%d/api/workers?refresh=true", flowerPort))
+			req, _ := http.NewRequest("GET", fmt.Sprintf("http://localhost:%d/api/workers?refresh=true", flowerPort), nil)
+			req.SetBasicAuth("airflow", secrets["E2E_AIRFLOW_WWW_PASSWORD"])
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return err
 			}

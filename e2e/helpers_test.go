@@ -46,6 +46,12 @@ var secrets = map[string]string{
 	"E2E_VALKEY_PASSWORD":      "vk e2e@/:%41#?&+=!~4714",
 	"E2E_AIRFLOW_WWW_PASSWORD": "www e2e@/:%41#?&+=!~4715",
 	"E2E_WRONG_DB_PASSWORD":    "not the@password:4716",
+	// The same five after a change (TestPasswordChangesTakeEffect).
+	"E2E_NEW_POSTGRES_PASSWORD":    "pg new/#?:=&+%25 4721",
+	"E2E_NEW_AIRFLOW_DB_PASSWORD":  "af new/#?:=&+%25 4722",
+	"E2E_NEW_DBT_DB_PASSWORD":      "dbt new/#?:=&+%25 4723",
+	"E2E_NEW_VALKEY_PASSWORD":      "vk new/#?:=&+%25 4724",
+	"E2E_NEW_AIRFLOW_WWW_PASSWORD": "www new/#?:=&+%25 4725",
 }
 
 func repoRoot() string {
@@ -230,10 +236,16 @@ func (s *stack) waitHealthy(t *testing.T, timeout time.Duration) time.Duration {
 // login returns a REST API token of the admin user.
 func login(t *testing.T) string {
 	t.Helper()
+	return loginWith(t, secrets["E2E_AIRFLOW_WWW_PASSWORD"])
+}
+
+// loginWith returns a REST API token of the admin user with that password.
+func loginWith(t *testing.T, password string) string {
+	t.Helper()
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
-	if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": secrets["E2E_AIRFLOW_WWW_PASSWORD"]}, &tok); err != nil {
+	if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": password}, &tok); err != nil {
 		t.Fatal(err)
 	}
 	return tok.AccessToken
