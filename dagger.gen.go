@@ -345,6 +345,69 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*DataPlatform).Dbt(&parent, ctx, cmd, db)
+		case "DbtCi":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var state *dagger.Directory
+			if inputArgs["state"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["state"]), &state)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg state", err))
+				}
+			}
+			var schemaSuffix string
+			if inputArgs["schemaSuffix"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["schemaSuffix"]), &schemaSuffix)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schemaSuffix", err))
+				}
+			}
+			var freshness bool
+			if inputArgs["freshness"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["freshness"]), &freshness)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg freshness", err))
+				}
+			}
+			var allowFailure bool
+			if inputArgs["allowFailure"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["allowFailure"]), &allowFailure)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowFailure", err))
+				}
+			}
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).DbtCi(&parent, ctx, state, schemaSuffix, freshness, allowFailure, db)
+		case "DbtCiDrop":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var schemaSuffix string
+			if inputArgs["schemaSuffix"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["schemaSuffix"]), &schemaSuffix)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schemaSuffix", err))
+				}
+			}
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).DbtCiDrop(&parent, ctx, schemaSuffix, db)
 		case "DbtDocs":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

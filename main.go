@@ -222,6 +222,94 @@ func (m *DataPlatform) DbtTarget(
 	return ctr.Directory(pipeline.DbtProject + "/target"), nil
 }
 
+// DbtCi runs dbt the way a CI job does: packages (`dbt deps`, kept per
+// packages.yml), `dbt build`, `dbt docs generate`, and returns one directory:
+// manifest.json, run_results.json, catalog.json, sources.json (with
+// --freshness), the docs site (index.html, static_index.html), summary.md
+// and dbt-exit-code. A failing build fails the call with the summary; with
+// --allow-failure it returns the artifacts anyway, e.g.
+// `dagger call dbt-ci --allow-failure -o artifacts`.
+// +cache="never"
+func (m *DataPlatform) DbtCi(
+	ctx context.Context,
+	// Artifacts of an earlier run (e.g. the main branch's): build only the
+	// models changed since, and their children, deferring to it for the rest.
+	// +optional
+	state *dagger.Directory,
+	// Appended to DBT_SCHEMA (e.g. a pull-request number), so that parallel
+	// runs never share tables; drop them afterwards with dbt-ci-drop.
+	// +optional
+	schemaSuffix string,
+	// Also check source freshness (sources.json).
+	// +optional
+	freshness bool,
+	// Return the artifacts even when dbt fails (dbt-exit-code says how it ended).
+	// +optional
+	allowFailure bool,
+	// A running PostgreSQL to use instead of starting one.
+	// +optional
+	db *dagger.Service,
+) (*dagger.Directory, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	def, err := pipeline.DbtCI(p.cfg, schemaSuffix, freshness)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.attach(ctx, db); err != nil {
+		return nil, err
+	}
+	ctr, err := p.jobBase(def)
+	if err != nil {
+		return nil, err
+	}
+	if state != nil {
+		ctr = ctr.WithDirectory(pipeline.DbtCIState, state)
+	}
+	out := ctr.WithExec(def.Command()).Directory(pipeline.DbtCIArtifacts)
+	code, err := out.File("dbt-exit-code").Contents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if code = strings.TrimSpace(code); code != "0" && !allowFailure {
+		summary, err := out.File("summary.md").Contents(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("dbt failed (exit %s); --allow-failure returns the artifacts anyway\n%s", code, summary)
+	}
+	return out, nil
+}
+
+// DbtCiDrop drops the schemas of a dbt-ci run: the target schema
+// (DBT_SCHEMA with --schema-suffix) and every schema derived from it. The
+// spec's default schema, public, is never dropped.
+// +cache="never"
+func (m *DataPlatform) DbtCiDrop(
+	ctx context.Context,
+	// The suffix the run used.
+	// +optional
+	schemaSuffix string,
+	// A running PostgreSQL to use instead of starting one.
+	// +optional
+	db *dagger.Service,
+) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	def, err := pipeline.DbtDropSchemas(p.cfg, schemaSuffix)
+	if err != nil {
+		return "", err
+	}
+	if err := p.attach(ctx, db); err != nil {
+		return "", err
+	}
+	return p.run(ctx, def)
+}
+
 // DbtDocs generates dbt's documentation and serves it on port 8081:
 // `dagger call dbt-docs up --ports 8081:8081`, then http://localhost:8081.
 // +cache="never"

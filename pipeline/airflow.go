@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -222,13 +223,22 @@ func CLI(c Config, args []string) Service {
 	return s
 }
 
+// dbtDeps installs the project's packages (packages.yml) into their volume
+// when the volume lacks them or packages.yml / package-lock.yml changed.
+const dbtDeps = `cd ` + DbtProject + ` && if [ -f packages.yml ]; then ` +
+	`h=$(cat packages.yml package-lock.yml 2>/dev/null | sha256sum); ` +
+	`[ "$(cat dbt_packages/.installed 2>/dev/null)" = "$h" ] || { dbt deps >&2 && echo "$h" > dbt_packages/.installed; } || exit 1; fi`
+
 // Dbt runs one dbt command line against the analytics database; profiles.yml
-// reads the DBT_* variables with env_var().
+// reads the DBT_* variables with env_var(). Packages are installed first,
+// into a volume of the project, only when packages.yml changed.
 func Dbt(c Config, args []string) Service {
 	return Service{
-		Name:  "dbt",
-		Image: c.DbtImage,
-		Args:  append([]string{"dbt"}, args...),
+		Name:    "dbt",
+		Image:   c.DbtImage,
+		Args:    append([]string{"dbt"}, args...),
+		Prepare: []string{dbtDeps},
+		Volumes: []Volume{c.dbtPackagesVolume()},
 		Env: map[string]string{
 			"DBT_PROFILES_DIR": DbtProject,
 			"DBT_DB_HOST":      HostPostgres,
@@ -241,6 +251,58 @@ func Dbt(c Config, args []string) Service {
 		Mounts:    []Mount{{Path: DbtProject, Source: "dbt", Dir: true}},
 		Needs:     []string{HostPostgres},
 	}
+}
+
+// Where dbt-ci finds an earlier run's artifacts and leaves its own.
+const (
+	DbtCIState     = "/ci/state"
+	DbtCIArtifacts = "/ci/artifacts"
+)
+
+var schemaSuffixRe = regexp.MustCompile(`^[a-z0-9_]{1,20}$`)
+
+// DbtCI runs scripts/dbt-ci.sh: build (state-aware when DbtCIState holds
+// a manifest), optionally source freshness, docs; artifacts and a summary
+// in DbtCIArtifacts. suffix is appended to the target schema (DBT_SCHEMA),
+// so parallel runs never share tables.
+func DbtCI(c Config, suffix string, freshness bool) (Service, error) {
+	s := Dbt(c, nil)
+	s.Name = "dbt-ci"
+	s.Args = []string{"bash", "/usr/app/dbt-ci.sh"}
+	if err := withSchemaSuffix(c, &s, suffix); err != nil {
+		return Service{}, err
+	}
+	if freshness {
+		s.Env["DBT_CI_FRESHNESS"] = "true"
+	}
+	s.Mounts = append(s.Mounts,
+		Mount{Path: "/usr/app/dbt-ci.sh", Source: "scripts/dbt-ci.sh"},
+		Mount{Path: "/usr/app/dbt_summary.py", Source: "scripts/dbt_summary.py"})
+	return s, nil
+}
+
+// DbtDropSchemas drops the target schema of a suffix and every schema
+// derived from it (macro drop_target_schemas).
+func DbtDropSchemas(c Config, suffix string) (Service, error) {
+	s := Dbt(c, []string{"run-operation", "drop_target_schemas"})
+	s.Name = "dbt-drop-schemas"
+	return s, withSchemaSuffix(c, &s, suffix)
+}
+
+// withSchemaSuffix checks a schema suffix and gives it to dbt; the longest
+// schema it makes (<DBT_SCHEMA>_<suffix>_reference) must fit PostgreSQL's 63.
+func withSchemaSuffix(c Config, s *Service, suffix string) error {
+	if suffix == "" {
+		return nil
+	}
+	if !schemaSuffixRe.MatchString(suffix) {
+		return fmt.Errorf("--schema-suffix: %q must be 1-20 lowercase letters, digits or _", suffix)
+	}
+	if n := len(c.DbtSchema + "_" + suffix + "_reference"); n > 63 {
+		return fmt.Errorf("--schema-suffix: with DBT_SCHEMA %q the schema names would be %d characters long (PostgreSQL allows 63)", c.DbtSchema, n)
+	}
+	s.Env["DBT_SCHEMA_SUFFIX"] = suffix
+	return nil
 }
 
 // DbtDocs generates dbt's documentation site and serves it on PortDbtDocs.

@@ -242,7 +242,12 @@ func (c Config) volume(name, path, owner string, exclusive bool) Volume {
 // Volumes of a project: what `Wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
 	return []Volume{c.postgresVolume(), c.valkeyVolume(), c.logsVolume(),
-		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret)}
+		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume()}
+}
+
+// dbtPackagesVolume holds dbt's installed packages (dbt_packages/).
+func (c Config) dbtPackagesVolume() Volume {
+	return c.volume("dbt-packages", DbtProject+"/dbt_packages", "", false)
 }
 
 // keyVolume holds one generated key of the project (a file "key"), one volume
