@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -368,7 +372,7 @@ func runDAG(t *testing.T, token string) string {
 	return path
 }
 
-func keys(m map[string]any) []string {
+func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -419,4 +423,194 @@ func TestDbtDocsServe(t *testing.T) {
 			t.Errorf("docs lack %q", want)
 		}
 	}
+}
+
+// TestDbtCI runs dbt as a team's CI does, on a copy of the project, against
+// the project's database (a PostgreSQL service on the host port, reached with
+// --db): a first run returns every artifact; after one model changes, a run
+// with the first one's artifacts as state builds exactly that model and its
+// children; a failing data test fails the call, named with its failing rows,
+// and --allow-failure still returns the artifacts; two schema suffixes write
+// to two sets of schemas, a non-default DBT_SCHEMA puts every relation in
+// schemas derived from it; dbt-ci-drop removes them.
+func TestDbtCI(t *testing.T) {
+	proj := t.TempDir()
+	for _, dir := range []string{"init", "dbt", "scripts"} {
+		if err := os.CopyFS(filepath.Join(proj, dir), os.DirFS(filepath.Join(repoRoot(), dir))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, generated := range []string{"target", "dbt_packages", "logs"} {
+		_ = os.RemoveAll(filepath.Join(proj, "dbt", generated))
+	}
+	pg := startService(t, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))
+	defer pg.stop(t)
+	dbtPW := secrets["E2E_DBT_DB_PASSWORD"]
+	waitFor(t, "postgres answers", 5*time.Minute, 2*time.Second, func() error {
+		_, err := psql("dbt", dbtPW, "analytics", "SELECT 1")
+		return err
+	})
+	module := append(moduleArgs(), "--source", proj)
+	db := []string{"--db", fmt.Sprintf("tcp://localhost:%d", pgPort)}
+	ci := func(t *testing.T, module []string, args ...string) (string, error) {
+		t.Helper()
+		return callWith(t, 15*time.Minute, module, append(append([]string{"dbt-ci"}, db...), args...)...)
+	}
+
+	first := t.TempDir()
+	if _, err := ci(t, module, "--schema-suffix", "e2e_a", "-o", first); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"manifest.json", "run_results.json", "catalog.json", "index.html", "static_index.html", "summary.md", "dbt-exit-code"} {
+		if info, err := os.Stat(filepath.Join(first, f)); err != nil || info.Size() == 0 {
+			t.Errorf("artifact %s missing or empty: %v", f, err)
+		}
+	}
+	if summary, _ := os.ReadFile(filepath.Join(first, "summary.md")); !strings.Contains(string(summary), "# dbt build: passed") {
+		t.Errorf("summary of a passing build:\n%s", summary)
+	}
+
+	t.Run("state-aware: exactly the changed model and its children", func(t *testing.T) {
+		model := filepath.Join(proj, "dbt/models/staging/stg_orders.sql")
+		f, err := os.OpenFile(model, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, "-- changed by the e2e test")
+		f.Close()
+		second := t.TempDir()
+		if _, err := ci(t, module, "--schema-suffix", "e2e_a", "--state", first, "-o", second); err != nil {
+			t.Fatal(err)
+		}
+		want := lineage(t, filepath.Join(first, "manifest.json"), "model.shop_analytics.stg_orders")
+		got := map[string]bool{}
+		for _, r := range runResults(t, filepath.Join(second, "run_results.json")) {
+			if strings.HasPrefix(r.UniqueID, "model.") {
+				got[r.UniqueID] = true
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("models built %v, want the changed one and its children %v", keys(got), keys(want))
+		}
+		t.Logf("state-aware run built %d models: %v", len(got), keys(got))
+	})
+
+	t.Run("a failing data test fails the call and is named with its rows", func(t *testing.T) {
+		failing := filepath.Join(proj, "dbt/tests/e2e_must_fail.sql")
+		if err := os.WriteFile(failing, []byte("select order_id from {{ ref('stg_orders') }}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(failing)
+		rows, err := psql("dbt", dbtPW, "analytics", "SELECT count(*) FROM public_e2e_a_staging.stg_orders")
+		if err != nil || rows == "0" {
+			t.Fatalf("stg_orders rows: %q %v", rows, err)
+		}
+		_, err = ci(t, module, "--schema-suffix", "e2e_a")
+		if err == nil {
+			t.Fatal("a failing test passed the call")
+		}
+		for _, want := range []string{"dbt failed (exit 1)", "FAIL test e2e_must_fail, " + rows + " failing rows"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error lacks %q:\n%v", want, err)
+			}
+		}
+		kept := t.TempDir()
+		if _, err := ci(t, module, "--schema-suffix", "e2e_a", "--allow-failure", "-o", kept); err != nil {
+			t.Fatal(err)
+		}
+		code, _ := os.ReadFile(filepath.Join(kept, "dbt-exit-code"))
+		if strings.TrimSpace(string(code)) != "1" || len(runResults(t, filepath.Join(kept, "run_results.json"))) == 0 {
+			t.Errorf("--allow-failure: exit code %q, run results missing?", code)
+		}
+	})
+
+	t.Run("schemas: one set per suffix, all derived from DBT_SCHEMA", func(t *testing.T) {
+		if _, err := ci(t, module, "--schema-suffix", "e2e_b"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := psql("dbt", dbtPW, "analytics", "SELECT string_agg(table_schema, ',' ORDER BY table_schema) FROM information_schema.tables "+
+			"WHERE table_name = 'daily_revenue' AND table_schema LIKE 'public_e2e_%'")
+		if err != nil || got != "public_e2e_a_marts,public_e2e_b_marts" {
+			t.Errorf("daily_revenue in schemas %q (%v), want one per suffix", got, err)
+		}
+		judge := t.TempDir()
+		withSchema := append(slices.Clone(module), "--set", "DBT_SCHEMA=e2e_judge")
+		if _, err := ci(t, withSchema, "-o", judge); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range runResults(t, filepath.Join(judge, "run_results.json")) {
+			if r.RelationName == "" {
+				continue
+			}
+			n++
+			if parts := strings.Split(r.RelationName, "."); len(parts) != 3 || !strings.HasPrefix(parts[1], `"e2e_judge`) {
+				t.Errorf("%s landed in %s, outside DBT_SCHEMA e2e_judge", r.UniqueID, r.RelationName)
+			}
+		}
+		if n < 5 {
+			t.Errorf("only %d relations in the run", n)
+		}
+		for _, drop := range [][]string{{"--schema-suffix", "e2e_a"}, {"--schema-suffix", "e2e_b"}} {
+			if _, err := callWith(t, 10*time.Minute, module, append(append([]string{"dbt-ci-drop"}, db...), drop...)...); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, err := callWith(t, 10*time.Minute, withSchema, append([]string{"dbt-ci-drop"}, db...)...); err != nil {
+			t.Error(err)
+		}
+		left, _ := psql("dbt", dbtPW, "analytics", `SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'public\_e2e\_%' OR schema_name LIKE 'e2e\_judge%'`)
+		if left != "0" {
+			t.Errorf("%s schemas left after dbt-ci-drop", left)
+		}
+	})
+}
+
+type runResult struct {
+	UniqueID     string `json:"unique_id"`
+	Status       string `json:"status"`
+	RelationName string `json:"relation_name"`
+}
+
+func runResults(t *testing.T, path string) []runResult {
+	t.Helper()
+	var rr struct {
+		Results []runResult `json:"results"`
+	}
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &rr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr.Results
+}
+
+// lineage is a model and every model downstream of it, from a manifest.
+func lineage(t *testing.T, manifest, model string) map[string]bool {
+	t.Helper()
+	var m struct {
+		ChildMap map[string][]string `json:"child_map"`
+	}
+	data, err := os.ReadFile(manifest)
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	var walk func(string)
+	walk = func(id string) {
+		if out[id] || !strings.HasPrefix(id, "model.") {
+			return
+		}
+		out[id] = true
+		for _, c := range m.ChildMap[id] {
+			walk(c)
+		}
+	}
+	walk(model)
+	return out
 }
