@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDbtCIDefinition(t *testing.T) {
+	c := mustDefault(t)
+	s, err := DbtCI(c, "pr42", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Env["DBT_SCHEMA_SUFFIX"] != "pr42" || s.Env["DBT_CI_FRESHNESS"] != "true" || strings.Join(s.Args, " ") != "bash /usr/app/dbt-ci.sh" {
+		t.Errorf("dbt-ci: env %v, args %v", s.Env, s.Args)
+	}
+	if len(s.Prepare) != 1 || !strings.Contains(s.Prepare[0], "dbt deps") || !strings.Contains(s.Prepare[0], "sha256sum") {
+		t.Errorf("packages are not installed first: %q", s.Prepare)
+	}
+	if v := s.Volumes[0]; v.Path != DbtProject+"/dbt_packages" || v.Key != "dataplatform-dataplatform-dbt-packages" {
+		t.Errorf("packages volume %+v", v)
+	}
+	for _, bad := range []string{"PR-42", "a b", "x;drop", strings.Repeat("a", 21)} {
+		if _, err := DbtCI(c, bad, false); err == nil || !strings.Contains(err.Error(), "--schema-suffix: ") {
+			t.Errorf("suffix %q: %v", bad, err)
+		}
+	}
+	long, _ := load(t, "DBT_SCHEMA="+strings.Repeat("s", 40))
+	if _, err := DbtDropSchemas(long, strings.Repeat("x", 15)); err == nil || !strings.Contains(err.Error(), "PostgreSQL allows 63") {
+		t.Errorf("too long a schema: %v", err)
+	}
+	if d, _ := DbtDropSchemas(c, "pr42"); strings.Join(d.Args, " ") != "dbt run-operation drop_target_schemas" || d.Env["DBT_SCHEMA_SUFFIX"] != "pr42" {
+		t.Errorf("drop: %v %v", d.Args, d.Env)
+	}
+}
+
+// The summary names every failure with its failing rows and message.
+func TestDbtSummary(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is needed to test scripts/dbt_summary.py")
+	}
+	results := `{"results": [
+	 {"unique_id": "model.shop.stg_orders", "status": "success", "execution_time": 0.5, "message": "CREATE VIEW", "failures": null},
+	 {"unique_id": "model.shop.daily_revenue", "status": "error", "execution_time": 1.5, "message": "relation \"x\"\n does not exist", "failures": null},
+	 {"unique_id": "test.shop.not_null_orders_id.abc", "status": "fail", "execution_time": 0.1, "message": "Got 7 results, configured to fail if != 0", "failures": 7},
+	 {"unique_id": "test.shop.unique_orders_id.def", "status": "pass", "execution_time": 0.1, "message": null, "failures": 0}]}`
+	path := filepath.Join(t.TempDir(), "run_results.json")
+	if err := os.WriteFile(path, []byte(results), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("python3", "../scripts/dbt_summary.py", path, "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"# dbt build: FAILED (exit 1)",
+		"4 nodes: 1 error, 1 fail, 1 pass, 1 success",
+		"- FAIL test not_null_orders_id, 7 failing rows: Got 7 results, configured to fail if != 0",
+		`- ERROR model daily_revenue: relation "x" does not exist`,
+		"- daily_revenue: 1.50 s (error)",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
