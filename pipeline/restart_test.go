@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,36 +63,31 @@ func TestLongRunningServicesRestart(t *testing.T) {
 
 // runSupervisor starts init/restart-always.sh (with the given limits) around
 // a shell command, logging each run of it to a file it returns.
-func runSupervisor(t *testing.T, quick, tries int, script string) (*exec.Cmd, *syncBuffer, string) {
+func runSupervisor(t *testing.T, quick, tries int, script string) (*exec.Cmd, *logFile, string) {
 	t.Helper()
 	runs := filepath.Join(t.TempDir(), "runs")
 	cmd := exec.Command("sh", "../init/restart-always.sh", "svc", "TERM", "sh", "-c", "echo run >> "+runs+"; "+script)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("RESTART_QUICK=%d", quick), fmt.Sprintf("RESTART_TRIES=%d", tries))
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
+	// A file, not a buffer: the test reads it while the supervisor runs.
+	stderr := &logFile{path: filepath.Join(t.TempDir(), "stderr")}
+	f, err := os.Create(stderr.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	cmd.Stderr = f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	return cmd, stderr, runs
 }
 
-// syncBuffer is the supervisor's stderr, read by the test while exec's
-// goroutine still writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logFile is the supervisor's stderr as the test sees it.
+type logFile struct{ path string }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (l *logFile) String() string {
+	data, _ := os.ReadFile(l.path)
+	return string(data)
 }
 
 func countRuns(t *testing.T, file string) int {
