@@ -45,7 +45,6 @@ var secrets = map[string]string{
 	"E2E_DBT_DB_PASSWORD":      "dbt e2e@/:%41#?&+=!~4713",
 	"E2E_VALKEY_PASSWORD":      "vk e2e@/:%41#?&+=!~4714",
 	"E2E_AIRFLOW_WWW_PASSWORD": "www e2e@/:%41#?&+=!~4715",
-	"E2E_WRONG_DB_PASSWORD":    "not the@password:4716",
 	// The same five after a change (TestPasswordChangesTakeEffect).
 	"E2E_NEW_POSTGRES_PASSWORD":    "pg new/#?:=&+%25 4721",
 	"E2E_NEW_AIRFLOW_DB_PASSWORD":  "af new/#?:=&+%25 4722",
