@@ -44,6 +44,7 @@ func flowerStatus(t *testing.T, user, password string) int {
 // start has a new key: the old ciphertext no longer decrypts. Flower asks
 // for the admin's login; a default password is named in `up`'s output.
 func TestPasswordChangesTakeEffect(t *testing.T) {
+	rememberKeys(t) // those of the tests before
 	mustCall(t, 10*time.Minute, "wipe")
 	db := fmt.Sprintf("tcp://localhost:%d", pgPort)
 	run := func(module []string, f func(st *stack)) {
@@ -100,6 +101,7 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 		}
 	})
 
+	rememberKeys(t)
 	mustCall(t, 10*time.Minute, append(next, "wipe")...)
 	// Valkey on the spec's default password this time: up must say so.
 	withDefault := withoutFlag(next, "--valkey-password")
@@ -116,5 +118,6 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 			t.Errorf("after wipe, a value encrypted with the old key still decrypts:\n%s", out)
 		}
 	})
+	rememberKeys(t)
 	mustCall(t, 10*time.Minute, append(withDefault, "wipe")...)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -308,4 +309,26 @@ func writeDotenv(t *testing.T, content string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.Remove(path) })
+}
+
+// generatedKeys are the Fernet keys and JWT secrets the stacks of this run
+// generated, as far as the engine's state can be read (native engine).
+var generatedKeys = map[string]bool{}
+
+var keyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`)
+
+// rememberKeys reads every generated key now in the engine's volumes (a
+// file "key" at a volume's root); call it before a wipe removes them.
+func rememberKeys(t *testing.T) {
+	t.Helper()
+	state := os.Getenv("DAGGER_ENGINE_STATE")
+	if state == "" {
+		return
+	}
+	files, _ := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs/key"))
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err == nil && keyRe.Match(data) {
+			generatedKeys[string(data)] = true
+		}
+	}
 }
