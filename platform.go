@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,9 +161,38 @@ func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
 	return nil
 }
 
+// lockWait is how long a call waits for the project's PostgreSQL data before
+// it concludes that another call (a running stack) holds it.
+const lockWait = 5 * time.Second
+
+// dataFree fails when another call holds the project's PostgreSQL data: a
+// probe mounts its volume, which is locked to one container at a time, and
+// would wait for as long as a running stack holds it. After lockWait the
+// call says so and what to do, instead of waiting silently.
+func (p *platform) dataFree(ctx context.Context) error {
+	base := dag.Container().From(p.cfg.PostgresImage)
+	if _, err := base.Sync(ctx); err != nil { // the image pull is not the wait
+		return err
+	}
+	probe := withVolume(base.WithEnvVariable("DATAPLATFORM_RUN", p.runID), p.cfg.PostgresVolume()).
+		WithExec([]string{"true"})
+	waited, cancel := context.WithTimeout(ctx, lockWait)
+	defer cancel()
+	if _, err := probe.Sync(waited); err != nil {
+		if waited.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("the PostgreSQL data of project %q is in use by another call (a stack running with `dagger call up`?): "+
+				"stop it first, or reach its database with --db tcp://localhost:%d (dbt, dbt-ci, airflow-cli)",
+				p.cfg.ProjectName, p.cfg.PostgresPort)
+		}
+		return err
+	}
+	return nil
+}
+
 // jobBase is a one-shot definition's container, ready to run, with a fresh
 // run id so its exec never comes from cache. What it needs comes from a
-// stack of this call (one worker, no Flower) unless attach replaced it.
+// stack of this call (one worker, no Flower) unless attach replaced it; a
+// PostgreSQL of its own only when no other call holds the data.
 func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
 	stack, err := pipeline.Stack(p.cfg, 1, false)
 	if err != nil {
@@ -170,6 +200,11 @@ func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
 	}
 	if p.db != nil {
 		p.built[pipeline.HostPostgres] = p.db
+	} else if slices.Contains(def.Needs, pipeline.HostPostgres) && !p.done["data-free"] {
+		if err := p.dataFree(p.ctx); err != nil {
+			return nil, err
+		}
+		p.done["data-free"] = true
 	}
 	ctr, err := p.container(def, stack)
 	if err != nil {
@@ -234,6 +269,9 @@ func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error
 // wipe empties every data volume of the project, mounting each exactly as the
 // services do (same key, sharing and owner: otherwise it is another volume).
 func (p *platform) wipe(ctx context.Context) (string, error) {
+	if err := p.dataFree(ctx); err != nil {
+		return "", err
+	}
 	ctr := dag.Container().From(p.cfg.PostgresImage).WithEnvVariable("DATAPLATFORM_RUN", p.runID)
 	var report []string
 	for _, v := range p.cfg.Volumes() {

@@ -269,6 +269,24 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("init and wipe refuse while the stack runs, losing nothing", func(t *testing.T) {
+		before, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
+		if err != nil {
+			t.Fatal(before, err)
+		}
+		for _, fn := range []string{"init", "wipe"} {
+			start := time.Now()
+			_, err := call(t, 3*time.Minute, fn)
+			if err == nil || !strings.Contains(err.Error(), "is in use by another call (a stack running with `dagger call up`?)") {
+				t.Errorf("%s while up runs: %v", fn, err)
+			}
+			t.Logf("%s refused after %s", fn, time.Since(start).Round(100*time.Millisecond))
+		}
+		if after, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders"); after != before {
+			t.Errorf("raw.orders: %s rows before, %q (%v) after", before, after, err)
+		}
+	})
+
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
 		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
 		for _, id := range []string{dagID, "deferred_heartbeat"} {

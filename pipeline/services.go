@@ -241,7 +241,7 @@ func (c Config) volume(name, path, owner string, exclusive bool) Volume {
 
 // Volumes of a project: what `Wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
-	return []Volume{c.postgresVolume(), c.valkeyVolume(), c.logsVolume(),
+	return []Volume{c.PostgresVolume(), c.valkeyVolume(), c.logsVolume(),
 		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume()}
 }
 
@@ -261,7 +261,8 @@ func (c Config) generated(secret string) bool {
 	return secret == SecretFernetKey && c.AirflowFernetKey == "" || secret == SecretJWTSecret && c.AirflowJWTSecret == ""
 }
 
-func (c Config) postgresVolume() Volume { return c.volume("postgres", PGData, "", true) }
+// PostgresVolume holds the PostgreSQL data, locked to one container at a time.
+func (c Config) PostgresVolume() Volume { return c.volume("postgres", PGData, "", true) }
 func (c Config) valkeyVolume() Volume   { return c.volume("valkey", ValkeyData, "", true) }
 
 // The logs volume is shared by every Airflow container. It has no Dagger
@@ -303,7 +304,7 @@ func Postgres(c Config) Service {
 			"DBT_DB_PASSWORD":     SecretDbtDBPassword,
 		},
 		Ports:   []int{PortPostgres},
-		Volumes: []Volume{c.postgresVolume()},
+		Volumes: []Volume{c.PostgresVolume()},
 		Mounts: []Mount{
 			{Path: InitDBScript, Source: "init/init-db.sh"},
 			{Path: PostgresStartScript, Source: "init/postgres-start.sh"},
