@@ -146,6 +146,10 @@ func LoadConfig(ctx context.Context, in Input) (Config, error) {
 		}
 	}
 	warnings = append(warnings, defaultPasswords(cfg)...)
+	if origin["COMPOSE_PROJECT_NAME"] == FromDefault {
+		warnings = append(warnings, "COMPOSE_PROJECT_NAME is not set: every checkout without one shares this data (\"dataplatform\") on this engine; "+
+			"compose would name the project after its folder, which a Dagger module cannot see: set it in .env")
+	}
 	cfg.Origin, cfg.Warnings = origin, warnings
 	return cfg, errors.Join(problems...)
 }

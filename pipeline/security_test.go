@@ -222,3 +222,16 @@ func TestDefaultPasswordsWarned(t *testing.T) {
 		t.Errorf("a changed password warned:\n%s", w)
 	}
 }
+
+// Without COMPOSE_PROJECT_NAME the data is shared with every other checkout
+// on the engine that has none: say so.
+func TestDefaultProjectNameWarned(t *testing.T) {
+	c := mustDefault(t)
+	if w := strings.Join(c.Warnings, "\n"); !strings.Contains(w, "COMPOSE_PROJECT_NAME is not set: every checkout without one shares this data") {
+		t.Errorf("no warning about the shared default project:\n%s", w)
+	}
+	named, _ := load(t, "COMPOSE_PROJECT_NAME=mine")
+	if w := strings.Join(named.Warnings, "\n"); strings.Contains(w, "COMPOSE_PROJECT_NAME") {
+		t.Errorf("warned although named:\n%s", w)
+	}
+}
