@@ -223,11 +223,22 @@ func CLI(c Config, args []string) Service {
 	return s
 }
 
-// dbtDeps installs the project's packages (packages.yml) into their volume
-// when the volume lacks them or packages.yml / package-lock.yml changed.
-const dbtDeps = `cd ` + DbtProject + ` && if [ -f packages.yml ]; then ` +
-	`h=$(cat packages.yml package-lock.yml 2>/dev/null | sha256sum); ` +
-	`[ "$(cat dbt_packages/.installed 2>/dev/null)" = "$h" ] || { dbt deps >&2 && echo "$h" > dbt_packages/.installed; } || exit 1; fi`
+// dbtDeps gives dbt the project's packages (packages.yml): from the
+// project's packages volume when packages.yml and package-lock.yml are as
+// when it was filled, otherwise from `dbt deps`, which then refills it.
+// (dbt deps removes its install folder, so the volume cannot be that folder.)
+var dbtDeps = strings.Join([]string{
+	`cd ` + DbtProject,
+	`if [ -f packages.yml ]; then`,
+	`  h=$(cat packages.yml package-lock.yml 2>/dev/null | sha256sum)`,
+	`  if [ "$(cat ` + DbtPackagesCache + `/installed 2>/dev/null)" = "$h" ]; then`,
+	`    rm -rf dbt_packages && cp -a ` + DbtPackagesCache + `/dbt_packages dbt_packages || exit 1`,
+	`  else`,
+	`    dbt deps >&2 || exit 1`,
+	`    rm -rf ` + DbtPackagesCache + `/dbt_packages && cp -a dbt_packages ` + DbtPackagesCache + `/ && echo "$h" > ` + DbtPackagesCache + `/installed || exit 1`,
+	`  fi`,
+	`fi`,
+}, "\n")
 
 // Dbt runs one dbt command line against the analytics database; profiles.yml
 // reads the DBT_* variables with env_var(). Packages are installed first,

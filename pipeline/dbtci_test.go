@@ -20,7 +20,7 @@ func TestDbtCIDefinition(t *testing.T) {
 	if len(s.Prepare) != 1 || !strings.Contains(s.Prepare[0], "dbt deps") || !strings.Contains(s.Prepare[0], "sha256sum") {
 		t.Errorf("packages are not installed first: %q", s.Prepare)
 	}
-	if v := s.Volumes[0]; v.Path != DbtProject+"/dbt_packages" || v.Key != "dataplatform-dataplatform-dbt-packages" {
+	if v := s.Volumes[0]; v.Path != DbtPackagesCache || v.Key != "dataplatform-dataplatform-dbt-packages" {
 		t.Errorf("packages volume %+v", v)
 	}
 	for _, bad := range []string{"PR-42", "a b", "x;drop", strings.Repeat("a", 21)} {
@@ -65,5 +65,55 @@ func TestDbtSummary(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Packages come from `dbt deps` once, then from the project's volume, and
+// from dbt deps again when packages.yml changes. The real script runs here,
+// with a stand-in for dbt.
+func TestDbtPackagesKeptUntilPackagesYmlChanges(t *testing.T) {
+	dir := t.TempDir()
+	project, cache, bin := filepath.Join(dir, "project"), filepath.Join(dir, "cache"), filepath.Join(dir, "bin")
+	for _, d := range []string{project, cache, bin} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := "#!/bin/sh\necho \"$@\" >> " + filepath.Join(dir, "calls") + "\nmkdir -p dbt_packages/utils && echo macro > dbt_packages/utils/m.sql\n"
+	if err := os.WriteFile(filepath.Join(bin, "dbt"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer(DbtPackagesCache, cache, DbtProject, project).Replace(Dbt(mustDefault(t), nil).Prepare[0])
+	run := func() {
+		t.Helper()
+		_ = os.RemoveAll(filepath.Join(project, "dbt_packages")) // a new container
+		cmd := exec.Command("sh", "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if _, err := os.Stat(filepath.Join(project, "dbt_packages/utils/m.sql")); err != nil {
+			t.Fatalf("no packages after the step: %v", err)
+		}
+	}
+	deps := func() int {
+		data, _ := os.ReadFile(filepath.Join(dir, "calls"))
+		return strings.Count(string(data), "deps")
+	}
+	write := func(content string) {
+		if err := os.WriteFile(filepath.Join(project, "packages.yml"), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("packages:\n  - local: packages/utils\n")
+	run()
+	run()
+	if n := deps(); n != 1 {
+		t.Errorf("dbt deps ran %d times for one packages.yml, want 1", n)
+	}
+	write("packages:\n  - local: packages/other\n")
+	run()
+	if n := deps(); n != 2 {
+		t.Errorf("dbt deps ran %d times after packages.yml changed, want 2", n)
 	}
 }

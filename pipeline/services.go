@@ -245,9 +245,12 @@ func (c Config) Volumes() []Volume {
 		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume()}
 }
 
-// dbtPackagesVolume holds dbt's installed packages (dbt_packages/).
+// DbtPackagesCache is where dbt's installed packages are kept between calls.
+const DbtPackagesCache = "/usr/app/dbt-packages-cache"
+
+// dbtPackagesVolume keeps dbt's installed packages (see dbtDeps).
 func (c Config) dbtPackagesVolume() Volume {
-	return c.volume("dbt-packages", DbtProject+"/dbt_packages", "", false)
+	return c.volume("dbt-packages", DbtPackagesCache, "", false)
 }
 
 // keyVolume holds one generated key of the project (a file "key"), one volume
