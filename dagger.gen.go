@@ -457,6 +457,27 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).Init(&parent, ctx)
+		case "Logs":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var service string
+			if inputArgs["service"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["service"]), &service)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg service", err))
+				}
+			}
+			var tail int
+			if inputArgs["tail"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["tail"]), &tail)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tail", err))
+				}
+			}
+			return (*DataPlatform).Logs(&parent, ctx, service, tail)
 		case "Postgres":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -471,6 +492,20 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).Scheduler(&parent, ctx)
+		case "Shell":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return (*DataPlatform).Shell(&parent, ctx, db)
 		case "Triggerer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

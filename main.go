@@ -376,6 +376,58 @@ func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
 	return m.single(ctx, "airflow-triggerer")
 }
 
+// Shell returns an Airflow container with the project's settings and the
+// CLI's credentials (the spec's `docker compose exec`): open it with
+// `dagger call shell --db tcp://localhost:5432 terminal` while `up` runs, or
+// run one command with `... with-exec --args=airflow,dags,list stdout`.
+func (m *DataPlatform) Shell(
+	ctx context.Context,
+	// A running PostgreSQL to use instead of starting one, e.g.
+	// tcp://localhost:5432 while `up` runs in another terminal.
+	// +optional
+	db *dagger.Service,
+) (*dagger.Container, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.attach(ctx, db); err != nil {
+		return nil, err
+	}
+	def := pipeline.Shell(p.cfg)
+	ctr, err := p.jobBase(def)
+	if err != nil {
+		return nil, err
+	}
+	return ctr.WithDefaultTerminalCmd(def.Command()), nil
+}
+
+// Logs prints the last lines one service of the project's stack printed,
+// while the stack runs or after it stopped (the spec's `docker compose
+// logs`): postgres, valkey, airflow-apiserver, airflow-scheduler,
+// airflow-dag-processor, airflow-triggerer, airflow-worker-N, airflow-flower.
+// Kept with the project's data (up to 4 MiB a service, then rotated once);
+// wipe removes it.
+// +cache="never"
+func (m *DataPlatform) Logs(
+	ctx context.Context,
+	// The service, e.g. airflow-scheduler.
+	service string,
+	// How many of its last lines.
+	// +default=100
+	tail int,
+) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	def, err := pipeline.Logs(p.cfg, service, tail)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, def)
+}
+
 // Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
 // spec's `docker compose down -v`. Stop `up` first.
 // +cache="never"

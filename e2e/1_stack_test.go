@@ -287,6 +287,21 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("one service's logs and a shell beside the running stack", func(t *testing.T) {
+		logs := mustCall(t, 5*time.Minute, "logs", "--service", "airflow-scheduler", "--tail", "500")
+		if !strings.Contains(logs, "Starting the scheduler") {
+			t.Errorf("the scheduler's log lacks its start:\n%s", tail(logs, 20))
+		}
+		if strings.Contains(logs, "Application startup complete") {
+			t.Error("the scheduler's log holds the api-server's lines")
+		}
+		out := mustCall(t, 10*time.Minute, "shell", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort),
+			"with-exec", "--args", "airflow,dags,list", "stdout")
+		if !strings.Contains(out, dagID) {
+			t.Errorf("airflow dags list in the shell's container:\n%s", out)
+		}
+	})
+
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
 		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
 		for _, id := range []string{dagID, "deferred_heartbeat"} {
@@ -298,6 +313,13 @@ func TestStack(t *testing.T) {
 
 	st.stop(t)
 	stopped = true
+
+	t.Run("logs of the stopped stack", func(t *testing.T) {
+		logs := mustCall(t, 5*time.Minute, "logs", "--service", "airflow-apiserver", "--tail", "2000")
+		if !strings.Contains(logs, "Application startup complete") {
+			t.Errorf("the api-server's log lacks its start:\n%s", tail(logs, 20))
+		}
+	})
 
 	t.Run("dbt on its own, never from cache", func(t *testing.T) {
 		debug := mustCall(t, 10*time.Minute, "dbt", "--cmd", "debug")

@@ -240,6 +240,15 @@ var dbtDeps = strings.Join([]string{
 	`fi`,
 }, "\n")
 
+// Shell is the airflow-cli container as an interactive shell (bash), with
+// the project's settings and the CLI's credentials.
+func Shell(c Config) Service {
+	s := CLI(c, nil)
+	s.Name = "airflow-shell"
+	s.Args = []string{"bash"}
+	return s
+}
+
 // Dbt runs one dbt command line against the analytics database; profiles.yml
 // reads the DBT_* variables with env_var(). Packages are installed first,
 // into a volume of the project, only when packages.yml changed.

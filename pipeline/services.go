@@ -242,7 +242,12 @@ func (c Config) volume(name, path, owner string, exclusive bool) Volume {
 // Volumes of a project: what `Wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
 	return []Volume{c.PostgresVolume(), c.valkeyVolume(), c.logsVolume(),
-		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume()}
+		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume(), c.serviceLogsVolume()}
+}
+
+// serviceLogsVolume keeps the services' output (see keepingOutput).
+func (c Config) serviceLogsVolume() Volume {
+	return c.volume("service-logs", ServiceLogs, "", false)
 }
 
 // DbtPackagesCache is where dbt's installed packages are kept between calls.

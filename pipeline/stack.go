@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,10 +35,63 @@ func Stack(c Config, workers int, flower bool) (map[string]Service, error) {
 	all = append(all, gw)
 	stack := map[string]Service{}
 	for _, s := range all {
+		if s.Restart {
+			s = keepingOutput(c, s)
+		}
 		stack[s.Name] = labelled(s, c.ProjectName)
 	}
 	return stack, nil
 }
+
+// ServiceLogs is where each long-running service's output is also kept,
+// in a volume of the project: `logs` reads it, `wipe` removes it.
+const ServiceLogs = "/var/log/dataplatform"
+
+// serviceLogMax caps one kept log: past it, the file becomes NAME.log.1.
+const serviceLogMax = 4 << 20
+
+// keepingOutput makes a service copy its output (the supervisor's and the
+// process's, stdout and stderr) into ServiceLogs/NAME.log. The copier is
+// started, detached, before the supervisor, so it is no process of the
+// service's (a kill of those never cuts the service's output). When the
+// folder is not writable the service runs as before.
+func keepingOutput(c Config, s Service) Service {
+	log := ServiceLogs + "/" + s.Name + ".log"
+	copier := `awk -v file=` + log + fmt.Sprintf(` -v max=%d`, serviceLogMax) +
+		` '{ print; fflush(); print >> file; fflush(file); n += length($0) + 1; ` +
+		`if (n > max) { close(file); system("mv " file " " file ".1"); n = 0 } }'`
+	setup := fmt.Sprintf(`chmod 1777 %[1]s 2>/dev/null; if touch %[2]s 2>/dev/null; then `+
+		`[ "$(wc -c < %[2]s)" -lt %[3]d ] || mv %[2]s %[2]s.1; `+
+		`f=$(mktemp -u) && mkfifo "$f" && (%[4]s < "$f" &) && exec > "$f" 2>&1; fi`,
+		ServiceLogs, log, serviceLogMax, copier)
+	s.Prepare = append([]string{setup}, s.Prepare...)
+	s.Volumes = append(slices.Clone(s.Volumes), c.serviceLogsVolume())
+	return s
+}
+
+// Logs prints the last lines a service of the stack kept (see
+// keepingOutput), whether the stack runs or not.
+func Logs(c Config, service string, lines int) (Service, error) {
+	argv, err := logsCommand(c, service, lines)
+	if err != nil {
+		return Service{}, err
+	}
+	return Service{Name: "logs", Image: c.PostgresImage, Args: argv, Volumes: []Volume{c.serviceLogsVolume()}}, nil
+}
+
+func logsCommand(c Config, service string, lines int) ([]string, error) {
+	if !serviceNameRe.MatchString(service) {
+		return nil, fmt.Errorf("--service: %q is not a service of the stack (postgres, valkey, airflow-apiserver, airflow-scheduler, airflow-dag-processor, airflow-triggerer, airflow-worker-N, airflow-flower)", service)
+	}
+	if lines < 1 {
+		return nil, fmt.Errorf("--tail: %d is not a positive number of lines", lines)
+	}
+	log := ServiceLogs + "/" + service + ".log"
+	return []string{"sh", "-c", fmt.Sprintf(`if [ ! -e %[1]s ] && [ ! -e %[1]s.1 ]; then echo "no output of %[2]s kept in project %[3]s: it has not run since the last wipe" >&2; exit 1; fi; `+
+		`cat %[1]s.1 %[1]s 2>/dev/null | tail -n %[4]d`, log, service, c.ProjectName, lines)}, nil
+}
+
+var serviceNameRe = regexp.MustCompile(`^(postgres|valkey|airflow-(apiserver|scheduler|dag-processor|triggerer|flower|worker-[1-9][0-9]?))$`)
 
 // ProjectEnv names the project in every container of a stack, as compose's
 // project label does: a stack's processes can be told from another's.

@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A long-running service's output (its own and its supervisor's, stdout and
+// stderr) still reaches the container's output and is also kept in the logs
+// volume, capped by rotation; `logs` prints the end of it. The real command
+// lines run here, with the volume in a temporary folder.
+func TestServiceOutputKeptAndRead(t *testing.T) {
+	dir := t.TempDir()
+	repo, _ := filepath.Abs("..")
+	svc := keepingOutput(mustDefault(t), Service{Name: "airflow-scheduler", Restart: true, StopSignal: "TERM",
+		Args: []string{"sh", "-c", "for i in 1 2 3 4 5; do echo line-$i; done; echo to-stderr >&2"}})
+	if v := svc.Volumes[len(svc.Volumes)-1]; v.Path != ServiceLogs || v.Key != "dataplatform-dataplatform-service-logs" || v.Exclusive {
+		t.Errorf("logs volume %+v", v)
+	}
+	local := strings.NewReplacer(ServiceLogs, dir, RestartScript, filepath.Join(repo, "init/restart-always.sh"),
+		fmt.Sprintf("max=%d", serviceLogMax), "max=60") // rotate once, after 60 bytes
+	cmd := svc.Command()
+	for i := range cmd {
+		cmd[i] = local.Replace(cmd[i])
+	}
+	run := exec.Command(cmd[0], cmd[1:]...)
+	run.Env = append(os.Environ(), "RESTART_TRIES=0") // one run, then the supervisor gives up
+	out, _ := run.CombinedOutput()
+	for _, want := range []string{"line-1", "line-5", "to-stderr", "giving up"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the container's output lacks %q:\n%s", want, out)
+		}
+	}
+	kept, _ := os.ReadFile(filepath.Join(dir, "airflow-scheduler.log"))
+	rotated, _ := os.ReadFile(filepath.Join(dir, "airflow-scheduler.log.1"))
+	all := string(rotated) + string(kept)
+	for _, want := range []string{"line-1", "line-5", "to-stderr", "giving up"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the kept log lacks %q:\n%s", want, all)
+		}
+	}
+	if len(rotated) == 0 || len(kept) > 60 {
+		t.Errorf("no rotation past the cap: %d bytes rotated, %d kept", len(rotated), len(kept))
+	}
+
+	def, err := Logs(mustDefault(t), "airflow-scheduler", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := def.Volumes[0]; v.Path != ServiceLogs || def.Image != "postgres:16" {
+		t.Errorf("logs reads %+v with %s", v, def.Image)
+	}
+	read := def.Args
+	last, err := exec.Command(read[0], read[1], local.Replace(read[2])).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(last)), "\n"); len(lines) != 2 || !strings.Contains(all, lines[1]) {
+		t.Errorf("--tail 2 gave %q", last)
+	}
+	missing, _ := logsCommand(mustDefault(t), "airflow-worker-7", 10)
+	msg, err := exec.Command(missing[0], missing[1], local.Replace(missing[2])).CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "no output of airflow-worker-7 kept in project dataplatform") {
+		t.Errorf("a service that never ran: %v %s", err, msg)
+	}
+	for _, bad := range []string{"gateway", "airflow-worker-0", "../etc/passwd", "postgres; rm"} {
+		if _, err := Logs(mustDefault(t), bad, 10); err == nil || !strings.Contains(err.Error(), "--service: ") {
+			t.Errorf("service %q: %v", bad, err)
+		}
+	}
+	if _, err := Logs(mustDefault(t), "postgres", 0); err == nil || !strings.Contains(err.Error(), "--tail: ") {
+		t.Errorf("tail 0: %v", err)
+	}
+}
+
+// Every long-running service of a stack keeps its output; one-shot jobs and
+// the gateway do not.
+func TestEveryLongRunningServiceKeepsItsOutput(t *testing.T) {
+	stack, _ := Stack(mustDefault(t), 2, true)
+	for name, s := range stack {
+		keeps := len(s.Prepare) > 0 && strings.Contains(s.Prepare[0], ServiceLogs+"/"+name+".log")
+		if keeps != s.Restart {
+			t.Errorf("%s: keeps its output %v, long-running %v", name, keeps, s.Restart)
+		}
+	}
+}
+
+// The shell is the CLI's container: same settings and credentials, bash.
+func TestShellIsTheCLIsContainer(t *testing.T) {
+	c := mustDefault(t)
+	sh, cli := Shell(c), CLI(c, []string{"version"})
+	if strings.Join(sh.Args, " ") != "bash" || !slices.Equal(sh.Credentials(), cli.Credentials()) || sh.Env["AIRFLOW__CORE__EXECUTOR"] != "CeleryExecutor" {
+		t.Errorf("shell: args %v, credentials %v (CLI %v)", sh.Args, sh.Credentials(), cli.Credentials())
+	}
+	if cmd := sh.Command(); cmd[len(cmd)-1] != "bash" || !strings.Contains(cmd[2], "AIRFLOW__CORE__FERNET_KEY=$(cat ") {
+		t.Errorf("the shell does not start after the generated keys are read: %q", cmd)
+	}
+}
