@@ -588,8 +588,14 @@ func TestDbtCI(t *testing.T) {
 				t.Errorf("%s landed in %s, outside DBT_SCHEMA e2e_judge", r.UniqueID, r.RelationName)
 			}
 		}
-		if n < 5 {
-			t.Errorf("only %d relations in the run", n)
+		if n < 4 {
+			t.Errorf("only %d relations named in the run", n)
+		}
+		// Seeds too: every schema the run made is derived from DBT_SCHEMA.
+		schemas, err := psql("dbt", dbtPW, "analytics", "SELECT string_agg(DISTINCT table_schema, ',' ORDER BY table_schema) "+
+			"FROM information_schema.tables WHERE table_schema LIKE 'e2e\\_judge%'")
+		if err != nil || schemas != "e2e_judge_marts,e2e_judge_reference,e2e_judge_staging" {
+			t.Errorf("schemas of the e2e_judge run: %q (%v)", schemas, err)
 		}
 		for _, drop := range [][]string{{"--schema-suffix", "e2e_a"}, {"--schema-suffix", "e2e_b"}} {
 			if _, err := callWith(t, 10*time.Minute, module, append(append([]string{"dbt-ci-drop"}, db...), drop...)...); err != nil {
