@@ -506,6 +506,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				}
 			}
 			return (*DataPlatform).Shell(&parent, ctx, db)
+		case "Sync":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			return (*DataPlatform).Sync(&parent, ctx)
 		case "Triggerer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

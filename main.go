@@ -376,6 +376,20 @@ func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
 	return m.single(ctx, "airflow-triggerer")
 }
 
+// Sync makes the project's dags/ and plugins/ live in its stack, while it
+// runs (no restart, running tasks untouched): new and changed DAG files are
+// parsed within seconds, deleted ones go stale. Fails naming every DAG file
+// that does not import (it is synced all the same, and listed by Airflow's
+// import errors). plugins/ changes take effect when a service next starts.
+// +cache="never"
+func (m *DataPlatform) Sync(ctx context.Context) (string, error) {
+	p, err := m.platform(ctx)
+	if err != nil {
+		return "", err
+	}
+	return p.run(ctx, pipeline.Sync(p.cfg))
+}
+
 // Shell returns an Airflow container with the project's settings and the
 // CLI's credentials (the spec's `docker compose exec`): open it with
 // `dagger call shell --db tcp://localhost:5432 terminal` while `up` runs, or

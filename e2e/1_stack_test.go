@@ -269,6 +269,86 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("DAG edits reach the running stack with sync", func(t *testing.T) {
+		dags := filepath.Join(repoRoot(), "dags")
+		live, broken := filepath.Join(dags, "e2e_live.py"), filepath.Join(dags, "e2e_broken.py")
+		t.Cleanup(func() { _ = os.Remove(live); _ = os.Remove(broken) })
+		write := func(path, content string) {
+			t.Helper()
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		liveDAG := func(tag string) string {
+			return "import pendulum\nfrom airflow.sdk import dag, task\n\n\n" +
+				"@dag(dag_id=\"e2e_live\", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[\"" + tag + "\"])\n" +
+				"def e2e_live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\ne2e_live()\n"
+		}
+		var dag struct {
+			IsStale bool `json:"is_stale"`
+			Tags    []struct {
+				Name string `json:"name"`
+			} `json:"tags"`
+		}
+		// visible: after sync, how long until the REST API shows the change.
+		visible := func(what string, check func() error) {
+			t.Helper()
+			took := waitFor(t, what, 2*time.Minute, 500*time.Millisecond, check)
+			t.Logf("edit-to-visible: %s %.1f s after sync ended", what, took.Seconds())
+		}
+		hasTag := func(tag string) func() error {
+			return func() error {
+				if err := api("GET", "/api/v2/dags/e2e_live", token, nil, &dag); err != nil {
+					return err
+				}
+				for _, tg := range dag.Tags {
+					if tg.Name == tag && !dag.IsStale {
+						return nil
+					}
+				}
+				return fmt.Errorf("tags %v, stale %v", dag.Tags, dag.IsStale)
+			}
+		}
+
+		write(live, liveDAG("e2e-v1"))
+		mustCall(t, 5*time.Minute, "sync")
+		visible("a new DAG file", hasTag("e2e-v1"))
+
+		write(live, liveDAG("e2e-v2"))
+		mustCall(t, 5*time.Minute, "sync")
+		visible("a changed DAG file (a new tag)", hasTag("e2e-v2"))
+
+		if err := os.Remove(live); err != nil {
+			t.Fatal(err)
+		}
+		mustCall(t, 5*time.Minute, "sync")
+		visible("a deleted DAG file (stale)", func() error {
+			err := api("GET", "/api/v2/dags/e2e_live", token, nil, &dag)
+			if err != nil && strings.Contains(err.Error(), "404") || err == nil && dag.IsStale {
+				return nil
+			}
+			return fmt.Errorf("still active (%v)", err)
+		})
+
+		write(broken, "import does_not_exist_e2e  # a DAG file that cannot import\n")
+		_, err := call(t, 5*time.Minute, "sync")
+		if err == nil || !strings.Contains(err.Error(), "e2e_broken.py") || !strings.Contains(err.Error(), "does_not_exist_e2e") {
+			t.Errorf("sync does not name the broken file and its error: %v", err)
+		}
+		visible("the broken file in importErrors", func() error {
+			var errs json.RawMessage
+			if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
+				return err
+			}
+			if !strings.Contains(string(errs), "e2e_broken.py") {
+				return fmt.Errorf("not listed yet")
+			}
+			return nil
+		})
+		_ = os.Remove(broken)
+		mustCall(t, 5*time.Minute, "sync") // the project's folder again
+	})
+
 	t.Run("init and wipe refuse while the stack runs, losing nothing", func(t *testing.T) {
 		before, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {

@@ -89,6 +89,9 @@ func withCredentials(c Config, s Service, names ...string) Service {
 // .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, args []string, needs ...string) Service {
 	env := AirflowEnv(c)
+	// New DAG files are looked for every 5 s, not 300 (the edit loop);
+	// .env may say otherwise.
+	env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] = "5"
 	for k, v := range c.AirflowSettings {
 		env[k] = v
 	}
@@ -99,7 +102,7 @@ func airflow(c Config, name string, args []string, needs ...string) Service {
 		User:      c.AirflowUser(),
 		Env:       env,
 		SecretEnv: map[string]string{},
-		Volumes:   []Volume{c.logsVolume()},
+		Volumes:   []Volume{c.logsVolume(), c.liveVolume("dags"), c.liveVolume("plugins")},
 		Mounts:    airflowMounts(c),
 		Needs:     needs,
 	}
@@ -108,13 +111,68 @@ func airflow(c Config, name string, args []string, needs ...string) Service {
 // airflowMounts: dags/, plugins/ and config/ from AIRFLOW_PROJ_DIR, as in the
 // spec's compose file, plus the init script.
 func airflowMounts(c Config) []Mount {
-	proj := c.ProjDir()
 	return []Mount{
-		{Path: AirflowHome + "/dags", Source: path.Join(proj, "dags"), Dir: true},
-		{Path: AirflowHome + "/plugins", Source: path.Join(proj, "plugins"), Dir: true, Optional: true},
-		{Path: AirflowHome + "/config", Source: path.Join(proj, "config"), Dir: true, Optional: true},
+		{Path: AirflowHome + "/config", Source: path.Join(c.ProjDir(), "config"), Dir: true, Optional: true},
 		{Path: AirflowHome + "/init/airflow-init.sh", Source: "init/airflow-init.sh"},
 	}
+}
+
+// LiveFolders are the project's folders that every Airflow container of the
+// project sees live, from volumes: init and `sync` make them exactly the
+// project's, so an edit reaches the running stack without a restart.
+var LiveFolders = []string{"dags", "plugins"}
+
+// projectCopy is where init and sync find the project's folders.
+const projectCopy = "/tmp/dataplatform-project"
+
+// liveVolume holds one live folder of the project.
+func (c Config) liveVolume(folder string) Volume {
+	return c.volume("live-"+folder, AirflowHome+"/"+folder, "", false)
+}
+
+// projectCopies are the mounts of the project's live folders for a sync.
+func projectCopies(c Config) []Mount {
+	var out []Mount
+	for _, f := range LiveFolders {
+		out = append(out, Mount{Path: projectCopy + "/" + f, Source: path.Join(c.ProjDir(), f), Dir: true, Optional: f != "dags"})
+	}
+	return out
+}
+
+// syncFolders makes each live folder exactly the project's: new and changed
+// files are copied over (with the copy's time, so Airflow parses them again),
+// files no longer in the project removed; the folder is never empty between.
+func syncFolders() string {
+	var lines []string
+	for _, f := range LiveFolders {
+		lines = append(lines, fmt.Sprintf(`mkdir -p %[1]s && cp -R %[1]s/. %[2]s/ && (cd %[2]s && `+
+			`find . -type f ! -path '*/__pycache__/*' | while IFS= read -r f; do [ -e "%[1]s/$f" ] || rm -f "$f"; done && `+
+			`find . -mindepth 1 -type d -empty -delete) || { echo "sync: copying %[3]s/ failed" >&2; exit 1; }`,
+			projectCopy+"/"+f, AirflowHome+"/"+f, f))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Sync makes the project's dags/ and plugins/ live in the project's stack,
+// running or not, then parses the DAGs and fails naming every file that
+// does not import (as the dag-processor will report it).
+func Sync(c Config) Service {
+	s := withCredentials(c, airflow(c, "sync", []string{"python3", "/opt/airflow/scripts/check_dags.py", AirflowHome + "/dags"}),
+		SecretSQLAlchemyConn, Connections)
+	s.Mounts = append(append(s.Mounts, projectCopies(c)...),
+		Mount{Path: "/opt/airflow/scripts/check_dags.py", Source: "scripts/check_dags.py"})
+	s.Prepare = append(s.Prepare, syncFolders())
+	s.AsRoot = []string{"sh", "-c", liveOwner(c)} // also before the stack's first start
+	return s
+}
+
+// liveOwner gives the live folders to AIRFLOW_UID.
+func liveOwner(c Config) string {
+	var cmds []string
+	for _, f := range LiveFolders {
+		cmds = append(cmds, fmt.Sprintf("chown -R %s %s", c.AirflowUser(), c.liveVolume(f).Path))
+	}
+	return strings.Join(cmds, " && ")
 }
 
 // withPipRequirements honours _PIP_ADDITIONAL_REQUIREMENTS as the official
@@ -136,6 +194,10 @@ func Init(c Config) Service {
 		SecretSQLAlchemyConn)
 	logs := c.logsVolume().Path
 	root := []string{fmt.Sprintf("chown %s %s && chmod 2775 %s", c.AirflowUser(), logs, logs)}
+	// The live folders: AIRFLOW_UID's, and exactly the project's on every start.
+	root = append(root, liveOwner(c))
+	s.Mounts = append(s.Mounts, projectCopies(c)...)
+	s.Prepare = append(s.Prepare, syncFolders())
 	// Keys not given in .env are made here, once per project: random, kept
 	// in their volumes (wipe removes them), readable only by AIRFLOW_UID.
 	for _, name := range []string{SecretFernetKey, SecretJWTSecret} {

@@ -101,3 +101,53 @@ func TestShellIsTheCLIsContainer(t *testing.T) {
 		t.Errorf("the shell does not start after the generated keys are read: %q", cmd)
 	}
 }
+
+// sync makes a live folder exactly the project's: new and changed files in,
+// removed ones out (pycache kept), never emptied in between; the real step
+// runs here on temporary folders.
+func TestSyncMakesLiveFoldersExactlyTheProjects(t *testing.T) {
+	dir := t.TempDir()
+	src, live := filepath.Join(dir, "project"), filepath.Join(dir, "live")
+	files := map[string]string{
+		"project/dags/a.py": "new a", "project/dags/sub/b.py": "b",
+		"live/dags/a.py": "old a", "live/dags/gone.py": "deleted in the project", "live/dags/old/c.py": "c",
+		"live/dags/__pycache__/a.cpython-312.pyc": "bytecode",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(live, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := strings.NewReplacer(projectCopy, src, AirflowHome, live).Replace(syncFolders())
+	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := map[string]string{"dags/a.py": "new a", "dags/sub/b.py": "b", "dags/__pycache__/a.cpython-312.pyc": "bytecode"}
+	got := map[string]string{}
+	_ = filepath.WalkDir(live, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(live, p)
+			got[rel] = string(data)
+		}
+		return nil
+	})
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("live folders after sync:\n got %v\nwant %v", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(live, "dags/old")); err == nil {
+		t.Error("an emptied folder was left behind")
+	}
+	for _, s := range []Service{Sync(mustDefault(t)), Init(mustDefault(t))} {
+		if !strings.Contains(strings.Join(s.Prepare, "\n"), syncFolders()) || !strings.Contains(strings.Join(s.AsRoot, " "), "chown -R 50000:0 /opt/airflow/dags") {
+			t.Errorf("%s does not sync the live folders as AIRFLOW_UID", s.Name)
+		}
+	}
+}

@@ -25,6 +25,9 @@ func TestLongRunningServicesRestart(t *testing.T) {
 		}
 		cmd := s.Command()
 		if !s.Restart {
+			if len(s.Prepare) > 0 {
+				cmd = cmd[4:] // sh -c PREPARE sh ARGS...
+			}
 			if !slices.Equal(cmd, s.Args) {
 				t.Errorf("%s: command %q, want its args %q", name, cmd, s.Args)
 			}

@@ -109,8 +109,13 @@ func TestOverridesReachServices(t *testing.T) {
 	if api.Image != "example/airflow:3.1.7-custom" || api.User != "1000:0" {
 		t.Errorf("api-server image %q user %q", api.Image, api.User)
 	}
-	if api.Mounts[0].Source != "sub/dags" {
-		t.Errorf("dags come from %q, want sub/dags", api.Mounts[0].Source)
+	if api.Mounts[0].Source != "sub/config" {
+		t.Errorf("config comes from %q, want sub/config", api.Mounts[0].Source)
+	}
+	for _, m := range Init(c).Mounts {
+		if m.Path == projectCopy+"/dags" && m.Source != "sub/dags" {
+			t.Errorf("init syncs dags from %q, want sub/dags", m.Source)
+		}
 	}
 	for _, v := range c.Volumes() {
 		if !strings.HasPrefix(v.Key, "dataplatform-demo-") {
