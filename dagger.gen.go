@@ -66,6 +66,7 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 		AirflowWwwPassword *dagger.Secret
 		FernetKey          *dagger.Secret
 		JwtSecret          *dagger.Secret
+		Db                 *dagger.Service
 	}
 	concrete.Source = r.Source
 	concrete.Set = r.Set
@@ -76,6 +77,7 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 	concrete.AirflowWwwPassword = r.AirflowWwwPassword
 	concrete.FernetKey = r.FernetKey
 	concrete.JwtSecret = r.JwtSecret
+	concrete.Db = r.Db
 	return json.Marshal(&concrete)
 }
 
@@ -90,6 +92,7 @@ func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 		AirflowWwwPassword *dagger.Secret
 		FernetKey          *dagger.Secret
 		JwtSecret          *dagger.Secret
+		Db                 *dagger.Service
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -104,6 +107,7 @@ func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 	r.AirflowWwwPassword = concrete.AirflowWwwPassword
 	r.FernetKey = concrete.FernetKey
 	r.JwtSecret = concrete.JwtSecret
+	r.Db = concrete.Db
 	return nil
 }
 
@@ -631,7 +635,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg jwtSecret", err))
 				}
 			}
-			return New(source, set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret), nil
+			var db *dagger.Service
+			if inputArgs["db"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
+				}
+			}
+			return New(source, set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret, db), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -39,6 +39,8 @@ type DataPlatform struct {
 	FernetKey *dagger.Secret
 	// +private
 	JwtSecret *dagger.Secret
+	// +private
+	Db *dagger.Service
 }
 
 func New(
@@ -70,13 +72,28 @@ func New(
 	// Overrides AIRFLOW_JWT_SECRET.
 	// +optional
 	jwtSecret *dagger.Secret,
+	// The PostgreSQL of a stack running in another terminal, for dbt,
+	// dbt-ci, airflow-cli and shell when they get no --db of their own; when
+	// it does not answer they start their own. .env.example sets it for
+	// Dagger with DB=tcp://localhost:${POSTGRES_PORT}.
+	// +optional
+	db *dagger.Service,
 ) *DataPlatform {
 	return &DataPlatform{
 		Source: source, Set: set,
 		PostgresPassword: postgresPassword, ValkeyPassword: valkeyPassword,
 		AirflowDbPassword: airflowDbPassword, DbtDbPassword: dbtDbPassword,
 		AirflowWwwPassword: airflowWwwPassword, FernetKey: fernetKey, JwtSecret: jwtSecret,
+		Db: db,
 	}
+}
+
+// database is a function's --db, or else the constructor's.
+func (m *DataPlatform) database(db *dagger.Service) *dagger.Service {
+	if db != nil {
+		return db
+	}
+	return m.Db
 }
 
 // Config prints the effective configuration, secrets masked.
@@ -258,7 +275,7 @@ func (m *DataPlatform) DbtCi(
 	if err != nil {
 		return nil, err
 	}
-	if err := p.attach(ctx, db); err != nil {
+	if err := p.attach(ctx, m.database(db)); err != nil {
 		return nil, err
 	}
 	ctr, err := p.jobBase(def)
@@ -304,7 +321,7 @@ func (m *DataPlatform) DbtCiDrop(
 	if err != nil {
 		return "", err
 	}
-	if err := p.attach(ctx, db); err != nil {
+	if err := p.attach(ctx, m.database(db)); err != nil {
 		return "", err
 	}
 	return p.run(ctx, def)
@@ -405,7 +422,7 @@ func (m *DataPlatform) Shell(
 	if err != nil {
 		return nil, err
 	}
-	if err := p.attach(ctx, db); err != nil {
+	if err := p.attach(ctx, m.database(db)); err != nil {
 		return nil, err
 	}
 	def := pipeline.Shell(p.cfg)
@@ -464,7 +481,7 @@ func (m *DataPlatform) command(ctx context.Context, flag, line string, db *dagge
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, argv, p.attach(ctx, db)
+	return p, argv, p.attach(ctx, m.database(db))
 }
 
 func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -154,10 +155,24 @@ func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
 	if err != nil {
 		return fmt.Errorf("--db: %w", err)
 	}
-	p.db = dag.Container().From(pipeline.SocatImage).
+	relay := dag.Container().From(pipeline.SocatImage).
 		WithServiceBinding("db", db).
 		WithExposedPort(pipeline.PortPostgres).
 		AsService(dagger.ContainerAsServiceOpts{Args: pipeline.Forward(pipeline.PortPostgres, "db", port)})
+	// Nothing answering there (no stack running): this call's own PostgreSQL.
+	code, err := dag.Container().From(p.cfg.PostgresImage).
+		WithServiceBinding(pipeline.HostPostgres, relay).
+		WithEnvVariable("DATAPLATFORM_RUN", p.runID).
+		WithExec([]string{"pg_isready", "-q", "-h", pipeline.HostPostgres, "-t", "5"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny}).
+		ExitCode(ctx)
+	if err != nil {
+		return fmt.Errorf("--db: %w", err)
+	}
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "note: no PostgreSQL answers on the --db / DB address (port %d): using the project's own\n", port)
+		return nil
+	}
+	p.db = relay
 	return nil
 }
 

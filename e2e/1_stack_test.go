@@ -382,8 +382,24 @@ func TestStack(t *testing.T) {
 		}
 	})
 
+	t.Run("dbt and the Airflow CLI beside the running stack, no --db", func(t *testing.T) {
+		// The .env's DB line (Dagger's) names the stack's PostgreSQL; had
+		// they started their own, the running stack's data would refuse them.
+		if out, err := call(t, 10*time.Minute, "dbt", "--cmd", "debug"); err != nil || !strings.Contains(out, "All checks passed") {
+			t.Errorf("dbt debug beside up: %v\n%s", err, out)
+		}
+		raw, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
+		if err != nil {
+			t.Fatal(raw, err)
+		}
+		out, err := call(t, 10*time.Minute, "dbt", "--cmd", `show --inline "select count(*) as e2e_rows from raw.orders"`)
+		if err != nil || !strings.Contains(out, "e2e_rows") || !strings.Contains(out, " "+raw+" ") {
+			t.Errorf("dbt show beside up (raw.orders has %s rows): %v\n%s", raw, err, out)
+		}
+	})
+
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
-		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
+		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list")
 		for _, id := range []string{dagID, "deferred_heartbeat"} {
 			if !strings.Contains(out, id) {
 				t.Errorf("dags list lacks %s:\n%s", id, out)

@@ -293,6 +293,8 @@ func stackDotenv() string {
 		`AIRFLOW__CORE__DEFAULT_TASK_RETRIES=${E2E_RETRIES:-4}`,
 		"AIRFLOW_VAR_ANALYTICS_CONN_ID=e2e_warehouse",
 		"AIRFLOW_CONN_E2E_WAREHOUSE='" + warehouse + "'",
+		// Dagger's: the running stack's PostgreSQL for calls without --db.
+		fmt.Sprintf("DB=tcp://localhost:%d", pgPort),
 	}, "\r\n") + "\r\n"
 }
 

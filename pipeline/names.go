@@ -27,10 +27,14 @@ func isAirflowSecret(name string) bool {
 }
 
 // composeOwn: names docker compose itself reads from .env (COMPOSE_FILE,
-// COMPOSE_PROFILES, DOCKER_HOST, ...); the module leaves them alone.
+// COMPOSE_PROFILES, DOCKER_HOST, ...), and DaggerDB, which Dagger reads as
+// the module's --db; the module leaves them alone.
 func composeOwn(name string) bool {
-	return strings.HasPrefix(name, "COMPOSE_") || strings.HasPrefix(name, "DOCKER_")
+	return strings.HasPrefix(name, "COMPOSE_") || strings.HasPrefix(name, "DOCKER_") || name == DaggerDB
 }
+
+// DaggerDB is the .env line Dagger reads as the constructor's --db.
+const DaggerDB = "DB"
 
 // passThrough is what classify found besides the module's own variables.
 type passThrough struct {
