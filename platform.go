@@ -284,6 +284,9 @@ func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error
 // wipe empties every data volume of the project, mounting each exactly as the
 // services do (same key, sharing and owner: otherwise it is another volume).
 func (p *platform) wipe(ctx context.Context) (string, error) {
+	if err := p.cfg.CheckWipe(); err != nil {
+		return "", err
+	}
 	if err := p.dataFree(ctx); err != nil {
 		return "", err
 	}

@@ -84,7 +84,13 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 			t.Errorf("%v: not rejected with %q: %v", args, want, err)
 		}
 	}
-	t.Logf("%d bad inputs tried, %d rejected clearly", len(cases)+len(extra), rejected)
+	// wipe of the default project, which every unnamed checkout shares.
+	if _, err := callWith(t, 2*time.Minute, nil, "wipe"); err != nil && strings.Contains(err.Error(), "which every checkout without a COMPOSE_PROJECT_NAME shares") {
+		rejected++
+	} else {
+		t.Errorf("wipe of the unnamed default project: not refused clearly: %v", err)
+	}
+	t.Logf("%d bad inputs tried, %d rejected clearly", len(cases)+len(extra)+1, rejected)
 }
 
 // TestPersistence: PostgreSQL rows and Valkey keys survive a stop and a

@@ -193,6 +193,16 @@ func friendlyEnvError(err error) (string, error) {
 	return name, fmt.Errorf("%s: %s is not a whole number", name, val)
 }
 
+// CheckWipe refuses to wipe the default project: every checkout without a
+// COMPOSE_PROJECT_NAME shares it, so the data may be another checkout's.
+func (c Config) CheckWipe() error {
+	if c.Origin["COMPOSE_PROJECT_NAME"] == FromDefault {
+		return fmt.Errorf("COMPOSE_PROJECT_NAME: wipe deletes the data of project %q, which every checkout without a COMPOSE_PROJECT_NAME shares on this engine; "+
+			"name the project you mean (in .env, or --set COMPOSE_PROJECT_NAME=%s)", c.ProjectName, c.ProjectName)
+	}
+	return nil
+}
+
 // defaultPasswords warns once per password that is still the spec's default
 // (the value is public: anyone on the network can use it).
 func defaultPasswords(c Config) []string {

@@ -235,3 +235,19 @@ func TestDefaultProjectNameWarned(t *testing.T) {
 		t.Errorf("warned although named:\n%s", w)
 	}
 }
+
+// wipe never guesses whose data the shared default project holds.
+func TestWipeNeedsANamedProject(t *testing.T) {
+	if err := mustDefault(t).CheckWipe(); err == nil || !strings.Contains(err.Error(), "COMPOSE_PROJECT_NAME: wipe deletes the data of project \"dataplatform\"") {
+		t.Errorf("wipe of the default project: %v", err)
+	}
+	for _, c := range []Input{{Dotenv: "COMPOSE_PROJECT_NAME=dataplatform"}, {Set: []string{"COMPOSE_PROJECT_NAME=mine"}}} {
+		cfg, err := LoadConfig(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.CheckWipe(); err != nil {
+			t.Errorf("wipe of a named project refused: %v", err)
+		}
+	}
+}
