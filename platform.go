@@ -144,6 +144,11 @@ func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
 	if db == nil {
 		return nil
 	}
+	// A --db flag comes started; one from .env (a user default) does not.
+	if _, err := db.Start(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "note: the --db / DB address does not start (%v): using the project's own PostgreSQL\n", err)
+		return nil
+	}
 	ports, err := db.Ports(ctx)
 	if err != nil {
 		return fmt.Errorf("--db: %w", err)
