@@ -57,7 +57,9 @@ var (
 	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
 	spanLine   = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 	logLine    = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
-	supervised = regexp.MustCompile(`^Container\.asService\(args: \["sh", "[^"]*restart-always\.sh", "([^"]+)"`)
+	// The supervisor's arguments, after the container's preparation if any
+	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]).
+	supervised = regexp.MustCompile(`^Container\.asService\(args: \[.*"[^"]*restart-always\.sh", "([^"]+)"`)
 )
 
 func (tl *timeline) Write(p []byte) (int, error) {
@@ -86,7 +88,7 @@ func (tl *timeline) line(at time.Duration, raw string) {
 	span, rest := m[1], m[3]
 	if s := supervised.FindStringSubmatch(rest); s != nil {
 		tl.spans[span] = s[1]
-	} else if strings.HasPrefix(rest, "withExec bash /opt/airflow/init/airflow-init.sh") {
+	} else if strings.HasPrefix(rest, "withExec ") && strings.Contains(rest, "bash /opt/airflow/init/airflow-init.sh") {
 		tl.spans[span] = "airflow-init"
 	}
 	l := logLine.FindStringSubmatch(rest)
