@@ -58,8 +58,9 @@ var (
 	spanLine   = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 	logLine    = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
 	// The supervisor's arguments, after the container's preparation if any
-	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]).
-	supervised = regexp.MustCompile(`^Container\.asService\(args: \[.*"[^"]*restart-always\.sh", "([^"]+)"`)
+	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]);
+	// long ones come on a line of their own, "┆ args: [...]".
+	supervised = regexp.MustCompile(`^(?:Container\.asService\()?args: \[.*"[^"]*restart-always\.sh", "([^"]+)"`)
 )
 
 func (tl *timeline) Write(p []byte) (int, error) {

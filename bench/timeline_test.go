@@ -9,7 +9,10 @@ import (
 // Lines in the shape `dagger call --progress=plain ... up` prints them.
 var sampleUp = []string{
 	"11  : dataPlatform DONE [6.7s]",
-	`42  : ┆ Container.asService(args: ["sh", "/usr/local/lib/dataplatform/restart-always.sh", "postgres", "INT", "sh", "-c", "exec docker-entrypoint.sh postgres"]): Service!`,
+	"42  : ┆ Container.asService(",
+	`42  : ┆ ┆ args: ["sh", "-c", "chmod 1777 /var/log/dataplatform 2>/dev/null; [ "$(wc -c < x)" -lt 4 ]
+exec "$@"", "sh", "sh", "/usr/local/lib/dataplatform/restart-always.sh", "postgres", "INT", "sh", "/usr/local/lib/dataplatform/postgres-start.sh"]`,
+	"42  : ┆ ): Service!",
 	"42  : ┆ [0.9s] | running /docker-entrypoint-initdb.d/init-db.sh",
 	"42  : ┆ [1.0s] | 2026-11-28 15:19:15.900 UTC [40] LOG:  database system is ready to accept connections",
 	"51  : ┆ withExec sh -c mkdir -p /tmp/dataplatform-project/dags && cp -R ... sh bash /opt/airflow/init/airflow-init.sh",
