@@ -10,8 +10,7 @@ import (
 var sampleUp = []string{
 	"11  : dataPlatform DONE [6.7s]",
 	"42  : ┆ Container.asService(",
-	`42  : ┆ ┆ args: ["sh", "-c", "chmod 1777 /var/log/dataplatform 2>/dev/null; [ "$(wc -c < x)" -lt 4 ]
-exec "$@"", "sh", "sh", "/usr/local/lib/dataplatform/restart-always.sh", "postgres", "INT", "sh", "/usr/local/lib/dataplatform/postgres-start.sh"]`,
+	`42  : ┆ ┆ args: ["sh", "-c", "chmod 1777 /var/log/dataplatform 2>/dev/null; [ \"$(wc -c < x)\" -lt 4 ]\nexec \"$@\"", "sh", "sh", "/usr/local/lib/dataplatform/restart-always.sh", "postgres", "INT", "sh", "/usr/local/lib/dataplatform/postgres-start.sh"]`,
 	"42  : ┆ ): Service!",
 	"42  : ┆ [0.9s] | running /docker-entrypoint-initdb.d/init-db.sh",
 	"42  : ┆ [1.0s] | 2026-11-28 15:19:15.900 UTC [40] LOG:  database system is ready to accept connections",
@@ -54,8 +53,8 @@ func TestTimelineFindsEachServicesFirstAndReadyLines(t *testing.T) {
 		got[s.name] = s
 	}
 	// Times are line numbers here. The temporary init server's "ready"
-	// line (4) is not the server being ready (7).
-	want := map[string][2]int{"postgres": {3, 7}, "airflow-init": {8, 9}, "airflow-worker-2": {11, 12}, hostPorts: {13, 13}}
+	// line (6) is not the server being ready (9).
+	want := map[string][2]int{"postgres": {5, 9}, "airflow-init": {10, 11}, "airflow-worker-2": {13, 14}, hostPorts: {15, 15}}
 	if len(got) != len(want) {
 		t.Errorf("services %v, want those of %v", got, want)
 	}
