@@ -54,9 +54,9 @@ var readyLines = []struct {
 const hostPorts = "ports on the host"
 
 var (
-	ansi       = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
-	spanLine   = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
-	logLine    = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
+	ansi     = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
+	spanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
+	logLine  = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
 	// The supervisor's arguments, after the container's preparation if any
 	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]);
 	// long ones come on a line of their own, "┆ args: [...]".
