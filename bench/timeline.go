@@ -21,8 +21,11 @@ type timeline struct {
 	partial []byte
 	log     bytes.Buffer
 	spans   map[string]string // progress span id -> service
-	first   map[string]time.Duration
-	ready   map[string]time.Duration
+	// lastExec: the span of the latest "exec ..." line, whose name (a
+	// script with line breaks) may go on over the next lines.
+	lastExec string
+	first    map[string]time.Duration
+	ready    map[string]time.Duration
 }
 
 func newTimeline(t0 time.Time) *timeline {
@@ -61,6 +64,8 @@ var (
 	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]);
 	// long ones come on a line of their own, "┆ args: [...]".
 	supervised = regexp.MustCompile(`^(?:Container\.asService\()?args: \[.*"[^"]*restart-always\.sh", "([^"]+)"`)
+	// The same in a service's exec span, where its output comes.
+	supervisedExec = regexp.MustCompile(`restart-always\.sh (\S+)`)
 )
 
 func (tl *timeline) Write(p []byte) (int, error) {
@@ -82,11 +87,22 @@ func (tl *timeline) Write(p []byte) (int, error) {
 
 // line takes one line of progress output that arrived at time at.
 func (tl *timeline) line(at time.Duration, raw string) {
-	m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
+	clean := ansi.ReplaceAllString(raw, "")
+	m := spanLine.FindStringSubmatch(clean)
 	if m == nil {
+		// More of an exec span's name: the supervisor may be named here.
+		if s := supervisedExec.FindStringSubmatch(clean); s != nil && tl.lastExec != "" {
+			tl.spans[tl.lastExec] = s[1]
+		}
 		return
 	}
 	span, rest := m[1], m[3]
+	if strings.HasPrefix(rest, "exec ") {
+		tl.lastExec = span
+		if s := supervisedExec.FindStringSubmatch(rest); s != nil {
+			tl.spans[span] = s[1]
+		}
+	}
 	if s := supervised.FindStringSubmatch(rest); s != nil {
 		tl.spans[span] = s[1]
 	} else if strings.HasPrefix(rest, "withExec ") && strings.Contains(rest, "bash /opt/airflow/init/airflow-init.sh") {

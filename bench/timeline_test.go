@@ -78,3 +78,27 @@ func TestTimelineJoinsLinesSplitAcrossWrites(t *testing.T) {
 		t.Fatalf("services ready in order %q, want %q", order, want)
 	}
 }
+
+// A service's output comes under its exec span, whose name is the
+// container's preparation script over several lines, the supervisor last.
+func TestTimelineFollowsAMultiLineExec(t *testing.T) {
+	lines := []string{
+		"36  : ┆ Container.asService(",
+		"36  : ┆ ┆ args: [\"sh\", \"-c\", \"chmod 1777 /var/log/dataplatform 2>/dev/null; if touch /var/log/datapl",
+		"37  : ┆ ┆ exec sh -c chmod 1777 /var/log/dataplatform 2>/dev/null; if touch /var/log/dataplatform/postgres.log",
+		`exec "$@" sh sh /usr/local/lib/dataplatform/restart-always.sh postgres INT sh /usr/local/lib/dataplatform/postgres-start.sh`,
+		"38  : ┆ ┆ exec sh -c chmod 1777 /var/log/dataplatform 2>/dev/null; if touch x",
+		"AIRFLOW__CORE__FERNET_KEY=$(cat /opt/airflow/secrets/airflow-fernet-key/key) || exit 1",
+		`exec "$@" sh sh /usr/local/lib/dataplatform/restart-always.sh airflow-scheduler TERM airflow scheduler`,
+		"37  : ┆ ┆ [1.0s] | 2026-11-29 21:00:00.000 UTC [14] LOG:  listening on IPv4 address \"0.0.0.0\", port 5432",
+		"38  : ┆ ┆ [9.0s] | Starting the scheduler",
+	}
+	tl := feed(t, strings.Join(lines, "\n")+"\n", 0)
+	got := map[string]time.Duration{}
+	for _, s := range tl.services() {
+		got[s.name] = s.ready
+	}
+	if got["postgres"] != 8*time.Second || got["airflow-scheduler"] != 9*time.Second {
+		t.Errorf("ready times %v, want postgres at 8 s and airflow-scheduler at 9 s (line numbers)", got)
+	}
+}
