@@ -19,11 +19,16 @@ const (
 // secretSettingRe: Airflow settings whose names say they hold a credential.
 var secretSettingRe = regexp.MustCompile(`PASSWORD|SECRET|_KEY|CONN|TOKEN|CREDENTIAL`)
 
+// isAirflowVariable: one of Airflow's own variables, passed through.
+func isAirflowVariable(name string) bool {
+	return strings.HasPrefix(name, airflowSettingPrefix) || strings.HasPrefix(name, airflowConnPrefix) ||
+		strings.HasPrefix(name, airflowVarPrefix)
+}
+
 // isAirflowSecret: an Airflow variable that reaches containers only as a
 // secret. Connections and variables hold passwords; so may settings named so.
 func isAirflowSecret(name string) bool {
-	return strings.HasPrefix(name, airflowConnPrefix) || strings.HasPrefix(name, airflowVarPrefix) ||
-		strings.HasPrefix(name, airflowSettingPrefix) && secretSettingRe.MatchString(name)
+	return isAirflowVariable(name) && (!strings.HasPrefix(name, airflowSettingPrefix) || secretSettingRe.MatchString(name))
 }
 
 // composeOwn: names docker compose itself reads from .env (COMPOSE_FILE,
@@ -51,8 +56,9 @@ type passThrough struct {
 // compose's own names are left alone; any other name is one warning.
 func classify(vars, origin map[string]string) passThrough {
 	out := passThrough{settings: map[string]string{}, secrets: map[string]string{}}
+	names := knownNames()
 	known := map[string]bool{}
-	for _, n := range knownNames() {
+	for _, n := range names {
 		known[n] = true
 	}
 	derived := DerivedAirflowNames()
@@ -63,7 +69,7 @@ func classify(vars, origin map[string]string) passThrough {
 			continue
 		case derived[name]:
 			out.warnings = append(out.warnings, fmt.Sprintf("%s (%s) is ignored: the module sets it from the platform's own variables", name, origin[name]))
-		case strings.HasPrefix(name, airflowSettingPrefix) || strings.HasPrefix(name, airflowConnPrefix) || strings.HasPrefix(name, airflowVarPrefix):
+		case isAirflowVariable(name):
 			if isAirflowSecret(name) {
 				out.secrets[name] = vars[name]
 			} else {
@@ -71,7 +77,7 @@ func classify(vars, origin map[string]string) passThrough {
 			}
 		case composeOwn(name):
 		default:
-			if near := nearest(name, knownNames()); near != "" {
+			if near := nearest(name, names); near != "" {
 				out.problems = append(out.problems, fmt.Errorf("%s (%s): unknown variable; did you mean %s?", name, origin[name], near))
 			} else {
 				unknown = append(unknown, name)
