@@ -190,8 +190,11 @@ const lockWait = 5 * time.Second
 // would wait for as long as a running stack holds it. After lockWait the
 // call says so and what to do, instead of waiting silently.
 func (p *platform) dataFree(ctx context.Context) error {
+	// The image is pulled and a container started once outside the timed
+	// wait (a cached step afterwards): on a fresh engine the pull alone takes
+	// longer than lockWait. From().Sync would resolve only the image's config.
 	base := dag.Container().From(p.cfg.PostgresImage)
-	if _, err := base.Sync(ctx); err != nil { // the image pull is not the wait
+	if _, err := base.WithExec([]string{"true"}).Sync(ctx); err != nil {
 		return err
 	}
 	probe := withVolume(base.WithEnvVariable("DATAPLATFORM_RUN", p.runID), p.cfg.PostgresVolume()).

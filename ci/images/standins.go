@@ -39,7 +39,10 @@ func buildStandins(ctx context.Context, c *dagger.Client, o standinOpts) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.ref, err)
 		}
-		addr, err := ctr.Publish(ctx, o.Registry+"/"+mirrorPath(s.ref))
+		// gzip: Docker 20.10 (ci/docker-bootstrap) cannot read zstd layers, and
+		// a layer shared with the zstd Go SDK image would otherwise stay zstd.
+		addr, err := ctr.Publish(ctx, o.Registry+"/"+mirrorPath(s.ref),
+			dagger.ContainerPublishOpts{ForcedCompression: dagger.ImageLayerCompressionGzip})
 		if err != nil {
 			return fmt.Errorf("publish %s: %w", s.ref, err)
 		}
