@@ -26,7 +26,7 @@ require (
 	google.golang.org/grpc v1.76.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require go.yaml.in/yaml/v3 v3.0.5
 
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect

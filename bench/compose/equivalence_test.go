@@ -1,0 +1,847 @@
+//go:build e2e
+
+// Package compose_test proves that one .env serves both systems: the compose
+// reference stack (docker-compose.yml here) and the Dagger module. It asks
+// docker compose what it makes of the file (`config`, no daemon needed) and
+// compares that with what the module's pipeline package derives from the
+// same file, service by service.
+package compose_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"dagger/data-platform/pipeline"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestEquivalenceEnvExample: the repository's .env.example, i.e. every default.
+func TestEquivalenceEnvExample(t *testing.T) {
+	root := repoRoot(t)
+	checkEquivalence(t, root, filepath.Join(root, ".env.example"))
+}
+
+// TestEquivalenceNonDefaults: a .env that changes every variable.
+//
+// Passwords carry characters .env files, YAML and shells care about (quotes,
+// spaces, '#', '$', '&', '*', '!', ...). The three that end up inside
+// connection URLs (AIRFLOW_DB_PASSWORD, VALKEY_PASSWORD, DBT_DB_PASSWORD) are
+// limited to characters a URL's user part may hold unescaped (RFC 3986
+// unreserved and sub-delims, without '$'): compose pastes them into the URLs
+// as they are, where '@', '/', ':', '#', '%' or a space would change the URL,
+// while the module percent-encodes them. '$' is kept out of them because
+// Airflow expands $NAME in settings read from the environment. So URLs are
+// compared by their decoded parts, never as strings.
+func TestEquivalenceNonDefaults(t *testing.T) {
+	root := repoRoot(t)
+	fernet := base64.URLEncoding.EncodeToString([]byte("equivalence-test-fernet-key-0001"))
+	dotenv := strings.Join([]string{
+		"# every variable of .env.example, none at its default",
+		"POSTGRES_USER=pg_owner",
+		`POSTGRES_PASSWORD='Pg $ecret #1 "quoted" & more'`,
+		"POSTGRES_DB=app_main",
+		"POSTGRES_PORT=15432",
+		"POSTGRES_IMAGE_NAME=registry.example.com/library/postgres:16.4",
+		"VALKEY_PASSWORD=Vk.pw~2!*(x)+;=",
+		"VALKEY_IMAGE_NAME=registry.example.com/valkey/valkey:9.0.2-alpine",
+		"VALKEY_MAXMEMORY=1gb",
+		"AIRFLOW_DB_USER=af_meta",
+		"AIRFLOW_DB_PASSWORD=Af-db.pw~1!*(x)",
+		"AIRFLOW_DB_NAME=af_metadata",
+		"DBT_DB_USER=dbt_runner",
+		`DBT_DB_PASSWORD="dbt'pw;=+&,ok"`,
+		"DBT_DB_NAME=warehouse",
+		"DBT_SCHEMA=marts",
+		"DBT_IMAGE_NAME=registry.example.com/dbt-labs/dbt-postgres:1.9.1",
+		"AIRFLOW_UID=1000",
+		"AIRFLOW_IMAGE_NAME=registry.example.com/airflow/custom:3.1.7-build.2",
+		"AIRFLOW_API_PORT=18080",
+		"AIRFLOW_FERNET_KEY=" + fernet,
+		"AIRFLOW_WWW_USER=admin_user",
+		`AIRFLOW_WWW_PASSWORD='Www $pw "x" #1 & *y*'`,
+		`AIRFLOW_JWT_SECRET='jwt secret & "quotes" 0123456789'`,
+		"AIRFLOW_JWT_ISSUER=https://airflow.example.com",
+		"_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0",
+		"AIRFLOW_PROJ_DIR=sub/project",
+		"FLOWER_PORT=15555",
+		"COMPOSE_PROJECT_NAME=equivalence_check",
+		"",
+	}, "\n")
+	file := filepath.Join(t.TempDir(), "nondefault.env")
+	if err := os.WriteFile(file, []byte(dotenv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := checkEquivalence(t, root, file)
+	// Guard the test itself: had the module not read the file, the
+	// comparison above would have compared defaults with defaults.
+	for name, v := range map[string]string{
+		"POSTGRES_USER": c.PostgresUser, "DBT_SCHEMA": c.DbtSchema, "AIRFLOW_FERNET_KEY": c.AirflowFernetKey,
+		"AIRFLOW_JWT_ISSUER": c.AirflowJWTIssuer, "COMPOSE_PROJECT_NAME": c.ProjectName,
+	} {
+		if c.Origin[name] != pipeline.FromDotenv {
+			t.Errorf("the module took %s (%q) from %s, not from the test's .env", name, v, c.Origin[name])
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// The comparison.
+
+// Compose service -> the module's definition of the same service.
+func moduleServices(c pipeline.Config) map[string]pipeline.Service {
+	return map[string]pipeline.Service{
+		"postgres":              pipeline.Postgres(c),
+		"valkey":                pipeline.Valkey(c),
+		"airflow-init":          pipeline.Init(c),
+		"airflow-apiserver":     pipeline.APIServer(c),
+		"airflow-scheduler":     pipeline.Scheduler(c),
+		"airflow-dag-processor": pipeline.DagProcessor(c),
+		"airflow-triggerer":     pipeline.Triggerer(c),
+		"airflow-worker":        pipeline.Worker(c, 1),
+		"flower":                pipeline.Flower(c),
+		"airflow-cli":           pipeline.CLI(c, []string{"version"}),
+		"dbt":                   pipeline.Dbt(c, []string{"debug"}),
+	}
+}
+
+// composeName is the compose service of a module hostname or job.
+func composeName(module string) string {
+	switch {
+	case module == pipeline.HostFlower:
+		return "flower"
+	case strings.HasPrefix(module, "airflow-worker-"):
+		return "airflow-worker"
+	}
+	return module
+}
+
+// The spec's profiles: flower, the ad-hoc CLI and dbt start only when asked.
+var wantProfiles = map[string]string{"flower": "flower", "airflow-cli": "debug", "dbt": "dbt"}
+
+// Generated-or-given keys: the Airflow setting, and the .env variable
+// compose passes on for its *_CMD.
+var keys = []struct{ setting, dotenv string }{
+	{"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY"},
+	{"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"},
+}
+
+func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
+	t.Helper()
+	content, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pipeline.LoadConfig(context.Background(), pipeline.Input{Dotenv: string(content)})
+	if err != nil {
+		t.Fatalf("the module refuses %s:\n%v", envFile, err)
+	}
+	if _, err := pipeline.Stack(c, 1, true); err != nil {
+		t.Fatalf("the module cannot build a stack with Flower from %s: %v", envFile, err)
+	}
+	cf := composeConfig(t, root, envFile)
+	secrets := pipeline.Secrets(c)
+	mods := moduleServices(c)
+
+	if got, want := sortedKeys(cf.Services), sortedKeys(mods); !slices.Equal(got, want) {
+		t.Errorf("compose has the services %v; the module's counterparts are %v", got, want)
+	}
+	if cf.Name != "" && cf.Name != c.ProjectName { // only compose v2 prints the project name
+		t.Errorf("compose names the project %q, the module %q (COMPOSE_PROJECT_NAME)", cf.Name, c.ProjectName)
+	}
+	checkHostPorts(t, c, cf)
+	checkVolumeSharing(t, cf, mods)
+
+	// Every Airflow setting compose gives must be one the module gives some
+	// Airflow service: compose may not configure Airflow differently.
+	moduleAirflowNames := map[string]bool{}
+	for _, s := range mods {
+		if s.Image != c.AirflowImage {
+			continue
+		}
+		for k := range s.Env {
+			moduleAirflowNames[k] = true
+		}
+		for k := range s.SecretEnv {
+			moduleAirflowNames[k] = true
+		}
+		for k := range generatedKeys(t, s) {
+			moduleAirflowNames[k] = true
+		}
+	}
+
+	for _, name := range sortedKeys(mods) {
+		m, cs := mods[name], cf.Services[name]
+		if cs == nil {
+			continue // reported above
+		}
+		t.Run(name, func(t *testing.T) {
+			if cs.Image != m.Image {
+				t.Errorf("image: compose runs %q, the module %q", cs.Image, m.Image)
+			}
+			if got := strings.Join(cs.Profiles, ","); got != wantProfiles[name] {
+				t.Errorf("profiles: compose has %q, the spec says %q", got, wantProfiles[name])
+			}
+			restart := cs.Restart
+			if restart == "no" {
+				restart = ""
+			}
+			if want := map[bool]string{true: "always", false: ""}[m.Restart]; restart != want {
+				t.Errorf("restart: compose has %q, but the module's supervisor restart=%v", cs.Restart, m.Restart)
+			}
+			if m.Restart && len(cs.Healthcheck.Test) == 0 {
+				t.Error("a long-running service without a compose health check")
+			}
+			checkDependsOn(t, cs, m)
+			checkEnv(t, cs, m, secrets)
+			checkCommand(t, c, name, cs, m, secrets)
+			checkMounts(t, root, c, name, cs, m)
+			if m.Image == c.AirflowImage {
+				for k := range cs.Environment {
+					if strings.HasPrefix(k, "AIRFLOW__") && !moduleAirflowNames[strings.TrimSuffix(k, "_CMD")] {
+						t.Errorf("compose sets the Airflow setting %s, which the module never sets", k)
+					}
+				}
+			}
+		})
+	}
+	return c
+}
+
+// checkEnv: every variable the module gives a service, plain or as a secret,
+// compose gives it too with the same value; generated keys are read the way
+// the module reads them.
+func checkEnv(t *testing.T, cs *service, m pipeline.Service, secrets map[string]string) {
+	t.Helper()
+	want := map[string]string{}
+	for k, v := range m.Env {
+		want[k] = v
+	}
+	for k, secret := range m.SecretEnv {
+		v, ok := secrets[secret]
+		if !ok {
+			t.Errorf("the module's secret %s (for %s) has no value", secret, k)
+		}
+		want[k] = v
+	}
+	for _, key := range keys {
+		given, isGiven := want[key.setting]
+		delete(want, key.setting)
+		volume, isGenerated := generatedKeys(t, m)[key.setting]
+		if !isGiven && !isGenerated {
+			continue // this service has no use for the key in the module
+		}
+		if _, set := cs.Environment[key.setting]; set {
+			t.Errorf("compose sets %s itself: even empty it would hide %s_CMD from Airflow", key.setting, key.setting)
+		}
+		cmd, ok := cs.Environment[key.setting+"_CMD"]
+		if !ok {
+			t.Errorf("compose has no %s_CMD to read the key", key.setting)
+			continue
+		}
+		passed := cs.Environment[key.dotenv]
+		switch {
+		case isGiven && isGenerated:
+			t.Errorf("the module both takes %s from .env and generates it", key.dotenv)
+		case isGiven:
+			if passed != given {
+				t.Errorf("%s: compose passes %q, the module's secret is %q", key.dotenv, passed, given)
+			}
+			if got := runKeyCommand(t, cmd, passed, "", ""); got != given {
+				t.Errorf("%s_CMD prints %q with %s set, want .env's value %q", key.setting, got, key.dotenv, given)
+			}
+		case isGenerated:
+			if passed != "" {
+				t.Errorf("%s: compose passes %q where the module generates the key", key.dotenv, passed)
+			}
+			if !cs.mountedVolumeAt(volume) {
+				t.Errorf("the generated %s is read from %s, where compose mounts no volume", key.setting, volume)
+			}
+			if got := runKeyCommand(t, cmd, "", volume, "generated-key-value"); got != "generated-key-value" {
+				t.Errorf("%s_CMD prints %q with %s empty, want the content of %s/key", key.setting, got, key.dotenv, volume)
+			}
+		}
+	}
+	for _, k := range sortedKeys(want) {
+		got, ok := cs.Environment[k]
+		switch {
+		case !ok:
+			t.Errorf("%s: the module sets it, compose does not", k)
+		case strings.Contains(want[k], "://"):
+			if diff := urlDiff(got, want[k]); diff != "" {
+				t.Errorf("%s: %s", k, diff)
+			}
+		case got != want[k]:
+			t.Errorf("%s: compose %q, module %q", k, got, want[k])
+		}
+	}
+}
+
+// generatedKeys: Airflow setting -> key volume path, for the keys a module
+// service reads from a generated key file when it starts.
+func generatedKeys(t *testing.T, m pipeline.Service) map[string]string {
+	t.Helper()
+	re := regexp.MustCompile(`(AIRFLOW__[A-Z_]+)=\$\(cat (\S+)/key\)`)
+	out := map[string]string{}
+	for _, line := range m.Prepare {
+		for _, match := range re.FindAllStringSubmatch(line, -1) {
+			out[match[1]] = match[2]
+		}
+	}
+	return out
+}
+
+// runKeyCommand runs a *_CMD value as Airflow does (split like a shell
+// command line, no environment but the .env variable), with the key volume
+// replaced by a folder holding content. It returns what Airflow would read.
+func runKeyCommand(t *testing.T, cmd, dotenvValue, volume, content string) string {
+	t.Helper()
+	env := []string{"PATH=" + os.Getenv("PATH")}
+	for _, key := range keys {
+		if strings.Contains(cmd, "$"+key.dotenv) {
+			env = append(env, key.dotenv+"="+dotenvValue)
+		}
+	}
+	if volume != "" {
+		if !strings.Contains(cmd, volume+"/key") {
+			t.Errorf("the command %q does not read %s/key", cmd, volume)
+			return ""
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "key"), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd = strings.ReplaceAll(cmd, volume, dir)
+	}
+	// Airflow splits the value like a shell and runs it without a shell; for
+	// `sh -c '...'` a shell's reading is the same.
+	run := exec.Command("sh", "-c", cmd)
+	run.Env = env
+	out, err := run.Output()
+	if err != nil {
+		t.Errorf("the command %q fails: %v", cmd, err)
+	}
+	return string(out)
+}
+
+// checkCommand compares what each container runs.
+func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m pipeline.Service, secrets map[string]string) {
+	t.Helper()
+	args := slices.Clone(m.Args)
+	switch {
+	case name == "postgres":
+		if len(cs.Command) > 0 || !slices.Equal(cs.Entrypoint, args) {
+			t.Errorf("postgres runs %q %q in compose, %q in the module", cs.Entrypoint, cs.Command, args)
+		}
+		if got := argAfter(cs.Healthcheck.Test, "-U"); got != c.PostgresUser {
+			t.Errorf("the health check connects as %q, not POSTGRES_USER %q", got, c.PostgresUser)
+		}
+		return
+	case name == "valkey":
+		checkValkey(t, c, cs, args, secrets)
+		return
+	case name == "dbt":
+		entry := strings.Join(cs.Entrypoint, " ")
+		if !strings.Contains(entry, `exec dbt "$@"`) || !strings.Contains(entry, "dbt deps") {
+			t.Errorf("the dbt entrypoint does not install the packages and then run dbt: %q", entry)
+		}
+		if got := append([]string{"dbt"}, cs.Command...); !slices.Equal(got, args) {
+			t.Errorf("dbt runs %q in compose, %q in the module", got, args)
+		}
+		return
+	}
+	// Airflow: the module wraps the command in a pip step when
+	// _PIP_ADDITIONAL_REQUIREMENTS is set; compose always has the step,
+	// which reads the variable.
+	if len(args) > 4 && args[0] == "bash" && args[1] == "-c" && strings.Contains(args[2], "pip install") {
+		if !strings.Contains(args[2], c.PipAdditionalReqs) {
+			t.Errorf("the module's pip step does not install %q", c.PipAdditionalReqs)
+		}
+		args = args[4:]
+	} else if c.PipAdditionalReqs != "" {
+		t.Errorf("the module has no pip step for %q", c.PipAdditionalReqs)
+	}
+	if got := cs.Environment["_PIP_ADDITIONAL_REQUIREMENTS"]; got != c.PipAdditionalReqs {
+		t.Errorf("_PIP_ADDITIONAL_REQUIREMENTS: compose %q, module %q", got, c.PipAdditionalReqs)
+	}
+	cmd, wrapper := cs.Command, cs.Entrypoint
+	if name == "airflow-init" {
+		// Init's entrypoint is the root step; the pip step starts its command.
+		if len(cmd) < 5 || cmd[0] != "bash" || cmd[1] != "-c" {
+			t.Errorf("airflow-init's command has no pip step: %q", cmd)
+			return
+		}
+		wrapper, cmd = cmd[:4], cmd[4:]
+		root := strings.Join(cs.Entrypoint, " ")
+		uid, _, _ := strings.Cut(m.User, ":")
+		if cs.User != "0:0" || !strings.Contains(root, "setpriv --reuid="+uid+" --regid=0 ") {
+			t.Errorf("airflow-init should start as root and drop to %s: user %q, entrypoint %q", m.User, cs.User, root)
+		}
+	} else if cs.User != m.User {
+		t.Errorf("user: compose %q, module %q", cs.User, m.User)
+	}
+	if !strings.Contains(strings.Join(wrapper, " "), "pip install --quiet --no-cache-dir ${_PIP_ADDITIONAL_REQUIREMENTS}") {
+		t.Errorf("no pip step reading _PIP_ADDITIONAL_REQUIREMENTS before the command: %q", wrapper)
+	}
+	if name == "airflow-worker" {
+		// The module names each worker (airflow-worker-N@host) for Flower;
+		// compose keeps Celery's default, unique per replica.
+		if i := slices.Index(args, "--celery-hostname"); i >= 0 && i+1 < len(args) {
+			args = slices.Delete(args, i, i+2)
+		}
+	}
+	if !slices.Equal(cmd, args) {
+		t.Errorf("runs %q in compose, %q in the module", cmd, args)
+	}
+}
+
+// checkValkey: same server options; the password compose puts on the
+// command line is the one of the module's secret config file.
+func checkValkey(t *testing.T, c pipeline.Config, cs *service, args []string, secrets map[string]string) {
+	t.Helper()
+	cmd := slices.Clone(cs.Command)
+	password := argAfter(cmd, "--requirepass")
+	if i := slices.Index(cmd, "--requirepass"); i >= 0 && i+1 < len(cmd) {
+		cmd = slices.Delete(cmd, i, i+2)
+	}
+	conf := secrets[pipeline.SecretValkeyConf]
+	confPassword, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(conf, "requirepass ")))
+	if err != nil {
+		t.Errorf("cannot read the module's valkey.conf %q: %v", conf, err)
+	}
+	if password != confPassword || password != secrets[pipeline.SecretValkeyPassword] || password != c.ValkeyPassword {
+		t.Errorf("Valkey password: compose --requirepass %q, module config file %q, VALKEY_PASSWORD %q", password, confPassword, c.ValkeyPassword)
+	}
+	// The module's first argument is its secret config file.
+	if len(args) > 1 && strings.HasSuffix(args[1], ".conf") {
+		args = slices.Delete(args, 1, 2)
+	}
+	if !slices.Equal(cmd, args) {
+		t.Errorf("Valkey options: compose %q, module %q", cmd, args)
+	}
+	if got := argAfter(cmd, "--maxmemory"); got != c.ValkeyMaxmemory {
+		t.Errorf("maxmemory %q, VALKEY_MAXMEMORY is %q", got, c.ValkeyMaxmemory)
+	}
+	if got := argAfter(cmd, "--maxmemory-policy"); got != "noeviction" {
+		t.Errorf("eviction policy %q, the spec fixes noeviction", got)
+	}
+}
+
+// checkDependsOn: compose waits for what the module's service needs: a job
+// (init) to finish successfully, a service to be healthy.
+func checkDependsOn(t *testing.T, cs *service, m pipeline.Service) {
+	t.Helper()
+	want := map[string]string{}
+	for _, need := range m.Needs {
+		cond := "service_healthy"
+		if need == pipeline.JobInit {
+			cond = "service_completed_successfully"
+		}
+		want[composeName(need)] = cond
+	}
+	for _, k := range sortedKeys(want) {
+		if got, ok := cs.DependsOn[k]; !ok {
+			t.Errorf("depends_on: the module waits for %s, compose does not", k)
+		} else if got.Condition != want[k] {
+			t.Errorf("depends_on %s: condition %q, want %q", k, got.Condition, want[k])
+		}
+	}
+	// A service the module only reaches by name (the worker's api-server),
+	// compose waits for, as the official Airflow compose file does.
+	for _, r := range m.Reaches {
+		want[composeName(r)] = "service_healthy"
+	}
+	for _, k := range sortedKeys(cs.DependsOn) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("depends_on: compose waits for %s, the module neither waits for it nor reaches it", k)
+		} else if cs.DependsOn[k].Condition != want[k] {
+			t.Errorf("depends_on %s: condition %q, want %q", k, cs.DependsOn[k].Condition, want[k])
+		}
+	}
+}
+
+// checkHostPorts: compose publishes exactly what the module's gateway
+// forwards to the host, to the same service and port.
+func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
+	t.Helper()
+	gw := pipeline.Gateway(c, true)
+	re := regexp.MustCompile(`TCP-LISTEN:(\d+),\S* TCP:([a-z0-9-]+):(\d+)`)
+	want := map[string]string{} // "service host->container"
+	for _, m := range re.FindAllStringSubmatch(strings.Join(gw.Args, " "), -1) {
+		want[fmt.Sprintf("%s %s->%s", composeName(m[2]), m[1], m[3])] = m[0]
+	}
+	if len(want) != 3 || len(want) != len(gw.Ports) {
+		t.Errorf("read %d forwards from the module's gateway %q, which has the ports %v", len(want), gw.Args, gw.Ports)
+	}
+	got := map[string]string{}
+	for name, s := range cf.Services {
+		for _, p := range s.Ports {
+			got[fmt.Sprintf("%s %d->%d", name, p.published, p.target)] = ""
+		}
+	}
+	if g, w := sortedKeys(got), sortedKeys(want); !slices.Equal(g, w) {
+		t.Errorf("host ports: compose publishes %v, the module %v", g, w)
+	}
+	if len(cf.Services["valkey"].Ports) != 0 {
+		t.Error("Valkey must not be reachable from the host")
+	}
+}
+
+// checkMounts: every volume and project file of a module service is at the
+// same place in the compose service. Named volumes stay named volumes; the
+// module's live copies of dags/ and plugins/ and its logs volume are the
+// project's folders in compose (the spec's bind mounts).
+func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *service, m pipeline.Service) {
+	t.Helper()
+	projectFolder := map[string]string{} // container path -> project folder
+	for _, f := range append(slices.Clone(pipeline.LiveFolders), "logs") {
+		projectFolder[pipeline.AirflowHome+"/"+f] = path.Join(c.ProjDir(), f)
+	}
+	for _, v := range m.Volumes {
+		mt := cs.mountAt(v.Path)
+		switch {
+		case mt == nil:
+			t.Errorf("the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
+		case projectFolder[v.Path] != "":
+			if want := filepath.Join(root, projectFolder[v.Path]); mt.kind != "bind" || mt.source != want {
+				t.Errorf("%s: compose mounts %s %q, the spec's folder is %s", v.Path, mt.kind, mt.source, want)
+			}
+		case mt.kind != "volume":
+			t.Errorf("%s: the module keeps it in a volume, compose mounts %s %q", v.Path, mt.kind, mt.source)
+		}
+	}
+	for _, mnt := range m.Mounts {
+		target := mnt.Path
+		switch {
+		case mnt.Path == pipeline.RestartScript:
+			continue // the module's stand-in for `restart: always`, checked above
+		case strings.HasSuffix(mnt.Path, "/init/airflow-init.sh") && name != "airflow-init":
+			continue // only init runs it
+		}
+		for _, f := range pipeline.LiveFolders {
+			if mnt.Source == path.Join(c.ProjDir(), f) && mnt.Path != pipeline.AirflowHome+"/"+f {
+				target = pipeline.AirflowHome + "/" + f // the module copies what compose binds
+			}
+		}
+		mt := cs.mountAt(target)
+		want := filepath.Join(root, mnt.Source)
+		if mt == nil || mt.kind != "bind" || mt.source != want {
+			t.Errorf("the module puts the project's %s at %s; compose mounts %+v there", mnt.Source, target, mt)
+		}
+	}
+}
+
+// checkVolumeSharing: one module volume is one compose volume, in every
+// service that mounts it (e.g. the keys init makes are those the others read).
+func checkVolumeSharing(t *testing.T, cf *file, mods map[string]pipeline.Service) {
+	t.Helper()
+	toCompose, toModule := map[string]string{}, map[string]string{}
+	for _, name := range sortedKeys(mods) {
+		cs := cf.Services[name]
+		if cs == nil {
+			continue
+		}
+		for _, v := range mods[name].Volumes {
+			mt := cs.mountAt(v.Path)
+			if mt == nil || mt.kind != "volume" {
+				continue // reported by checkMounts
+			}
+			if prev, ok := toCompose[v.Key]; ok && prev != mt.source {
+				t.Errorf("the module's volume %s is compose's %s in one service and %s in another", v.Key, prev, mt.source)
+			}
+			if prev, ok := toModule[mt.source]; ok && prev != v.Key {
+				t.Errorf("compose's volume %s holds both the module's %s and %s", mt.source, prev, v.Key)
+			}
+			toCompose[v.Key], toModule[mt.source] = mt.source, v.Key
+		}
+	}
+}
+
+// urlDiff compares two connection URLs by their decoded parts, a missing
+// port being the scheme's default; "" when they mean the same.
+func urlDiff(composeURL, moduleURL string) string {
+	cu, err1 := url.Parse(composeURL)
+	mu, err2 := url.Parse(moduleURL)
+	if err1 != nil || err2 != nil {
+		return fmt.Sprintf("cannot read the URLs (compose %q: %v; module %q: %v)", composeURL, err1, moduleURL, err2)
+	}
+	parts := func(u *url.URL) []string {
+		pw, _ := u.User.Password()
+		port := u.Port()
+		if port == "" {
+			port = map[bool]string{true: "6379", false: "5432"}[strings.HasPrefix(u.Scheme, "redis")]
+		}
+		return []string{u.Scheme, u.User.Username(), pw, u.Hostname(), port, u.Path, u.RawQuery}
+	}
+	names := []string{"scheme", "user", "password", "host", "port", "path", "query"}
+	var diffs []string
+	for i, c := range parts(cu) {
+		if m := parts(mu)[i]; c != m {
+			diffs = append(diffs, fmt.Sprintf("%s %q in compose, %q in the module", names[i], c, m))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func argAfter(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// docker compose and its output.
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "bench", "compose", "docker-compose.yml")); err != nil {
+		t.Fatalf("not run from bench/compose of the repository: %v", err)
+	}
+	return root
+}
+
+// composeCLI is docker-compose (v1, or v2's standalone binary), else the
+// docker compose plugin (the users' usual case).
+func composeCLI(t *testing.T) []string {
+	t.Helper()
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{p}
+	}
+	if p, err := exec.LookPath("docker"); err == nil {
+		if exec.Command(p, "compose", "version").Run() == nil {
+			return []string{p, "compose"}
+		}
+	}
+	t.Fatal("this check needs docker compose: neither docker-compose nor the docker compose plugin is installed " +
+		"(`config` reads the files only, no Docker daemon is needed)")
+	return nil
+}
+
+// composeConfig is `compose config` of the stack with every profile on, for
+// one .env, run in an environment without the caller's variables (compose
+// would let them override the file's).
+func composeConfig(t *testing.T, root, envFile string) *file {
+	t.Helper()
+	cli := composeCLI(t)
+	args := append(cli[1:], "--project-directory", root, "-f", filepath.Join(root, "bench", "compose", "docker-compose.yml"),
+		"--env-file", envFile, "--profile", "debug", "--profile", "flower", "--profile", "dbt", "config")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli[0], args...)
+	cmd.Dir = root
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if v, ok := os.LookupEnv("DOCKER_CONFIG"); ok {
+		cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+v) // where the compose plugin may live
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s failed: %v\n%s", cli[0], strings.Join(args, " "), err, stderr.String())
+	}
+	var raw rawFile
+	if err := yaml.Unmarshal(out, &raw); err != nil {
+		t.Fatalf("cannot read the output of compose config: %v\n%s", err, out)
+	}
+	return raw.normalise(t)
+}
+
+// What compose config prints. v1 and v2 differ in details (ports and
+// volumes in short or long form, published ports as numbers or strings).
+type rawFile struct {
+	Name     string                 `yaml:"name"`
+	Services map[string]*rawService `yaml:"services"`
+}
+
+type rawService struct {
+	Image       string               `yaml:"image"`
+	User        string               `yaml:"user"`
+	Entrypoint  []string             `yaml:"entrypoint"`
+	Command     []string             `yaml:"command"`
+	Environment map[string]*string   `yaml:"environment"`
+	Ports       []yaml.Node          `yaml:"ports"`
+	Volumes     []yaml.Node          `yaml:"volumes"`
+	DependsOn   map[string]dependsOn `yaml:"depends_on"`
+	Healthcheck struct {
+		Test []string `yaml:"test"`
+	} `yaml:"healthcheck"`
+	Profiles []string `yaml:"profiles"`
+	Restart  string   `yaml:"restart"`
+}
+
+type dependsOn struct {
+	Condition string `yaml:"condition"`
+}
+
+type file struct {
+	Name     string
+	Services map[string]*service
+}
+
+type service struct {
+	Image       string
+	User        string
+	Entrypoint  []string
+	Command     []string
+	Environment map[string]string
+	Ports       []port
+	Mounts      []mount
+	DependsOn   map[string]dependsOn
+	Healthcheck struct{ Test []string }
+	Profiles    []string
+	Restart     string
+}
+
+type port struct{ published, target int }
+
+type mount struct {
+	kind   string // "bind" or "volume"
+	source string // absolute host path, or the volume's name in the file
+	target string
+}
+
+func (s *service) mountAt(target string) *mount {
+	for i := range s.Mounts {
+		if s.Mounts[i].target == target {
+			return &s.Mounts[i]
+		}
+	}
+	return nil
+}
+
+func (s *service) mountedVolumeAt(target string) bool {
+	m := s.mountAt(target)
+	return m != nil && m.kind == "volume"
+}
+
+// unescape undoes config's escaping of '$' as '$$' (the test's values never
+// hold "$$" themselves).
+func unescape(s string) string { return strings.ReplaceAll(s, "$$", "$") }
+
+func unescapeAll(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = unescape(s)
+	}
+	return out
+}
+
+func (r rawFile) normalise(t *testing.T) *file {
+	t.Helper()
+	f := &file{Name: r.Name, Services: map[string]*service{}}
+	for name, rs := range r.Services {
+		s := &service{Image: rs.Image, User: rs.User, Entrypoint: unescapeAll(rs.Entrypoint), Command: unescapeAll(rs.Command),
+			Environment: map[string]string{}, DependsOn: rs.DependsOn, Profiles: rs.Profiles, Restart: rs.Restart}
+		s.Healthcheck.Test = unescapeAll(rs.Healthcheck.Test)
+		for k, v := range rs.Environment {
+			if v != nil {
+				s.Environment[k] = unescape(*v)
+			}
+		}
+		for _, n := range rs.Ports {
+			p, err := readPort(n)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			s.Ports = append(s.Ports, p)
+		}
+		for _, n := range rs.Volumes {
+			m, err := readMount(n)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			s.Mounts = append(s.Mounts, m)
+		}
+		f.Services[name] = s
+	}
+	return f
+}
+
+// readPort reads "published:target" or the long form.
+func readPort(n yaml.Node) (port, error) {
+	if n.Kind == yaml.ScalarNode {
+		host, ctr, ok := strings.Cut(strings.TrimSuffix(n.Value, "/tcp"), ":")
+		if !ok {
+			return port{}, fmt.Errorf("port %q is not published on the host", n.Value)
+		}
+		if i := strings.LastIndex(host, ":"); i >= 0 { // ip:published
+			host = host[i+1:]
+		}
+		p, err1 := strconv.Atoi(host)
+		c, err2 := strconv.Atoi(ctr)
+		if err1 != nil || err2 != nil {
+			return port{}, fmt.Errorf("cannot read port %q", n.Value)
+		}
+		return port{p, c}, nil
+	}
+	var long struct {
+		Target    int    `yaml:"target"`
+		Published string `yaml:"published"`
+	}
+	if err := n.Decode(&long); err != nil {
+		return port{}, fmt.Errorf("cannot read a port: %v", err)
+	}
+	p, err := strconv.Atoi(long.Published)
+	if err != nil {
+		return port{}, fmt.Errorf("published port %q is not a number", long.Published)
+	}
+	return port{p, long.Target}, nil
+}
+
+// readMount reads "source:target[:mode]" or the long form.
+func readMount(n yaml.Node) (mount, error) {
+	if n.Kind == yaml.ScalarNode {
+		parts := strings.Split(n.Value, ":")
+		if len(parts) < 2 {
+			return mount{}, fmt.Errorf("cannot read volume %q", n.Value)
+		}
+		kind := "volume"
+		if strings.HasPrefix(parts[0], "/") || strings.HasPrefix(parts[0], ".") {
+			kind = "bind"
+		}
+		if kind == "bind" {
+			parts[0] = filepath.Clean(parts[0])
+		}
+		return mount{kind: kind, source: parts[0], target: parts[1]}, nil
+	}
+	var long struct {
+		Type   string `yaml:"type"`
+		Source string `yaml:"source"`
+		Target string `yaml:"target"`
+	}
+	if err := n.Decode(&long); err != nil {
+		return mount{}, fmt.Errorf("cannot read a volume: %v", err)
+	}
+	if long.Type == "bind" {
+		long.Source = filepath.Clean(long.Source)
+	}
+	return mount{kind: long.Type, source: long.Source, target: long.Target}, nil
+}
