@@ -71,8 +71,22 @@ func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagge
 		return nil, err
 	}
 	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Command()})
+	if reached(stack, name) {
+		// Its name resolves in the whole session, bound or not (Reaches).
+		svc = svc.WithHostname(name)
+	}
 	p.built[name] = svc
 	return svc, nil
+}
+
+// reached: some service of the stack calls this one by name without binding it.
+func reached(stack map[string]pipeline.Service, name string) bool {
+	for _, s := range stack {
+		if slices.Contains(s.Reaches, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // container applies a definition: image, env, secrets, volumes, project

@@ -260,8 +260,11 @@ func Triggerer(c Config) Service {
 func Worker(c Config, i int) Service {
 	name := fmt.Sprintf("airflow-worker-%d", i)
 	s := withCredentials(c, airflow(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},
-		HostPostgres, HostValkey, JobInit, HostAPIServer),
+		HostPostgres, HostValkey, JobInit),
 		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, Connections)
+	// Tasks report to the api-server's Execution API, but the worker itself
+	// never calls it: it starts beside the api-server, not after it.
+	s.Reaches = []string{HostAPIServer}
 	s.Env["DUMB_INIT_SETSID"] = "0"
 	s.Ports = []int{PortWorkerLog}
 	return supervise(s, "TERM")

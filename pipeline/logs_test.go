@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +24,7 @@ func TestServiceOutputKeptAndRead(t *testing.T) {
 		t.Errorf("logs volume %+v", v)
 	}
 	local := strings.NewReplacer(ServiceLogs, dir, RestartScript, filepath.Join(repo, "init/restart-always.sh"),
-		fmt.Sprintf("max=%d", serviceLogMax), "max=60") // rotate once, after 60 bytes
+		fmt.Sprintf("max=%d", serviceLogMax), "max=150") // rotate once, after 150 bytes
 	cmd := svc.Command()
 	for i := range cmd {
 		cmd[i] = local.Replace(cmd[i])
@@ -44,7 +45,13 @@ func TestServiceOutputKeptAndRead(t *testing.T) {
 			t.Errorf("the kept log lacks %q:\n%s", want, all)
 		}
 	}
-	if len(rotated) == 0 || len(kept) > 60 {
+	stamped := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ line-5$`)
+	for _, line := range strings.Split(strings.TrimSpace(all), "\n") {
+		if strings.Contains(line, "line-5") && !stamped.MatchString(line) {
+			t.Errorf("a kept line without its UTC time: %q", line)
+		}
+	}
+	if len(rotated) == 0 || len(kept) > 150 {
 		t.Errorf("no rotation past the cap: %d bytes rotated, %d kept", len(rotated), len(kept))
 	}
 

@@ -167,6 +167,9 @@ type Service struct {
 	Volumes    []Volume
 	Mounts     []Mount
 	Needs      []string // services it binds (by hostname) or jobs that must finish first, in start order
+	// Reaches: services it calls by hostname once running, without waiting
+	// for them to start (the gateway starts them); it starts beside them.
+	Reaches []string
 	// AsRoot runs once as root, after the volumes are mounted, before the
 	// container switches to User.
 	AsRoot []string

@@ -21,8 +21,9 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 	want := [][]string{
 		{"postgres", "valkey"},
 		{"airflow-init"},
-		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer"},
-		{"airflow-worker-1", "airflow-worker-2"},
+		// Workers start beside the api-server: they only reach it by name.
+		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer",
+			"airflow-worker-1", "airflow-worker-2"},
 		{"gateway"},
 	}
 	if !reflect.DeepEqual(order, want) {
@@ -36,6 +37,10 @@ func TestStartOrderRejectsCyclesAndUnknownNeeds(t *testing.T) {
 		t.Fatalf("cycle not reported: %v", err)
 	}
 	missing := map[string]Service{"a": {Name: "a", Needs: []string{"nope"}}}
+	unreached := map[string]Service{"a": {Name: "a", Reaches: []string{"gone"}}}
+	if _, err := StartOrder(unreached); err == nil || !strings.Contains(err.Error(), `reaches "gone", which is not in the stack`) {
+		t.Errorf("unknown reach: %v", err)
+	}
 	if _, err := StartOrder(missing); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("unknown need not reported: %v", err)
 	}

@@ -57,8 +57,10 @@ const serviceLogMax = 4 << 20
 // folder is not writable the service runs as before.
 func keepingOutput(c Config, s Service) Service {
 	log := ServiceLogs + "/" + s.Name + ".log"
+	// Kept lines carry the time they arrived (UTC, to the second), as
+	// `docker compose logs -t` does: `logs` shows it, the benchmark reads it.
 	copier := `awk -v file=` + log + fmt.Sprintf(` -v max=%d`, serviceLogMax) +
-		` '{ print; fflush(); print >> file; fflush(file); n += length($0) + 1; ` +
+		` '{ print; fflush(); print strftime("%Y-%m-%dT%H:%M:%SZ", systime(), 1) " " $0 >> file; fflush(file); n += length($0) + 22; ` +
 		`if (n > max) { close(file); system("mv " file " " file ".1"); n = 0 } }'`
 	setup := fmt.Sprintf(`chmod 1777 %[1]s 2>/dev/null; if touch %[2]s 2>/dev/null; then `+
 		`[ "$(wc -c < %[2]s)" -lt %[3]d ] || mv %[2]s %[2]s.1; `+
@@ -124,6 +126,11 @@ func StartOrder(stack map[string]Service) ([][]string, error) {
 		s, ok := stack[name]
 		if !ok {
 			return 0, fmt.Errorf("%s needs %q, which is not in the stack", path[len(path)-1], name)
+		}
+		for _, r := range s.Reaches {
+			if _, ok := stack[r]; !ok {
+				return 0, fmt.Errorf("%s reaches %q, which is not in the stack", name, r)
+			}
 		}
 		st := 0
 		for _, n := range s.Needs {
