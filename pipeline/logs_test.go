@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A long-running service's output (its own and its supervisor's, stdout and
@@ -87,6 +88,33 @@ func TestServiceOutputKeptAndRead(t *testing.T) {
 
 // Every long-running service of a stack keeps its output; one-shot jobs and
 // the gateway do not.
+// A quiet service's line is kept (and shown) when it is printed, not once
+// enough output has piled up to fill awk's input buffer.
+func TestQuietServiceLineKeptAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	repo, _ := filepath.Abs("..")
+	svc := keepingOutput(mustDefault(t), Service{Name: "valkey", Restart: true, StopSignal: "TERM",
+		Args: []string{"sh", "-c", "echo Ready to accept connections; sleep 5"}})
+	local := strings.NewReplacer(ServiceLogs, dir, RestartScript, filepath.Join(repo, "init/restart-always.sh"))
+	cmd := svc.Command()
+	for i := range cmd {
+		cmd[i] = local.Replace(cmd[i])
+	}
+	run := exec.Command(cmd[0], cmd[1:]...)
+	run.Env = append(os.Environ(), "RESTART_TRIES=0")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = run.Process.Kill(); _ = run.Wait() }()
+	var kept []byte
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if kept, _ = os.ReadFile(filepath.Join(dir, "valkey.log")); strings.Contains(string(kept), "Ready to accept") {
+			return
+		}
+	}
+	t.Fatalf("the service's one line was not kept within 3 s while it ran; kept: %q", kept)
+}
+
 func TestEveryLongRunningServiceKeepsItsOutput(t *testing.T) {
 	stack, _ := Stack(mustDefault(t), 2, true)
 	for name, s := range stack {

@@ -59,7 +59,10 @@ func keepingOutput(c Config, s Service) Service {
 	log := ServiceLogs + "/" + s.Name + ".log"
 	// Kept lines carry the time they arrived (UTC, to the second), as
 	// `docker compose logs -t` does: `logs` shows it, the benchmark reads it.
-	copier := `awk -v file=` + log + fmt.Sprintf(` -v max=%d`, serviceLogMax) +
+	// mawk (Debian's awk, in every image here) reads a pipe in blocks: a
+	// quiet service's lines would wait in its buffer, unseen, for minutes.
+	// -W interactive makes it take each line as it comes.
+	copier := `awk $(awk -W version 2>&1 | grep -q mawk && echo -W interactive) -v file=` + log + fmt.Sprintf(` -v max=%d`, serviceLogMax) +
 		` '{ print; fflush(); print strftime("%Y-%m-%dT%H:%M:%SZ", systime(), 1) " " $0 >> file; fflush(file); n += length($0) + 22; ` +
 		`if (n > max) { close(file); system("mv " file " " file ".1"); n = 0 } }'`
 	setup := fmt.Sprintf(`chmod 1777 %[1]s 2>/dev/null; if touch %[2]s 2>/dev/null; then `+
