@@ -1,20 +1,23 @@
-// Command bench measures how fast the stack comes up and what Dagger costs,
-// against baselines measured on the same engine in the same run, and prints
-// a table. Run from the repository root, with an engine (README "Benchmarks"):
+// Command bench measures the Dagger module side by side with the spec's
+// docker compose stack (bench/compose), on the same images, .env, host ports
+// and machine, alternating the two, and prints one table: each figure the
+// median of several runs with its spread, module/compose ratios, the ratio
+// to the stack's critical path and to Dagger's floor (an empty call). It
+// also draws the start-up timeline (bench/startup.svg). Run from the
+// repository root, as root on Linux, with an engine and dockerd (README
+// "Performance"):
 //
-//	go run ./bench
+//	go run ./bench [-runs 3]
 //
-// It uses its own project (COMPOSE_PROJECT_NAME=bench) and ports, and wipes
-// that project's data first. It is not part of the test suite.
+// It uses its own projects (module: bench, compose: benchcompose) and wipes
+// their data first. It is not part of the test suite.
 package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
-	"net/http"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,88 +25,341 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"dagger/data-platform/restapi"
 )
 
 const (
-	apiPort = 28080
-	pgPort  = 25432
+	apiPort        = 28080
+	pgPort         = 25432
+	flowerPort     = 25555
+	project        = "bench"
+	composeProject = "benchcompose"
+	chartPath      = "bench/startup.svg"
 )
 
-var moduleArgs = []string{
-	"--set", "COMPOSE_PROJECT_NAME=bench",
-	"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
-	"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
-	"--set", "FLOWER_PORT=25555",
-}
+var apiBase = fmt.Sprintf("http://localhost:%d", apiPort)
 
-type row struct{ name, value, note string }
+// samples are one measure's figures over the runs, by system.
+type samples map[string][]float64
 
-var table []row
+var (
+	figures = map[string]samples{}
+	order   []string // measures in the order first seen
+	units   = map[string]string{}
+)
 
-func add(name, value, note string) {
-	table = append(table, row{name, value, note})
-	fmt.Fprintf(os.Stderr, "bench: %-44s %s %s\n", name, value, note)
+// record adds one figure of a system to a measure.
+func record(measure, unit, sys string, v float64) {
+	if figures[measure] == nil {
+		figures[measure] = samples{}
+		order = append(order, measure)
+		units[measure] = unit
+	}
+	figures[measure][sys] = append(figures[measure][sys], v)
+	fmt.Fprintf(os.Stderr, "bench: %-40s %-14s %8.2f %s\n", measure, sys, v, unit)
 }
 
 func main() {
+	runs := flag.Int("runs", 3, "runs of each measure per system (the median is reported)")
+	flag.Parse()
+	must(preflight())
 	start := time.Now()
-	_, err := call("wipe")
-	must(err)
+	mod, cmp := &module{}, &compose{}
+	systems := []system{mod, cmp}
+	startups := map[string][]upResult{}
 
-	// Cold: empty volumes.
-	cold, _ := up(1, func(token string) {
-		runELT(token) // data for dbt and a realistic database
-		editToVisible(token, 3)
-		mem1 := peakMemory(15 * time.Second)
-		add("stack memory, 1 worker (peak, cgroups)", gb(mem1), target(float64(mem1) <= 3<<30, "≤ 3 GB"))
-		add("throughput, 1 worker", fmt.Sprintf("%.0f tasks/min", fanout(token)), "50 mapped no-op tasks")
-	})
-	reportUp("cold up", cold)
+	for r := 1; r <= *runs; r++ {
+		for _, s := range systems {
+			fmt.Fprintf(os.Stderr, "bench: run %d/%d, %s\n", r, *runs, s.Name())
+			must(s.Wipe())
+			cold := up(s, func() { underLoad(s) })
+			recordUp("cold up", s, cold)
+			timed("dbt test, no stack running", s, func() error { return s.DbtTest(false) })
+			warm := up(s, nil)
+			recordUp("warm up", s, warm)
+			startups[s.Name()] = append(startups[s.Name()], warm)
+		}
+	}
 
-	// Warm: the same data.
-	warm, _ := up(1, nil)
-	reportUp("warm up", warm)
-
-	// Baselines: one plain container exec each, on the same engine.
-	_, err = call("dbt", "--cmd", "build")
-	must(err)
+	// Dagger's floor and the stack's critical path, on the same engine.
+	for i := 0; i < *runs; i++ {
+		timed("empty dagger call (config)", mod, func() error { _, err := call("config"); return err })
+	}
 	out, err := call("bench-baseline")
 	must(err)
 	base := parseBaseline(out)
-	critical := base["postgres_ready"] + base["db_migrate"] + base["api_server_boot"]
-	add("critical path: postgres ready", secs(base["postgres_ready"]), "initdb + start, one exec")
-	add("critical path: airflow db migrate", secs(base["db_migrate"]), "on the same data, one exec")
-	add("critical path: api-server boot", secs(base["api_server_boot"]), "until healthy, one exec")
-	add("critical path: total", secs(critical), "")
-	ratio := warm.Seconds() / critical.Seconds()
-	add("warm up / critical path", fmt.Sprintf("%.2f", ratio), target(ratio <= 1.2, "≤ 1.2"))
 
-	t0 := time.Now()
-	_, err = call("dbt", "--cmd", "test")
+	report(*runs, base, start)
+	must(drawStartups(startups))
+}
+
+// underLoad runs, on a freshly started stack, what needs it running: the
+// example ELT (data for dbt), dbt, the 50-task DAG with memory sampled
+// while it runs, and a new DAG file until the API lists it.
+func underLoad(s system) {
+	token, err := restapi.Token(apiBase, "airflow", "airflow")
 	must(err)
-	dbtWall := time.Since(t0)
-	add("dagger call dbt --cmd=test", secs(dbtWall), "wall time of the CLI call")
-	add("dbt test in one exec", secs(base["dbt_test"]), "")
-	dbtRatio := dbtWall.Seconds() / base["dbt_test"].Seconds()
-	add("dbt ratio", fmt.Sprintf("%.2f", dbtRatio), target(dbtRatio <= 1.3, "≤ 1.3"))
+	_, err = restapi.RunDAG(apiBase, token, "elt_shop_orders", nil, 15*time.Minute)
+	must(err)
+	must(s.DbtBuild(true))
+	timed("dbt test, stack running", s, func() error { return s.DbtTest(true) })
 
-	_, _ = up(3, func(token string) {
-		mem3 := peakMemory(15 * time.Second)
-		add("stack memory, 3 workers (peak, cgroups)", gb(mem3), "")
-		add("throughput, 3 workers", fmt.Sprintf("%.0f tasks/min", fanout(token)), "50 mapped no-op tasks")
-	})
-
-	fmt.Printf("\nBenchmark %s on %d cores, %s memory (%s), %s in all\n\n", time.Now().UTC().Format("2006-01-02"),
-		runtime.NumCPU(), gb(totalMemory()), runtime.GOOS, time.Since(start).Round(time.Second))
-	fmt.Println("| measure | value | note |")
-	fmt.Println("|---|---|---|")
-	for _, r := range table {
-		fmt.Printf("| %s | %s | %s |\n", r.name, r.value, r.note)
+	stop := make(chan struct{})
+	peak := make(chan uint64)
+	go func() {
+		var max uint64
+		for {
+			if m, _, err := s.Memory(); err == nil && m > max {
+				max = m
+			}
+			select {
+			case <-stop:
+				peak <- max
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	run, err := restapi.RunDAG(apiBase, token, "bench_fanout", nil, 15*time.Minute)
+	close(stop)
+	must(err)
+	p := <-peak
+	if p == 0 {
+		_, n, merr := s.Memory()
+		must(fmt.Errorf("%s: no memory figure while bench_fanout ran (%d cgroups; %v)", s.Name(), n, merr))
 	}
+	record("peak memory, 50-task DAG running", "GB", s.Name(), float64(p)/(1<<30))
+	record("throughput, 50-task DAG, 1 worker", "tasks/min", s.Name(), 50/run.EndDate.Sub(run.StartDate).Minutes())
+
+	editToVisible(s, token)
+}
+
+// editToVisible times a new DAG file from its write until the REST API
+// lists it: for the module that includes `dagger call sync`, which the user
+// runs after an edit; for compose, dags/ is bind-mounted.
+func editToVisible(s system, token string) {
+	id := fmt.Sprintf("bench_live_%d", time.Now().UnixNano())
+	file := filepath.Join("dags", id+".py")
+	must(os.WriteFile(file, []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
+		"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"))\n"+
+		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id)), 0o644))
+	defer func() {
+		_ = os.Remove(file)
+		must(s.Synced())
+	}()
+	t0 := time.Now()
+	must(s.Synced())
+	synced := time.Since(t0)
+	for restapi.Do("GET", apiBase+"/api/v2/dags/"+id, token, nil, nil) != nil {
+		if time.Since(t0) > 5*time.Minute {
+			must(fmt.Errorf("%s: DAG %s not visible 5 minutes after its file was written", s.Name(), id))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	record("edit-to-visible, new DAG file", "s", s.Name(), time.Since(t0).Seconds())
+	if s.Name() == (&module{}).Name() {
+		record("  of which dagger call sync", "s", s.Name(), synced.Seconds())
+	}
+}
+
+// timed records the wall time of f, which must succeed.
+func timed(measure string, s system, f func() error) {
+	t0 := time.Now()
+	must(f())
+	record(measure, "s", s.Name(), time.Since(t0).Seconds())
+}
+
+// upResult is one start: until the API reported every component healthy
+// and every worker said ready, and each service's own times.
+type upResult struct {
+	total    time.Duration
+	services map[string]serviceTimes
+}
+
+// components of the api-server's health report.
+var components = []string{"metadatabase", "scheduler", "triggerer", "dag_processor"}
+
+// up starts a system, polls the API's health every 100 ms, reads each
+// service's times from its own output, runs f while the stack is up, and
+// stops it. The total ends at the poll that saw all healthy (or at the
+// worker's ready line if that came later).
+func up(s system, f func()) upResult {
+	t0 := time.Now()
+	must(s.Start())
+	var healthy time.Duration
+	for healthy == 0 {
+		must(s.Exited())
+		if time.Since(t0) > 15*time.Minute {
+			s.Stop()
+			must(fmt.Errorf("%s: stack not healthy after 15 minutes", s.Name()))
+		}
+		var health map[string]struct{ Status string }
+		if restapi.Do("GET", apiBase+"/api/v2/monitor/health", "", nil, &health) == nil &&
+			slices.IndexFunc(components, func(c string) bool { return health[c].Status != "healthy" }) < 0 {
+			healthy = time.Since(t0)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := upResult{total: healthy}
+	// The worker may say ready after the API is healthy (compose); wait for it.
+	deadline := time.Now().Add(5 * time.Minute)
+	var err error
+	for {
+		res.services, err = s.Ready(t0)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err != nil {
+		s.Stop()
+		must(fmt.Errorf("%s: %w", s.Name(), err))
+	}
+	for name, st := range res.services {
+		if strings.HasPrefix(name, "airflow-worker") {
+			res.total = max(res.total, st.ready)
+		}
+	}
+	if f != nil {
+		f()
+	}
+	s.Stop()
+	return res
+}
+
+func recordUp(name string, s system, u upResult) {
+	record(name+", until all healthy", "s", s.Name(), u.total.Seconds())
+}
+
+// stats: median, minimum and maximum.
+func stats(v []float64) (med, lo, hi float64) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	med = s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return med, s[0], s[n-1]
+}
+
+func cell(v []float64, unit string) string {
+	if len(v) == 0 {
+		return "—"
+	}
+	med, lo, hi := stats(v)
+	return fmt.Sprintf("%.2f %s (%.2f–%.2f)", med, unit, lo, hi)
+}
+
+func median(v []float64) float64 { m, _, _ := stats(v); return m }
+
+// report prints the table; a missing figure fails the benchmark.
+func report(runs int, base map[string]time.Duration, start time.Time) {
+	mod, cmp := (&module{}).Name(), (&compose{}).Name()
+	need := map[string][]string{
+		"cold up, until all healthy": {mod, cmp}, "warm up, until all healthy": {mod, cmp},
+		"dbt test, stack running": {mod, cmp}, "dbt test, no stack running": {mod, cmp},
+		"peak memory, 50-task DAG running": {mod, cmp}, "throughput, 50-task DAG, 1 worker": {mod, cmp},
+		"edit-to-visible, new DAG file": {mod, cmp}, "empty dagger call (config)": {mod},
+	}
+	for m, syss := range need {
+		for _, sys := range syss {
+			if len(figures[m][sys]) < runs {
+				must(fmt.Errorf("missing figure: %s of %s has %d of %d runs", m, sys, len(figures[m][sys]), runs))
+			}
+		}
+	}
+	critical := base["postgres_ready"] + base["db_migrate"] + base["api_server_boot"]
+
+	fmt.Printf("\nBenchmark %s on %d cores, %.0f GB memory (%s, %s), %d runs each, alternating; %s in all\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), float64(totalMemory())/(1<<30), runtime.GOOS,
+		dockerVersion(), runs, time.Since(start).Round(time.Second))
+	fmt.Println("| measure | Dagger module | docker compose | module / compose |")
+	fmt.Println("|---|---|---|---|")
+	for _, m := range order {
+		f := figures[m]
+		ratio := "—"
+		if len(f[mod]) > 0 && len(f[cmp]) > 0 {
+			ratio = fmt.Sprintf("%.2f", median(f[mod])/median(f[cmp]))
+		}
+		fmt.Printf("| %s | %s | %s | %s |\n", m, cell(f[mod], units[m]), cell(f[cmp], units[m]), ratio)
+	}
+
+	warmMod, warmCmp := median(figures["warm up, until all healthy"][mod]), median(figures["warm up, until all healthy"][cmp])
+	empty := median(figures["empty dagger call (config)"][mod])
+	dbtOwn := base["dbt_test"].Seconds()
+	dbtOverhead := median(figures["dbt test, stack running"][mod]) - dbtOwn
+	memMod, memCmp := median(figures["peak memory, 50-task DAG running"][mod]), median(figures["peak memory, 50-task DAG running"][cmp])
+	edit := median(figures["edit-to-visible, new DAG file"][mod])
+
+	fmt.Println()
+	fmt.Println("| target (module) | figure | verdict |")
+	fmt.Println("|---|---|---|")
+	verdict := func(name, figure string, ok bool, by string) {
+		v := "met"
+		if !ok {
+			v = "MISSED by " + by
+		}
+		fmt.Printf("| %s | %s | %s |\n", name, figure, v)
+	}
+	verdict("warm up ≤ 1.0× compose", fmt.Sprintf("%.2f×", warmMod/warmCmp), warmMod <= warmCmp,
+		fmt.Sprintf("%.1f s", warmMod-warmCmp))
+	verdict("warm up ≤ 1.5× the critical path", fmt.Sprintf("%.2f× (critical path %.1f s: PostgreSQL ready %.1f + migrate %.1f + api-server boot %.1f, one exec each)",
+		warmMod/critical.Seconds(), critical.Seconds(), base["postgres_ready"].Seconds(), base["db_migrate"].Seconds(), base["api_server_boot"].Seconds()),
+		warmMod <= 1.5*critical.Seconds(), fmt.Sprintf("%.1f s", warmMod-1.5*critical.Seconds()))
+	verdict("dbt call minus dbt's own time ≤ 2× the empty call", fmt.Sprintf("%.2f s − %.2f s = %.2f s = %.1f× %.2f s",
+		median(figures["dbt test, stack running"][mod]), dbtOwn, dbtOverhead, dbtOverhead/empty, empty),
+		dbtOverhead <= 2*empty, fmt.Sprintf("%.2f s", dbtOverhead-2*empty))
+	verdict("peak memory ≤ compose's", fmt.Sprintf("%.2f GB vs %.2f GB", memMod, memCmp), memMod <= memCmp,
+		fmt.Sprintf("%.2f GB", memMod-memCmp))
+	verdict("edit-to-visible ≤ 10 s", fmt.Sprintf("%.1f s", edit), edit <= 10, fmt.Sprintf("%.1f s", edit-10))
+}
+
+// drawStartups draws, for each system, the warm start whose total is the
+// median one.
+func drawStartups(startups map[string][]upResult) error {
+	var lanes []chartLane
+	for _, sys := range []string{(&module{}).Name(), (&compose{}).Name()} {
+		ups := slices.Clone(startups[sys])
+		slices.SortFunc(ups, func(a, b upResult) int { return int(a.total - b.total) })
+		u := ups[len(ups)/2]
+		lane := chartLane{System: sys, Healthy: u.total.Seconds()}
+		for _, st := range u.services {
+			name := strings.TrimSuffix(st.name, "-1") // airflow-worker-1 is compose's airflow-worker
+			lane.Bars = append(lane.Bars, chartBar{Service: name, First: max(st.first.Seconds(), 0), Ready: st.ready.Seconds()})
+		}
+		lanes = append(lanes, lane)
+	}
+	if err := writeChart(chartPath, "Warm start, median run: each service from its first output to its ready line", lanes); err != nil {
+		return err
+	}
+	fmt.Printf("\nStart-up timeline: %s\n", chartPath)
+	return nil
+}
+
+func preflight() error {
+	if _, err := exec.LookPath("dagger"); err != nil {
+		return fmt.Errorf("no dagger CLI on PATH")
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		return fmt.Errorf("no Docker daemon answers (on our machines: sudo bash ci/docker-bootstrap): %s", out)
+	}
+	if _, err := composeRun("config", "-q"); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: the memory figures read every container's cgroup and environment")
+	}
+	return nil
+}
+
+func dockerVersion() string {
+	out, _ := exec.Command("docker", "info", "--format", "dockerd {{.ServerVersion}}").Output()
+	v, _ := exec.Command(composeBin()[0], "version", "--short").Output()
+	return strings.TrimSpace(string(out)) + ", compose " + strings.TrimSpace(string(v))
 }
 
 func must(err error) {
@@ -113,254 +369,12 @@ func must(err error) {
 	}
 }
 
-func target(ok bool, goal string) string {
-	if ok {
-		return "target " + goal + ": met"
-	}
-	return "target " + goal + ": MISSED (see README, Performance)"
-}
-
-func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
-func gb(b uint64) string          { return fmt.Sprintf("%.2f GB", float64(b)/(1<<30)) }
-
-func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, moduleArgs...), args...)...)
-	cmd.Env = os.Environ()
-	return cmd
-}
-
-// call runs one dagger call and returns its stdout.
-func call(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := daggerCmd(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("dagger call %s: %w\n%s", strings.Join(args, " "), err, tailOf(stderr.String(), 30))
-	}
-	return stdout.String(), nil
-}
-
 func tailOf(s string, n int) string {
 	l := strings.Split(s, "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
-}
-
-// components of the api-server's health report, in the order they report.
-var components = []string{"metadatabase", "scheduler", "triggerer", "dag_processor"}
-
-type upTimes struct {
-	total    time.Duration
-	each     map[string]time.Duration // health components
-	services []serviceTimes           // each service's own output
-}
-
-func (u upTimes) Seconds() float64 { return u.total.Seconds() }
-
-// up starts the stack, records when each service says it is ready and when
-// each component first reports healthy, runs f while it is up (with an API
-// token), and stops it.
-func up(workers int, f func(token string)) (upTimes, error) {
-	cmd := daggerCmd(context.Background(), "up", "--workers", strconv.Itoa(workers), "up")
-	t0 := time.Now()
-	log := newTimeline(t0)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	must(cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	defer func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
-	res := upTimes{each: map[string]time.Duration{}}
-	for len(res.each) < len(components) {
-		select {
-		case <-done:
-			must(fmt.Errorf("up exited:\n%s", tailOf(log.String(), 40)))
-		default:
-		}
-		if time.Since(t0) > 15*time.Minute {
-			must(fmt.Errorf("stack not healthy after 15 minutes"))
-		}
-		var health map[string]struct{ Status string }
-		if getJSON(fmt.Sprintf("http://localhost:%d/api/v2/monitor/health", apiPort), "", &health) == nil {
-			for _, c := range components {
-				if _, seen := res.each[c]; !seen && health[c].Status == "healthy" {
-					res.each[c] = time.Since(t0)
-				}
-			}
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	res.total = time.Since(t0)
-	res.services = log.services()
-	if f != nil {
-		f(token())
-	}
-	return res, nil
-}
-
-func reportUp(name string, u upTimes) {
-	add(name+" (1 worker), until all healthy", secs(u.total), "")
-	for _, s := range u.services {
-		add(fmt.Sprintf("  %s: %s ready", name, s.name), secs(s.ready),
-			fmt.Sprintf("own start %.1f s (first output at %.1f s)", (s.ready-s.first).Seconds(), s.first.Seconds()))
-	}
-	for _, c := range components {
-		add(fmt.Sprintf("  %s: %s healthy", name, c), secs(u.each[c]), "api-server health report")
-	}
-}
-
-func token() string {
-	body := strings.NewReader(`{"username":"airflow","password":"airflow"}`)
-	resp, err := http.Post(fmt.Sprintf("http://localhost:%d/auth/token", apiPort), "application/json", body)
-	must(err)
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	must(json.NewDecoder(resp.Body).Decode(&tok))
-	return tok.AccessToken
-}
-
-func getJSON(url, token string, out any) error { return restapi.Do("GET", url, token, nil, out) }
-
-// runDAG unpauses and triggers a DAG and waits for the run to end; it
-// returns the run's duration from its start to its end.
-func runDAG(token, dag string) time.Duration {
-	base := fmt.Sprintf("http://localhost:%d/api/v2/dags/%s", apiPort, dag)
-	deadline := time.Now().Add(5 * time.Minute)
-	for restapi.Do("PATCH", base, token, map[string]any{"is_paused": false}, nil) != nil {
-		if time.Now().After(deadline) {
-			must(fmt.Errorf("DAG %s never registered", dag))
-		}
-		time.Sleep(2 * time.Second)
-	}
-	var run struct {
-		DagRunID  string    `json:"dag_run_id"`
-		State     string    `json:"state"`
-		StartDate time.Time `json:"start_date"`
-		EndDate   time.Time `json:"end_date"`
-	}
-	must(restapi.Do("POST", base+"/dagRuns", token, map[string]any{"logical_date": nil}, &run))
-	for run.State != "success" {
-		if run.State == "failed" || time.Now().After(deadline.Add(10*time.Minute)) {
-			must(fmt.Errorf("DAG %s run %s: %s", dag, run.DagRunID, run.State))
-		}
-		time.Sleep(time.Second)
-		must(getJSON(base+"/dagRuns/"+run.DagRunID, token, &run))
-	}
-	return run.EndDate.Sub(run.StartDate)
-}
-
-func runELT(token string) { runDAG(token, "elt_shop_orders") }
-
-// editToVisible times, n times, a new DAG file from the end of `dagger call
-// sync` until the REST API lists the DAG, and adds the median with its
-// spread. The files go into dags/ and are gone (synced away) at the end.
-func editToVisible(token string, n int) {
-	var times, syncs []time.Duration
-	var files []string
-	defer func() {
-		for _, f := range files {
-			_ = os.Remove(f)
-		}
-		_, err := call("sync")
-		must(err)
-	}()
-	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("bench_live_%d_%d", time.Now().Unix(), i)
-		file := filepath.Join("dags", id+".py")
-		files = append(files, file)
-		must(os.WriteFile(file, []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
-			"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"))\n"+
-			"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id)), 0o644))
-		t0 := time.Now()
-		_, err := call("sync")
-		must(err)
-		synced := time.Now()
-		syncs = append(syncs, synced.Sub(t0))
-		url := fmt.Sprintf("http://localhost:%d/api/v2/dags/%s", apiPort, id)
-		for getJSON(url, token, nil) != nil {
-			if time.Since(synced) > 5*time.Minute {
-				must(fmt.Errorf("DAG %s not visible 5 minutes after sync", id))
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		times = append(times, time.Since(synced))
-	}
-	med, lo, hi := spread(times)
-	add("edit-to-visible: new DAG file after sync", secs(med),
-		fmt.Sprintf("median of %d, min %.1f s, max %.1f s; sync itself %s (median); %s", n, lo.Seconds(), hi.Seconds(),
-			secs(median(syncs)), target(med <= 10*time.Second, "≤ 10 s")))
-}
-
-// spread is the median, the minimum and the maximum of some durations.
-func spread(d []time.Duration) (med, lo, hi time.Duration) {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2], s[0], s[len(s)-1]
-}
-
-func median(d []time.Duration) time.Duration {
-	m, _, _ := spread(d)
-	return m
-}
-
-func fanout(token string) float64 {
-	d := runDAG(token, "bench_fanout")
-	return 50 / d.Minutes()
-}
-
-// peakMemory samples, for the given time, the memory of every container of
-// the engine (cgroups under /buildkit/) and returns the highest sum.
-func peakMemory(d time.Duration) uint64 {
-	var peak uint64
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(time.Second) {
-		peak = max(peak, containersMemory())
-	}
-	return peak
-}
-
-// containersMemory sums the anonymous memory (what the processes hold, not
-// the file cache) of each container's cgroup once; summing processes' RSS
-// instead would count the pages that forked workers share many times over.
-func containersMemory() uint64 {
-	groups := map[string]bool{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
-	for _, f := range dirs {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			// "4:memory:/buildkit/ID" (cgroup v1) or "0::/buildkit/ID" (v2)
-			parts := strings.SplitN(line, ":", 3)
-			if len(parts) == 3 && strings.Contains(parts[2], "/buildkit/") &&
-				(parts[1] == "memory" || parts[0] == "0" && parts[1] == "") {
-				groups[parts[1]+parts[2]] = true
-			}
-		}
-	}
-	var sum uint64
-	for g := range groups {
-		if path, ok := strings.CutPrefix(g, "memory"); ok {
-			sum += statValue("/sys/fs/cgroup/memory"+path+"/memory.stat", "total_rss")
-		} else if statValue("/sys/fs/cgroup"+g+"/memory.stat", "anon") > 0 && !groups["memory"+g] {
-			sum += statValue("/sys/fs/cgroup"+g+"/memory.stat", "anon")
-		}
-	}
-	return sum
 }
 
 // statValue reads "key value" from a cgroup memory.stat file.
@@ -378,20 +392,17 @@ func statValue(path, key string) uint64 {
 	return 0
 }
 
-func totalMemory() uint64 { return statusKB("/proc/meminfo", "MemTotal:") * 1024 }
-
-// statusKB reads a "Name:   N kB" line of a /proc file.
-func statusKB(path, field string) uint64 {
-	f, err := os.Open(path)
+func totalMemory() uint64 {
+	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:"); ok {
 			n, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return n
+			return n * 1024
 		}
 	}
 	return 0
@@ -405,13 +416,12 @@ func parseBaseline(out string) map[string]time.Duration {
 		if !ok {
 			continue
 		}
-		d, err := time.ParseDuration(val)
-		if err == nil {
+		if d, err := time.ParseDuration(val); err == nil {
 			res[name] = d
 		}
 	}
 	for _, k := range []string{"postgres_ready", "db_migrate", "api_server_boot", "dbt_test"} {
-		if res[k] == 0 {
+		if res[k] == 0 || math.IsNaN(res[k].Seconds()) {
 			must(fmt.Errorf("bench-baseline did not report %s:\n%s", k, out))
 		}
 	}

@@ -47,7 +47,7 @@ var readyLines = []struct {
 	{"airflow-scheduler", regexp.MustCompile(`Starting the scheduler`)},
 	{"airflow-dag-processor", regexp.MustCompile(`Starting the Dag Processor Job`)},
 	{"airflow-triggerer", regexp.MustCompile(`Starting the triggerer`)},
-	{"airflow-worker-", regexp.MustCompile(`@\S+ ready\.`)},
+	{"airflow-worker", regexp.MustCompile(`@\S+ ready\.`)},
 	{"airflow-flower", regexp.MustCompile(`Visit me at`)},
 	{hostPorts, regexp.MustCompile(`tunnel started port=`)},
 }

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// system is one way to run the stack: the Dagger module or the spec's
+// compose file. Both use the same .env, images, host ports and DAGs.
+type system interface {
+	Name() string
+	Wipe() error
+	// Start starts the whole stack in the background; Stop stops it and
+	// keeps its data.
+	Start() error
+	Stop()
+	// Exited reports, without blocking, an error when the stack's process
+	// ended by itself (compose's `up -d` ending is not that).
+	Exited() error
+	// Ready returns each service's first output and ready line since t0,
+	// read from the service's own timestamped output.
+	Ready(t0 time.Time) (map[string]serviceTimes, error)
+	// DbtTest runs `dbt test` (stack running or not) and DbtBuild builds.
+	DbtTest(running bool) error
+	DbtBuild(running bool) error
+	// Synced is what a new DAG file needs to reach the running stack.
+	Synced() error
+	// Memory is the anonymous memory of the stack's containers now, and
+	// how many containers it counted.
+	Memory() (uint64, int, error)
+}
+
+// --- the Dagger module ----------------------------------------------------
+
+type module struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	tl   *timeline
+}
+
+func (m *module) Name() string { return "Dagger module" }
+
+var moduleArgs = []string{
+	"--set", "COMPOSE_PROJECT_NAME=" + project,
+	"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
+	"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
+	"--set", fmt.Sprintf("FLOWER_PORT=%d", flowerPort),
+}
+
+func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, moduleArgs...), args...)...)
+}
+
+// call runs one dagger call and returns its stdout.
+func call(args ...string) (string, error) { return run(daggerCmd, args...) }
+
+func run(mk func(context.Context, ...string) *exec.Cmd, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := mk(ctx, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tailOf(stderr.String()+stdout.String(), 30))
+	}
+	return stdout.String(), nil
+}
+
+func (m *module) Wipe() error { _, err := call("wipe"); return err }
+
+func (m *module) Start() error {
+	m.cmd = daggerCmd(context.Background(), "up", "--workers", "1", "up")
+	m.tl = newTimeline(time.Now())
+	m.cmd.Stdout, m.cmd.Stderr = m.tl, m.tl
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := m.cmd.Start(); err != nil {
+		return err
+	}
+	m.done = make(chan struct{})
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	return nil
+}
+
+func (m *module) Exited() error {
+	select {
+	case <-m.done:
+		return fmt.Errorf("dagger call up up exited:\n%s", tailOf(m.tl.String(), 40))
+	default:
+		return nil
+	}
+}
+
+func (m *module) Stop() {
+	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-m.done:
+	case <-time.After(60 * time.Second):
+		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		<-m.done
+	}
+}
+
+// The module's long-running services; each keeps its output, every line
+// with its time, in the project's logs volume (`dagger call logs`).
+var moduleServices = []string{"postgres", "valkey", "airflow-apiserver", "airflow-scheduler",
+	"airflow-dag-processor", "airflow-triggerer", "airflow-worker-1"}
+
+// keptLine is a line of `dagger call logs`: "2026-11-29T23:04:47Z text".
+var keptLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.*)$`)
+
+func (m *module) Ready(t0 time.Time) (map[string]serviceTimes, error) {
+	res := map[string]serviceTimes{}
+	for _, s := range moduleServices {
+		out, err := call("logs", "--service", s, "--tail", "20000")
+		if err != nil {
+			return nil, err
+		}
+		st, err := readyFrom(s, t0.Truncate(time.Second), out, keptLine)
+		if err != nil {
+			return nil, err
+		}
+		res[s] = st
+	}
+	// Init is a job, not a service: its lines come in the CLI's progress
+	// output, as do the host ports (the gateway's tunnels).
+	for _, s := range m.tl.services() {
+		if s.name == "airflow-init" || s.name == hostPorts {
+			res[s.name] = s
+		}
+	}
+	for _, s := range []string{"airflow-init", hostPorts} {
+		if _, ok := res[s]; !ok {
+			return nil, fmt.Errorf("%s: no ready line in the progress output of up", s)
+		}
+	}
+	return res, nil
+}
+
+func (m *module) DbtTest(running bool) error  { return m.dbt(running, "test") }
+func (m *module) DbtBuild(running bool) error { return m.dbt(running, "build") }
+
+// dbt beside a running stack reaches it by its host port, as the `DB`
+// line of .env.example makes every user's call do.
+func (m *module) dbt(running bool, cmd string) error {
+	args := []string{"dbt", "--cmd", cmd}
+	if running {
+		args = append([]string{"--db", fmt.Sprintf("tcp://localhost:%d", pgPort)}, args...)
+	}
+	_, err := call(args...)
+	return err
+}
+
+func (m *module) Synced() error { _, err := call("sync"); return err }
+
+// Memory: the engine runs the module's containers; every process of the
+// project's stack carries DATAPLATFORM_PROJECT=<project> in its env.
+func (m *module) Memory() (uint64, int, error) {
+	var pids []int
+	procs, _ := os.ReadDir("/proc")
+	marker := []byte("DATAPLATFORM_PROJECT=" + project + "\x00")
+	for _, p := range procs {
+		var pid int
+		if _, err := fmt.Sscan(p.Name(), &pid); err != nil {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err == nil && bytes.Contains(env, marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return cgroupsMemory(pids)
+}
+
+// --- docker compose -------------------------------------------------------
+
+type compose struct {
+	up *exec.Cmd
+}
+
+// composeWrites are files compose's bind mounts leave in the checkout:
+// Airflow writes its default airflow.cfg into config/ (which every module
+// stack would then copy), dbt deps a package-lock.yml and a .user.yml into
+// dbt/. Removed again unless they were there before the benchmark.
+var composeWrites = func() map[string]bool {
+	had := map[string]bool{}
+	for _, f := range []string{"config/airflow.cfg", "dbt/package-lock.yml", "dbt/.user.yml"} {
+		_, err := os.Stat(f)
+		had[f] = err == nil
+	}
+	return had
+}()
+
+func removeWrittenCfg() {
+	for f, had := range composeWrites {
+		if !had {
+			_ = os.Remove(f)
+		}
+	}
+}
+
+func (c *compose) Name() string { return "docker compose" }
+
+// composeBin is docker-compose (v1) or the docker CLI's compose plugin.
+func composeBin() []string {
+	if _, err := exec.LookPath("docker-compose"); err == nil {
+		return []string{"docker-compose"}
+	}
+	return []string{"docker", "compose"}
+}
+
+func composeCmd(ctx context.Context, args ...string) *exec.Cmd {
+	bin := composeBin()
+	all := append(append(bin[1:], "--project-directory", ".", "-f", "bench/compose/docker-compose.yml",
+		"--profile", "dbt"), args...)
+	cmd := exec.CommandContext(ctx, bin[0], all...)
+	// The shell's variables win over .env for compose, as --set does for the module.
+	cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+composeProject,
+		fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort), fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
+		fmt.Sprintf("FLOWER_PORT=%d", flowerPort))
+	return cmd
+}
+
+func composeRun(args ...string) (string, error) { return run(composeCmd, args...) }
+
+func (c *compose) Wipe() error {
+	_, err := composeRun("down", "-v", "--remove-orphans")
+	removeWrittenCfg()
+	return err
+}
+
+// Start runs `up -d`, which itself waits for each service's dependencies to
+// be healthy; it runs in the background while the caller polls the API.
+func (c *compose) Start() error {
+	c.up = composeCmd(context.Background(), "up", "-d", "--scale", "airflow-worker=1")
+	var out bytes.Buffer
+	c.up.Stdout, c.up.Stderr = &out, &out
+	return c.up.Start()
+}
+
+func (c *compose) Exited() error { return nil }
+
+func (c *compose) Stop() {
+	if c.up != nil {
+		_ = c.up.Wait()
+	}
+	if _, err := composeRun("down"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	removeWrittenCfg()
+}
+
+var composeServices = []string{"postgres", "valkey", "airflow-init", "airflow-apiserver", "airflow-scheduler",
+	"airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+
+// dockerLine is a line of `docker logs -t`: "2026-11-29T23:04:47.123456789Z text".
+var dockerLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\S+Z) (.*)$`)
+
+func (c *compose) Ready(t0 time.Time) (map[string]serviceTimes, error) {
+	res := map[string]serviceTimes{}
+	for _, s := range composeServices {
+		id, err := composeContainer(s)
+		if err != nil {
+			return nil, err
+		}
+		out, err := exec.Command("docker", "logs", "-t", id).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("docker logs %s: %w\n%s", s, err, out)
+		}
+		st, err := readyFrom(s, t0, string(out), dockerLine)
+		if err != nil {
+			return nil, err
+		}
+		res[s] = st
+	}
+	return res, nil
+}
+
+// composeContainer is the id of a service's container in the bench project.
+func composeContainer(service string) (string, error) {
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+composeProject,
+		"--filter", "label=com.docker.compose.service="+service).Output()
+	ids := strings.Fields(string(out))
+	if err != nil || len(ids) == 0 {
+		return "", fmt.Errorf("no container of compose service %s (%v)", service, err)
+	}
+	return ids[0], nil
+}
+
+func (c *compose) DbtTest(running bool) error  { return c.dbt(running, "test") }
+func (c *compose) DbtBuild(running bool) error { return c.dbt(running, "build") }
+
+// dbt as the spec runs it: `run --rm dbt ...`; without a running stack,
+// run starts PostgreSQL first, and down stops it again.
+func (c *compose) dbt(running bool, cmd string) error {
+	_, err := composeRun("run", "--rm", "dbt", cmd)
+	defer removeWrittenCfg()
+	if !running {
+		if _, derr := composeRun("down"); derr != nil && err == nil {
+			err = derr
+		}
+	}
+	return err
+}
+
+// Synced: nothing to do, dags/ is bind-mounted.
+func (c *compose) Synced() error { return nil }
+
+func (c *compose) Memory() (uint64, int, error) {
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject).Output()
+	if err != nil {
+		return 0, 0, err
+	}
+	var pids []int
+	for _, id := range strings.Fields(string(out)) {
+		top, err := exec.Command("docker", "top", id, "-eo", "pid").Output()
+		if err != nil {
+			continue // ended meanwhile
+		}
+		for _, f := range strings.Fields(string(top))[1:] {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return cgroupsMemory(pids)
+}
+
+// --- shared ---------------------------------------------------------------
+
+// readyFrom finds, in a service's timestamped output, its first line and
+// its ready line at or after t0. A missing ready line is an error: a
+// figure never silently disappears.
+func readyFrom(service string, t0 time.Time, output string, line *regexp.Regexp) (serviceTimes, error) {
+	var ready *regexp.Regexp
+	for _, r := range readyLines {
+		if strings.HasPrefix(service, r.service) {
+			ready = r.line
+		}
+	}
+	if ready == nil {
+		return serviceTimes{}, fmt.Errorf("%s: no ready line known", service)
+	}
+	st := serviceTimes{name: service, first: -1, ready: -1}
+	sc := bufio.NewScanner(strings.NewReader(output))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil || at.Before(t0) {
+			continue
+		}
+		if st.first < 0 {
+			st.first = at.Sub(t0)
+		}
+		if ready.MatchString(m[2]) {
+			st.ready = at.Sub(t0)
+			return st, nil
+		}
+	}
+	return serviceTimes{}, fmt.Errorf("%s: no ready line (%s) in its output since the start", service, ready)
+}
+
+// cgroupsMemory sums, once per memory cgroup the processes are in, the
+// anonymous memory its processes hold (not the file cache): summing RSS
+// instead would count the pages forked workers share many times over.
+func cgroupsMemory(pids []int) (uint64, int, error) {
+	groups := map[string]bool{}
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			// "4:memory:/docker/ID" (cgroup v1) or "0::/..." (v2)
+			parts := strings.SplitN(l, ":", 3)
+			if len(parts) == 3 && (slices.Contains(strings.Split(parts[1], ","), "memory") || parts[0] == "0" && parts[1] == "") {
+				groups[parts[1]+":"+parts[2]] = true
+			}
+		}
+	}
+	var sum uint64
+	n := 0
+	v1 := false
+	for g := range groups {
+		if strings.HasPrefix(g, "memory:") {
+			v1 = true
+		}
+	}
+	for g := range groups {
+		path, isV1 := strings.CutPrefix(g, "memory:")
+		switch {
+		case isV1:
+			sum += statValue("/sys/fs/cgroup/memory"+path+"/memory.stat", "total_rss")
+			n++
+		case !v1:
+			sum += statValue("/sys/fs/cgroup"+strings.TrimPrefix(g, ":")+"/memory.stat", "anon")
+			n++
+		}
+	}
+	if sum == 0 {
+		return 0, n, fmt.Errorf("no memory found for %d processes in %d cgroups", len(pids), n)
+	}
+	return sum, n, nil
+}
