@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/data-platform/restapi"
 )
 
 const dagID = "elt_shop_orders"
@@ -443,31 +445,16 @@ func TestStack(t *testing.T) {
 func runDAG(t *testing.T, token string) string {
 	t.Helper()
 	base := "/api/v2/dags/" + dagID
-	if err := api("PATCH", base, token, map[string]any{"is_paused": false}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var run struct {
-		DagRunID string `json:"dag_run_id"`
-		State    string `json:"state"`
-	}
 	// Unpausing also schedules yesterday's run (catchup is off): trigger an
 	// earlier day, so the two never share a logical date.
 	logical := time.Now().UTC().Add(-72 * time.Hour).Truncate(24 * time.Hour).Format(time.RFC3339)
-	if err := api("POST", base+"/dagRuns", token, map[string]any{"logical_date": logical, "dag_run_id": "e2e-" + fmt.Sprint(time.Now().Unix())}, &run); err != nil {
+	run, err := restapi.RunDAG(fmt.Sprintf("http://localhost:%d", apiPort), token, dagID,
+		map[string]any{"logical_date": logical, "dag_run_id": "e2e-" + fmt.Sprint(time.Now().Unix())}, 10*time.Minute)
+	if run.DagRunID == "" {
 		t.Fatal(err)
 	}
 	path := base + "/dagRuns/" + run.DagRunID
-	var final string
-	waitFor(t, "DAG run finished", 10*time.Minute, 5*time.Second, func() error {
-		if err := api("GET", path, token, nil, &run); err != nil {
-			return err
-		}
-		if run.State == "success" || run.State == "failed" {
-			final = run.State
-			return nil
-		}
-		return fmt.Errorf("state %s", run.State)
-	})
+	final := run.State
 	if final != "success" {
 		var tis struct {
 			TaskInstances []struct {
