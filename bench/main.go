@@ -84,10 +84,12 @@ func main() {
 	}
 
 	// Dagger's floor and the stack's critical path, on the same engine.
+	out, err := call("config") // once untimed: a changed checkout rebuilds the module first
+	must(err)
 	for i := 0; i < *runs; i++ {
 		timed("empty dagger call (config)", mod, func() error { _, err := call("config"); return err })
 	}
-	out, err := call("bench-baseline")
+	out, err = call("bench-baseline")
 	must(err)
 	base := parseBaseline(out)
 
@@ -137,31 +139,34 @@ func underLoad(s system) {
 }
 
 // editToVisible times a new DAG file from its write until the REST API
-// lists it: for the module that includes `dagger call sync`, which the user
-// runs after an edit; for compose, dags/ is bind-mounted.
+// lists it. For the module the user runs `dagger call sync` right after the
+// edit; it makes the file live first and then checks every DAG's imports,
+// so the API is polled while it runs, and its own time is recorded apart.
+// For compose, dags/ is bind-mounted.
 func editToVisible(s system, token string) {
 	id := fmt.Sprintf("bench_live_%d", time.Now().UnixNano())
 	file := filepath.Join("dags", id+".py")
 	must(os.WriteFile(file, []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
 		"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"))\n"+
 		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id)), 0o644))
-	defer func() {
-		_ = os.Remove(file)
-		must(s.Synced())
-	}()
 	t0 := time.Now()
-	must(s.Synced())
-	synced := time.Since(t0)
+	synced := make(chan error, 1)
+	var syncTime time.Duration
+	go func() { err := s.Synced(); syncTime = time.Since(t0); synced <- err }()
 	for restapi.Do("GET", apiBase+"/api/v2/dags/"+id, token, nil, nil) != nil {
 		if time.Since(t0) > 5*time.Minute {
 			must(fmt.Errorf("%s: DAG %s not visible 5 minutes after its file was written", s.Name(), id))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	record("edit-to-visible, new DAG file", "s", s.Name(), time.Since(t0).Seconds())
+	visible := time.Since(t0)
+	must(<-synced)
+	record("edit-to-visible, new DAG file", "s", s.Name(), visible.Seconds())
 	if s.Name() == (&module{}).Name() {
-		record("  of which dagger call sync", "s", s.Name(), synced.Seconds())
+		record("  dagger call sync, until it returns", "s", s.Name(), syncTime.Seconds())
 	}
+	must(os.Remove(file))
+	must(s.Synced())
 }
 
 // timed records the wall time of f, which must succeed.
