@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"dagger/data-platform/internal/procgroup"
 )
 
 // system is one way to run the stack: the Dagger module or the spec's
@@ -99,15 +101,7 @@ func (m *module) Exited() error {
 	}
 }
 
-func (m *module) Stop() {
-	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-m.done:
-	case <-time.After(60 * time.Second):
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
-	}
-}
+func (m *module) Stop() { procgroup.Interrupt(m.cmd, m.done, time.Minute) }
 
 // The module's long-running services; each keeps its output, every line
 // with its time, in the project's logs volume (`dagger call logs`).

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"dagger/data-platform/internal/procgroup"
 	"dagger/data-platform/pipeline"
 	"dagger/data-platform/restapi"
 )
@@ -193,13 +194,7 @@ func startWith(t *testing.T, module []string, args ...string) *stack {
 func (s *stack) stop(t *testing.T) {
 	t.Helper()
 	start := time.Now()
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(60 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
+	procgroup.Interrupt(s.cmd, s.done, time.Minute)
 	transcript.WriteString(s.log.String())
 	t.Logf("stopped in %s", time.Since(start).Round(100*time.Millisecond))
 }
