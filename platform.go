@@ -42,38 +42,11 @@ func newPlatform(ctx context.Context, cfg pipeline.Config, source *dagger.Direct
 }
 
 // stack returns the gateway, whose bindings start every service in order.
-// The services that need nothing (PostgreSQL, Valkey) start at once, side
-// by side, while init runs: otherwise Valkey would start only once init is
-// done, when the gateway binds it. The gateway's bindings find them running.
+// (Starting PostgreSQL and Valkey early with Service.Start, beside init,
+// was tried: a service started from the function's own client is stopped
+// minutes later, while the gateway still uses it.)
 func (p *platform) stack(workers int, flower bool) (*dagger.Service, error) {
-	stack, err := pipeline.Stack(p.cfg, workers, flower)
-	if err != nil {
-		return nil, err
-	}
-	order, err := pipeline.StartOrder(stack)
-	if err != nil {
-		return nil, err
-	}
-	// Before anything holds the data: is another call's stack holding it?
-	if err := p.dataFree(p.ctx); err != nil {
-		return nil, err
-	}
-	p.done["data-free"] = true
-	started := make(chan error, len(order[0]))
-	for _, name := range order[0] {
-		svc, err := p.build(stack, name)
-		if err != nil {
-			return nil, err
-		}
-		go func() { _, err := svc.Start(p.ctx); started <- err }()
-	}
-	gw, err := p.build(stack, pipeline.HostGateway)
-	for range order[0] {
-		if serr := <-started; serr != nil && err == nil {
-			err = serr
-		}
-	}
-	return gw, err
+	return p.service(pipeline.HostGateway, workers, flower)
 }
 
 // service builds the named service of a stack, with everything it needs.
