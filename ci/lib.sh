@@ -46,3 +46,32 @@ engine_answers() {
 
 # pid_alive FILE: the process whose PID is in FILE still runs.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# phase NAME FUNCTION: runs a phase and records its wall time; phases_report
+# TITLE prints them with the total since the first phase.
+phases=()
+phases_start=
+phase() {
+	local start=$SECONDS
+	phases_start=${phases_start:-$start}
+	log "phase $1"
+	"$2"
+	phases+=("$(printf '%-14s %5ds' "$1" $((SECONDS - start)))")
+}
+phases_report() {
+	echo
+	echo "$1 phases"
+	printf '  %s\n' "${phases[@]}"
+	printf '  %-14s %5ds\n' total $((SECONDS - ${phases_start:-$SECONDS}))
+}
+
+# install_packages PKG...: installs, with apt, those not installed yet.
+install_packages() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && { log "all packages present"; return; }
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
