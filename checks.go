@@ -47,17 +47,17 @@ func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
 		return err
 	}
 	password := dag.SetSecret("check-postgres-password", "check-"+p.runID)
-	db := dag.Container().From(p.cfg.PostgresImage).
+	server := dag.Container().From(p.cfg.PostgresImage).
 		WithEnvVariable("POSTGRES_USER", "checker").
 		WithSecretVariable("POSTGRES_PASSWORD", password).
 		WithEnvVariable("POSTGRES_DB", "checkdb").
-		WithEnvVariable("DATAPLATFORM_RUN", p.runID).
 		WithNewFile("/docker-entrypoint-initdb.d/10-check.sql", "CREATE TABLE initdb_ran (id int); INSERT INTO initdb_ran VALUES (42);").
-		WithExposedPort(pipeline.PortPostgres).
-		AsService(dagger.ContainerAsServiceOpts{UseEntrypoint: true})
-	client := dag.Container().From(p.cfg.PostgresImage).
-		WithServiceBinding("db", db).
-		WithEnvVariable("DATAPLATFORM_RUN", p.runID)
+		WithExposedPort(pipeline.PortPostgres)
+	db, err := p.asService(fresh(server, p.runID), nil)
+	if err != nil {
+		return err
+	}
+	client := fresh(dag.Container().From(p.cfg.PostgresImage).WithServiceBinding("db", db), p.runID)
 	out, err := client.WithSecretVariable("PGPASSWORD", password).
 		WithExec([]string{"psql", "-h", "db", "-U", "checker", "-d", "checkdb", "-tAc", "SELECT id FROM initdb_ran"}).
 		Stdout(ctx)
@@ -90,9 +90,11 @@ func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kv := ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID).AsService(dagger.ContainerAsServiceOpts{Args: def.Args})
-	cli := dag.Container().From(p.cfg.ValkeyImage).WithServiceBinding("kv", kv).
-		WithEnvVariable("DATAPLATFORM_RUN", p.runID)
+	kv, err := p.asService(fresh(ctr, p.runID), def.Args)
+	if err != nil {
+		return err
+	}
+	cli := fresh(dag.Container().From(p.cfg.ValkeyImage).WithServiceBinding("kv", kv), p.runID)
 	// valkey-cli exits 0 on NOAUTH: judge by its output.
 	anon, err := cli.WithExec([]string{"sh", "-c", "valkey-cli -h kv ping 2>&1"}).Stdout(ctx)
 	if err != nil {
@@ -101,7 +103,7 @@ func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
 	if !strings.Contains(anon, "NOAUTH") {
 		return fmt.Errorf("valkey: PING without password answered %q, want NOAUTH", strings.TrimSpace(anon))
 	}
-	authed, err := cli.WithSecretVariable("REDISCLI_AUTH", p.secrets[pipeline.SecretValkeyPassword]).
+	authed, err := cli.WithSecretVariable("REDISCLI_AUTH", p.secret(pipeline.SecretValkeyPassword)).
 		WithExec([]string{"sh", "-c", "valkey-cli -h kv ping; valkey-cli -h kv config get maxmemory-policy; valkey-cli -h kv config get appendonly"}).
 		Stdout(ctx)
 	if err != nil {

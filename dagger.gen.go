@@ -66,7 +66,6 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 		AirflowWwwPassword *dagger.Secret
 		FernetKey          *dagger.Secret
 		JwtSecret          *dagger.Secret
-		Db                 *dagger.Service
 	}
 	concrete.Source = r.Source
 	concrete.Set = r.Set
@@ -77,7 +76,6 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 	concrete.AirflowWwwPassword = r.AirflowWwwPassword
 	concrete.FernetKey = r.FernetKey
 	concrete.JwtSecret = r.JwtSecret
-	concrete.Db = r.Db
 	return json.Marshal(&concrete)
 }
 
@@ -92,7 +90,6 @@ func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 		AirflowWwwPassword *dagger.Secret
 		FernetKey          *dagger.Secret
 		JwtSecret          *dagger.Secret
-		Db                 *dagger.Service
 	}
 	err := json.Unmarshal(bs, &concrete)
 	if err != nil {
@@ -107,7 +104,6 @@ func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 	r.AirflowWwwPassword = concrete.AirflowWwwPassword
 	r.FernetKey = concrete.FernetKey
 	r.JwtSecret = concrete.JwtSecret
-	r.Db = concrete.Db
 	return nil
 }
 
@@ -243,14 +239,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg args", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).AirflowCli(&parent, ctx, args, db)
+			return (*DataPlatform).AirflowCli(&parent, ctx, args)
 		case "ApiServer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -341,14 +330,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).Dbt(&parent, ctx, cmd, db)
+			return (*DataPlatform).Dbt(&parent, ctx, cmd)
 		case "DbtCi":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -383,14 +365,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowFailure", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).DbtCi(&parent, ctx, state, schemaSuffix, freshness, allowFailure, db)
+			return (*DataPlatform).DbtCi(&parent, ctx, state, schemaSuffix, freshness, allowFailure)
 		case "DbtCiDrop":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -404,14 +379,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schemaSuffix", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).DbtCiDrop(&parent, ctx, schemaSuffix, db)
+			return (*DataPlatform).DbtCiDrop(&parent, ctx, schemaSuffix)
 		case "DbtDocs":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -432,14 +400,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).DbtTarget(&parent, ctx, cmd, db)
+			return (*DataPlatform).DbtTarget(&parent, ctx, cmd)
 		case "EltCheck":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -502,14 +463,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return (*DataPlatform).Shell(&parent, ctx, db)
+			return (*DataPlatform).Shell(&parent, ctx)
 		case "Sync":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -635,14 +589,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg jwtSecret", err))
 				}
 			}
-			var db *dagger.Service
-			if inputArgs["db"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["db"]), &db)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg db", err))
-				}
-			}
-			return New(source, set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret, db), nil
+			return New(source, set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

@@ -39,8 +39,6 @@ type DataPlatform struct {
 	FernetKey *dagger.Secret
 	// +private
 	JwtSecret *dagger.Secret
-	// +private
-	Db *dagger.Service
 }
 
 func New(
@@ -72,28 +70,13 @@ func New(
 	// Overrides AIRFLOW_JWT_SECRET.
 	// +optional
 	jwtSecret *dagger.Secret,
-	// The PostgreSQL of a stack running in another terminal, for dbt,
-	// dbt-ci, airflow-cli and shell when they get no --db of their own; when
-	// it does not answer they start their own. .env.example sets it for
-	// Dagger with DB=tcp://localhost:${POSTGRES_PORT}.
-	// +optional
-	db *dagger.Service,
 ) *DataPlatform {
 	return &DataPlatform{
 		Source: source, Set: set,
 		PostgresPassword: postgresPassword, ValkeyPassword: valkeyPassword,
 		AirflowDbPassword: airflowDbPassword, DbtDbPassword: dbtDbPassword,
 		AirflowWwwPassword: airflowWwwPassword, FernetKey: fernetKey, JwtSecret: jwtSecret,
-		Db: db,
 	}
-}
-
-// database is a function's --db, or else the constructor's.
-func (m *DataPlatform) database(db *dagger.Service) *dagger.Service {
-	if db != nil {
-		return db
-	}
-	return m.Db
 }
 
 // Config prints the effective configuration, secrets masked.
@@ -120,6 +103,9 @@ func (m *DataPlatform) Up(
 ) (*dagger.Service, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.stackStopped(ctx); err != nil {
 		return nil, err
 	}
 	return p.stack(workers, flower)
@@ -161,6 +147,9 @@ func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.stackStopped(ctx); err != nil {
+		return nil, err
+	}
 	return p.service(pipeline.HostFlower, 1, true)
 }
 
@@ -171,6 +160,9 @@ func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
 func (m *DataPlatform) Init(ctx context.Context) (string, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
+		return "", err
+	}
+	if err := p.stackStopped(ctx); err != nil {
 		return "", err
 	}
 	return p.run(ctx, pipeline.Init(p.cfg))
@@ -184,12 +176,8 @@ func (m *DataPlatform) AirflowCli(
 	ctx context.Context,
 	// The command line after "airflow".
 	args string,
-	// A running PostgreSQL to use instead of starting one, e.g.
-	// tcp://localhost:5432 while `up` runs in another terminal.
-	// +optional
-	db *dagger.Service,
 ) (string, error) {
-	p, argv, err := m.command(ctx, "args", args, db)
+	p, argv, err := m.command(ctx, "args", args)
 	if err != nil {
 		return "", err
 	}
@@ -204,12 +192,8 @@ func (m *DataPlatform) Dbt(
 	ctx context.Context,
 	// The command line after "dbt".
 	cmd string,
-	// A running PostgreSQL to use instead of starting one, e.g.
-	// tcp://localhost:5432 while `up` runs in another terminal.
-	// +optional
-	db *dagger.Service,
 ) (string, error) {
-	p, argv, err := m.command(ctx, "cmd", cmd, db)
+	p, argv, err := m.command(ctx, "cmd", cmd)
 	if err != nil {
 		return "", err
 	}
@@ -224,11 +208,8 @@ func (m *DataPlatform) DbtTarget(
 	// The command line after "dbt".
 	// +default="docs generate"
 	cmd string,
-	// A running PostgreSQL to use instead of starting one.
-	// +optional
-	db *dagger.Service,
 ) (*dagger.Directory, error) {
-	p, argv, err := m.command(ctx, "cmd", cmd, db)
+	p, argv, err := m.command(ctx, "cmd", cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -263,9 +244,6 @@ func (m *DataPlatform) DbtCi(
 	// Return the artifacts even when dbt fails (dbt-exit-code says how it ended).
 	// +optional
 	allowFailure bool,
-	// A running PostgreSQL to use instead of starting one.
-	// +optional
-	db *dagger.Service,
 ) (*dagger.Directory, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
@@ -275,7 +253,7 @@ func (m *DataPlatform) DbtCi(
 	if err != nil {
 		return nil, err
 	}
-	if err := p.attach(ctx, m.database(db)); err != nil {
+	if err := p.useRunningStack(ctx); err != nil {
 		return nil, err
 	}
 	ctr, err := p.jobBase(def)
@@ -309,9 +287,6 @@ func (m *DataPlatform) DbtCiDrop(
 	// The suffix the run used.
 	// +optional
 	schemaSuffix string,
-	// A running PostgreSQL to use instead of starting one.
-	// +optional
-	db *dagger.Service,
 ) (string, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
@@ -321,7 +296,7 @@ func (m *DataPlatform) DbtCiDrop(
 	if err != nil {
 		return "", err
 	}
-	if err := p.attach(ctx, m.database(db)); err != nil {
+	if err := p.useRunningStack(ctx); err != nil {
 		return "", err
 	}
 	return p.run(ctx, def)
@@ -335,12 +310,15 @@ func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.useRunningStack(ctx); err != nil {
+		return nil, err
+	}
 	def := pipeline.DbtDocs(p.cfg)
 	ctr, err := p.jobBase(def)
 	if err != nil {
 		return nil, err
 	}
-	return ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Command()}), nil
+	return p.asService(ctr, def.Command())
 }
 
 // EltCheck brings the stack up (one worker), unpauses and triggers the
@@ -351,6 +329,9 @@ func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
 func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
+		return "", err
+	}
+	if err := p.stackStopped(ctx); err != nil {
 		return "", err
 	}
 	return p.run(ctx, pipeline.EltCheck(p.cfg))
@@ -365,6 +346,9 @@ func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
 func (m *DataPlatform) BenchBaseline(ctx context.Context) (string, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
+		return "", err
+	}
+	if err := p.stackStopped(ctx); err != nil {
 		return "", err
 	}
 	var out strings.Builder
@@ -409,20 +393,16 @@ func (m *DataPlatform) Sync(ctx context.Context) (string, error) {
 
 // Shell returns an Airflow container with the project's settings and the
 // CLI's credentials (the spec's `docker compose exec`): open it with
-// `dagger call shell --db tcp://localhost:5432 terminal` while `up` runs, or
-// run one command with `... with-exec --args=airflow,dags,list stdout`.
+// `dagger call shell terminal` (on the running stack's database while `up`
+// runs), or run one command with `... with-exec --args=airflow,dags,list stdout`.
 func (m *DataPlatform) Shell(
 	ctx context.Context,
-	// A running PostgreSQL to use instead of starting one, e.g.
-	// tcp://localhost:5432 while `up` runs in another terminal.
-	// +optional
-	db *dagger.Service,
 ) (*dagger.Container, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.attach(ctx, m.database(db)); err != nil {
+	if err := p.useRunningStack(ctx); err != nil {
 		return nil, err
 	}
 	def := pipeline.Shell(p.cfg)
@@ -471,8 +451,8 @@ func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
 }
 
 // command prepares an ad-hoc command: its words (from the argument named
-// flag), and the platform, attached to db when given.
-func (m *DataPlatform) command(ctx context.Context, flag, line string, db *dagger.Service) (*platform, []string, error) {
+// flag), and the platform, using the running stack's database if one runs.
+func (m *DataPlatform) command(ctx context.Context, flag, line string) (*platform, []string, error) {
 	argv, err := pipeline.SplitArgs(flag, line)
 	if err != nil {
 		return nil, nil, err
@@ -481,12 +461,15 @@ func (m *DataPlatform) command(ctx context.Context, flag, line string, db *dagge
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, argv, p.attach(ctx, m.database(db))
+	return p, argv, p.useRunningStack(ctx)
 }
 
 func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {
 	p, err := m.platform(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.stackStopped(ctx); err != nil {
 		return nil, err
 	}
 	return p.service(name, 1, false)

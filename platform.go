@@ -26,19 +26,40 @@ type platform struct {
 	built map[string]*dagger.Service
 	// done: one-shot jobs (init) that already succeeded in this call.
 	done map[string]bool
-	// db, when set, replaces the postgres service for one-shot jobs: the
-	// database of a stack already running in another session. (Its data
-	// volume is locked to that stack's server.)
-	db *dagger.Service
+	// held: who holds the project's data, once read (see holders).
+	held map[string]pipeline.Holding
+	// healthchecks: whether the engine reads image health checks, once
+	// asked (see asService).
+	healthchecks *bool
 }
 
 func newPlatform(ctx context.Context, cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
-	secrets := map[string]*dagger.Secret{}
-	for name, value := range pipeline.Secrets(cfg) {
-		secrets[name] = dag.SetSecret("dataplatform-"+cfg.ProjectName+"-"+name, value)
-	}
-	return &platform{ctx: ctx, cfg: cfg, source: source, secrets: secrets,
+	return &platform{ctx: ctx, cfg: cfg, source: source,
 		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}, done: map[string]bool{}}
+}
+
+// secret is one secret value of the configuration, as a Dagger secret.
+// They are made once a call, on first use: a secret name registered twice
+// in one session keeps its first value, so nothing that changes a value
+// (useRunningStack) may come after.
+func (p *platform) secret(name string) *dagger.Secret {
+	if p.secrets == nil {
+		p.secrets = map[string]*dagger.Secret{}
+		for n, value := range pipeline.Secrets(p.cfg) {
+			p.secrets[n] = dag.SetSecret("dataplatform-"+p.cfg.ProjectName+"-"+n, value)
+		}
+	}
+	return p.secrets[name]
+}
+
+// runEnv carries the run id: a step that must run on every call (it works
+// on volumes, whose content is no part of Dagger's cache key, or on a live
+// database) gets a value no earlier call had.
+const runEnv = "DATAPLATFORM_RUN"
+
+// fresh makes the container's next steps run again on this call.
+func fresh(ctr *dagger.Container, runID string) *dagger.Container {
+	return ctr.WithEnvVariable(runEnv, runID)
 }
 
 // stack returns the gateway, whose bindings start every service in order.
@@ -73,7 +94,10 @@ func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagge
 	if err != nil {
 		return nil, err
 	}
-	svc := ctr.AsService(dagger.ContainerAsServiceOpts{Args: def.Command()})
+	svc, err := p.asService(ctr, def.Command())
+	if err != nil {
+		return nil, err
+	}
 	if reached(stack, name) {
 		// Its name resolves in the whole session, bound or not (Reaches).
 		svc = svc.WithHostname(name)
@@ -100,10 +124,10 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 		ctr = ctr.WithEnvVariable(kv[0], kv[1])
 	}
 	for _, kv := range def.SortedSecretEnv() {
-		ctr = ctr.WithSecretVariable(kv[0], p.secrets[kv[1]])
+		ctr = ctr.WithSecretVariable(kv[0], p.secret(kv[1]))
 	}
 	for _, kv := range def.SortedSecretFiles() {
-		ctr = ctr.WithMountedSecret(kv[0], p.secrets[kv[1]], dagger.ContainerWithMountedSecretOpts{Owner: def.User})
+		ctr = ctr.WithMountedSecret(kv[0], p.secret(kv[1]), dagger.ContainerWithMountedSecretOpts{Owner: def.User})
 	}
 	for _, v := range def.Volumes {
 		ctr = withVolume(ctr, v)
@@ -145,7 +169,7 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 	if def.AsRoot != nil {
 		// Never from cache: it works on volumes (e.g. makes missing keys
 		// after a wipe), whose content is not part of Dagger's cache key.
-		ctr = ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID).WithUser("0:0").WithExec(def.AsRoot)
+		ctr = fresh(ctr, p.runID).WithUser("0:0").WithExec(def.AsRoot)
 	}
 	if def.User != "" {
 		ctr = ctr.WithUser(def.User)
@@ -153,104 +177,97 @@ func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Ser
 	return ctr, nil
 }
 
-// attach makes a running PostgreSQL (e.g. a host tunnel to the port of a
-// stack running in another session) the database of this call's jobs. A
-// relay puts it on postgres:5432 whatever port it listens on, so the
-// connection settings stay the same.
-func (p *platform) attach(ctx context.Context, db *dagger.Service) error {
-	if db == nil {
-		return nil
+// holders reads who holds the project's data now (see pipeline.Holders),
+// once per call; it never waits on the data itself.
+func (p *platform) holders(ctx context.Context) (map[string]pipeline.Holding, error) {
+	if p.held != nil {
+		return p.held, nil
 	}
-	// A --db flag comes started; one from .env (a user default) does not.
-	if _, err := db.Start(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "note: the --db / DB address does not start (%v): using the project's own PostgreSQL\n", err)
-		return nil
-	}
-	ports, err := db.Ports(ctx)
+	def := pipeline.Holders(p.cfg)
+	ctr, err := p.container(def, nil)
 	if err != nil {
-		return fmt.Errorf("--db: %w", err)
+		return nil, err
 	}
-	if len(ports) == 0 {
-		return fmt.Errorf("--db: the service exposes no port")
-	}
-	port, err := ports[0].Port(ctx)
+	out, err := fresh(ctr, p.runID).WithExec(def.Command()).Stdout(ctx)
 	if err != nil {
-		return fmt.Errorf("--db: %w", err)
+		return nil, fmt.Errorf("finding out whether project %q's stack runs: %w", p.cfg.ProjectName, err)
 	}
-	relay := dag.Container().From(pipeline.SocatImage).
-		WithServiceBinding("db", db).
-		WithExposedPort(pipeline.PortPostgres).
-		AsService(dagger.ContainerAsServiceOpts{Args: pipeline.Forward(pipeline.PortPostgres, "db", port)})
-	// Nothing answering there (no stack running): this call's own PostgreSQL.
-	code, err := dag.Container().From(p.cfg.PostgresImage).
-		WithServiceBinding(pipeline.HostPostgres, relay).
-		WithEnvVariable("DATAPLATFORM_RUN", p.runID).
-		WithExec([]string{"pg_isready", "-q", "-h", pipeline.HostPostgres, "-t", "5"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny}).
-		ExitCode(ctx)
+	if p.held, err = pipeline.ParseHolders(out); err != nil {
+		return nil, err
+	}
+	return p.held, nil
+}
+
+// useRunningStack makes the PostgreSQL of the project's running stack, if
+// one runs, the database of this call's jobs: they reach it at its address
+// on the engine's network, as they would reach their own.
+func (p *platform) useRunningStack(ctx context.Context) error {
+	held, err := p.holders(ctx)
 	if err != nil {
-		return fmt.Errorf("--db: %w", err)
+		return err
 	}
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "note: no PostgreSQL answers on the --db / DB address (port %d): using the project's own\n", port)
-		return nil
+	if pg := held[pipeline.HostPostgres]; pg.Holder == pipeline.HolderStack {
+		if p.secrets != nil {
+			return fmt.Errorf("internal error: the database was chosen after the secrets were made")
+		}
+		p.cfg.DatabaseHost = pg.Address
+		fmt.Fprintf(os.Stderr, "note: using the PostgreSQL of project %q's running stack (%s)\n", p.cfg.ProjectName, pg.Address)
 	}
-	p.db = relay
 	return nil
 }
 
-// lockWait is how long a call waits for the project's PostgreSQL data before
-// it concludes that another call (a running stack) holds it.
-const lockWait = 5 * time.Second
-
-// dataFree fails when another call holds the project's PostgreSQL data: a
-// probe mounts its volume, which is locked to one container at a time, and
-// would wait for as long as a running stack holds it. After lockWait the
-// call says so and what to do, instead of waiting silently.
-func (p *platform) dataFree(ctx context.Context) error {
-	// The image is pulled and a container started once outside the timed
-	// wait (a cached step afterwards): on a fresh engine the pull alone takes
-	// longer than lockWait. From().Sync would resolve only the image's config.
-	base := dag.Container().From(p.cfg.PostgresImage)
-	if _, err := base.WithExec([]string{"true"}).Sync(ctx); err != nil {
+// stackStopped fails when the project's stack runs: what would start a
+// second server on its data (another up, init, the ELT check) says so at
+// once instead of waiting for the data.
+func (p *platform) stackStopped(ctx context.Context) error {
+	held, err := p.holders(ctx)
+	if err != nil {
 		return err
 	}
-	probe := withVolume(base.WithEnvVariable("DATAPLATFORM_RUN", p.runID), p.cfg.PostgresVolume()).
-		WithExec([]string{"true"})
-	waited, cancel := context.WithTimeout(ctx, lockWait)
-	defer cancel()
-	if _, err := probe.Sync(waited); err != nil {
-		if waited.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("the PostgreSQL data of project %q is in use by another call (a stack running with `dagger call up`?): "+
-				"stop it first, or reach its database with --db tcp://localhost:%d (dbt, dbt-ci, airflow-cli)",
-				p.cfg.ProjectName, p.cfg.PostgresPort)
+	for _, name := range []string{pipeline.HostPostgres, pipeline.HostValkey} {
+		if h := held[name]; h.Holder == pipeline.HolderStack {
+			return fmt.Errorf("the data of project %q is in use by its running stack (%s at %s, started by `dagger call up` or `dagger call %s`): "+
+				"stop it first; dbt, dbt-ci, airflow-cli and shell use it as it runs", p.cfg.ProjectName, name, h.Address, name)
 		}
+	}
+	return nil
+}
+
+// dataFree fails while any server (a stack's, or a one-shot call's own)
+// holds the project's data: wipe never deletes data under a server.
+func (p *platform) dataFree(ctx context.Context) error {
+	if err := p.stackStopped(ctx); err != nil {
 		return err
+	}
+	for name, h := range p.held {
+		if h.Holder != "" {
+			return fmt.Errorf("the data of project %q is in use by another call (its own %s at %s): wait for it to end", p.cfg.ProjectName, name, h.Address)
+		}
 	}
 	return nil
 }
 
 // jobBase is a one-shot definition's container, ready to run, with a fresh
 // run id so its exec never comes from cache. What it needs comes from a
-// stack of this call (one worker, no Flower) unless attach replaced it; a
-// PostgreSQL of its own only when no other call holds the data.
+// stack of this call (one worker, no Flower), whose PostgreSQL is held by
+// this call (it waits while another call's holds the data), unless the
+// call uses a running stack's (useRunningStack).
 func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
 	stack, err := pipeline.Stack(p.cfg, 1, false)
 	if err != nil {
 		return nil, err
 	}
-	if p.db != nil {
-		p.built[pipeline.HostPostgres] = p.db
-	} else if slices.Contains(def.Needs, pipeline.HostPostgres) && !p.done["data-free"] {
-		if err := p.dataFree(p.ctx); err != nil {
-			return nil, err
-		}
-		p.done["data-free"] = true
+	pg := stack[pipeline.HostPostgres]
+	pg.HeldBy = pipeline.HolderCall
+	stack[pipeline.HostPostgres] = pg
+	if p.cfg.DatabaseHost != "" {
+		def.Needs = slices.DeleteFunc(slices.Clone(def.Needs), func(n string) bool { return n == pipeline.HostPostgres })
 	}
 	ctr, err := p.container(def, stack)
 	if err != nil {
 		return nil, err
 	}
-	return ctr.WithEnvVariable("DATAPLATFORM_RUN", p.runID), nil
+	return fresh(ctr, p.runID), nil
 }
 
 // job returns the container after a run of a one-shot definition.
@@ -315,7 +332,7 @@ func (p *platform) wipe(ctx context.Context) (string, error) {
 	if err := p.dataFree(ctx); err != nil {
 		return "", err
 	}
-	ctr := dag.Container().From(p.cfg.PostgresImage).WithEnvVariable("DATAPLATFORM_RUN", p.runID)
+	ctr := fresh(dag.Container().From(p.cfg.PostgresImage), p.runID)
 	var report []string
 	for _, v := range p.cfg.Volumes() {
 		ctr = withVolume(ctr, v).

@@ -142,14 +142,10 @@ func (m *module) Ready(t0 time.Time) (map[string]serviceTimes, error) {
 func (m *module) DbtTest(running bool) error  { return m.dbt(running, "test") }
 func (m *module) DbtBuild(running bool) error { return m.dbt(running, "build") }
 
-// dbt beside a running stack reaches it by its host port, as the `DB`
-// line of .env.example makes every user's call do.
-func (m *module) dbt(running bool, cmd string) error {
-	args := []string{"dbt", "--cmd", cmd}
-	if running {
-		args = append([]string{"--db", fmt.Sprintf("tcp://localhost:%d", pgPort)}, args...)
-	}
-	_, err := call(args...)
+// dbt beside a running stack uses its PostgreSQL, which the call finds
+// itself; without one it starts its own.
+func (m *module) dbt(_ bool, cmd string) error {
+	_, err := call("dbt", "--cmd", cmd)
 	return err
 }
 

@@ -189,7 +189,7 @@ func TestStack(t *testing.T) {
 		if !strings.Contains(string(logs), "loading into the Airflow connection 'e2e_warehouse'") {
 			t.Errorf("load did not use AIRFLOW_CONN_E2E_WAREHOUSE from .env:\n%s", tail(string(logs), 40))
 		}
-		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
+		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build")
 		if !strings.Contains(out, "Completed successfully") {
 			t.Fatalf("dbt build:\n%s", out)
 		}
@@ -264,8 +264,7 @@ func TestStack(t *testing.T) {
 				t.Errorf("config lacks %q:\n%s", want, cfg)
 			}
 		}
-		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "config get-value core default_task_retries",
-			"--db", fmt.Sprintf("tcp://localhost:%d", pgPort))
+		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "config get-value core default_task_retries")
 		if strings.TrimSpace(out) != "4" {
 			t.Errorf("airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
 		}
@@ -352,15 +351,15 @@ func TestStack(t *testing.T) {
 		mustCall(t, 5*time.Minute, "sync") // the project's folder again
 	})
 
-	t.Run("init and wipe refuse while the stack runs, losing nothing", func(t *testing.T) {
+	t.Run("init, wipe and a second stack refuse while the stack runs, losing nothing", func(t *testing.T) {
 		before, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {
 			t.Fatal(before, err)
 		}
-		for _, fn := range []string{"init", "wipe"} {
+		for _, fn := range [][]string{{"init"}, {"wipe"}, {"up", "up"}, {"postgres", "up"}} {
 			start := time.Now()
-			_, err := call(t, 3*time.Minute, fn)
-			if err == nil || !strings.Contains(err.Error(), "is in use by another call (a stack running with `dagger call up`?)") {
+			_, err := call(t, 3*time.Minute, fn...)
+			if err == nil || !strings.Contains(err.Error(), `the data of project "e2e" is in use by its running stack (postgres at 10.`) {
 				t.Errorf("%s while up runs: %v", fn, err)
 			}
 			t.Logf("%s refused after %s", fn, time.Since(start).Round(100*time.Millisecond))
@@ -378,24 +377,28 @@ func TestStack(t *testing.T) {
 		if strings.Contains(logs, "Application startup complete") {
 			t.Error("the scheduler's log holds the api-server's lines")
 		}
-		out := mustCall(t, 10*time.Minute, "shell", "--db", fmt.Sprintf("tcp://localhost:%d", pgPort),
+		out := mustCall(t, 10*time.Minute, "shell",
 			"with-exec", "--args", "airflow,dags,list", "stdout")
 		if !strings.Contains(out, dagID) {
 			t.Errorf("airflow dags list in the shell's container:\n%s", out)
 		}
 	})
 
-	t.Run("dbt and the Airflow CLI beside the running stack, no --db", func(t *testing.T) {
-		// The .env's DB line (Dagger's) names the stack's PostgreSQL; had
-		// they started their own, the running stack's data would refuse them.
-		if out, err := call(t, 10*time.Minute, "dbt", "--cmd", "debug"); err != nil || !strings.Contains(out, "All checks passed") {
+	t.Run("dbt and the Airflow CLI beside the running stack", func(t *testing.T) {
+		// They find the running stack's PostgreSQL themselves and say so;
+		// had they started their own, they would wait for its data.
+		out, progress, err := callOutput(t, 10*time.Minute, moduleArgs(), "dbt", "--cmd", "debug")
+		if err != nil || !strings.Contains(out, "All checks passed") {
 			t.Errorf("dbt debug beside up: %v\n%s", err, out)
+		}
+		if !strings.Contains(progress, `note: using the PostgreSQL of project "e2e"'s running stack (10.`) {
+			t.Errorf("dbt beside up does not say it uses the running stack's PostgreSQL:\n%s", tail(progress, 40))
 		}
 		raw, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {
 			t.Fatal(raw, err)
 		}
-		out, err := call(t, 10*time.Minute, "dbt", "--cmd", `show --inline "select count(*) as e2e_rows from raw.orders"`)
+		out, err = call(t, 10*time.Minute, "dbt", "--cmd", `show --inline "select count(*) as e2e_rows from raw.orders"`)
 		if err != nil || !strings.Contains(out, "e2e_rows") || !strings.Contains(out, " "+raw+" ") {
 			t.Errorf("dbt show beside up (raw.orders has %s rows): %v\n%s", raw, err, out)
 		}
@@ -550,8 +553,8 @@ func TestDbtDocsServe(t *testing.T) {
 }
 
 // TestDbtCI runs dbt as a team's CI does, on a copy of the project, against
-// the project's database (a PostgreSQL service on the host port, reached with
-// --db): a first run returns every artifact; after one model changes, a run
+// the project's database (a PostgreSQL service started on its own, which
+// the calls find and use): a first run returns every artifact; after one model changes, a run
 // with the first one's artifacts as state builds exactly that model and its
 // children; a failing data test fails the call, named with its failing rows,
 // and --allow-failure still returns the artifacts; two schema suffixes write
@@ -575,10 +578,9 @@ func TestDbtCI(t *testing.T) {
 		return err
 	})
 	module := append(moduleArgs(), "--source", proj)
-	db := []string{"--db", fmt.Sprintf("tcp://localhost:%d", pgPort)}
 	ci := func(t *testing.T, module []string, args ...string) (string, error) {
 		t.Helper()
-		return callWith(t, 15*time.Minute, module, append(append([]string{"dbt-ci"}, db...), args...)...)
+		return callWith(t, 15*time.Minute, module, append([]string{"dbt-ci"}, args...)...)
 	}
 
 	first := t.TempDir()
@@ -682,11 +684,11 @@ func TestDbtCI(t *testing.T) {
 			t.Errorf("schemas of the e2e_judge run: %q (%v)", schemas, err)
 		}
 		for _, drop := range [][]string{{"--schema-suffix", "e2e_a"}, {"--schema-suffix", "e2e_b"}} {
-			if _, err := callWith(t, 10*time.Minute, module, append(append([]string{"dbt-ci-drop"}, db...), drop...)...); err != nil {
+			if _, err := callWith(t, 10*time.Minute, module, append([]string{"dbt-ci-drop"}, drop...)...); err != nil {
 				t.Error(err)
 			}
 		}
-		if _, err := callWith(t, 10*time.Minute, withSchema, append([]string{"dbt-ci-drop"}, db...)...); err != nil {
+		if _, err := callWith(t, 10*time.Minute, withSchema, "dbt-ci-drop"); err != nil {
 			t.Error(err)
 		}
 		left, _ := psql("dbt", dbtPW, "analytics", `SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'public\_e2e\_%' OR schema_name LIKE 'e2e\_judge%'`)

@@ -46,7 +46,6 @@ func flowerStatus(t *testing.T, user, password string) int {
 func TestPasswordChangesTakeEffect(t *testing.T) {
 	rememberKeys(t) // those of the tests before
 	mustCall(t, 10*time.Minute, "wipe")
-	db := fmt.Sprintf("tcp://localhost:%d", pgPort)
 	run := func(module []string, f func(st *stack)) {
 		t.Helper()
 		st := startWith(t, module, "up", "--flower", "up")
@@ -96,7 +95,7 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 		if code := flowerStatus(t, "airflow", secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"]); code != http.StatusOK {
 			t.Errorf("Flower with the new admin password: %d, want 200", code)
 		}
-		if _, err := callWith(t, 10*time.Minute, next, "airflow-cli", "--args", "connections get e2e_rotation -o json", "--db", db); err != nil {
+		if _, err := callWith(t, 10*time.Minute, next, "airflow-cli", "--args", "connections get e2e_rotation -o json"); err != nil {
 			t.Errorf("the connection no longer decrypts after the password change: %v", err)
 		}
 	})
@@ -114,7 +113,7 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 		if out, err := psql("airflow", secrets["E2E_NEW_AIRFLOW_DB_PASSWORD"], "airflow", insert); err != nil {
 			t.Fatal(out, err)
 		}
-		if out, err := callWith(t, 10*time.Minute, withDefault, "airflow-cli", "--args", "connections get e2e_old_key -o json", "--db", db); err == nil {
+		if out, err := callWith(t, 10*time.Minute, withDefault, "airflow-cli", "--args", "connections get e2e_old_key -o json"); err == nil {
 			t.Errorf("after wipe, a value encrypted with the old key still decrypts:\n%s", out)
 		}
 	})

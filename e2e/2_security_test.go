@@ -53,12 +53,12 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := callWith(t, 2*time.Minute, nil, "--source", dir, "up", "up")
+	_, progress, err := callOutput(t, 2*time.Minute, nil, "--source", dir, "up", "up")
 	if err == nil {
 		t.Fatal("a .env full of bad values was accepted")
 	}
 	msg := ansi.ReplaceAllString(err.Error(), "")
-	if strings.Contains(msg, "Container.from") {
+	if containersRan(progress) {
 		t.Error("containers were created before the error")
 	}
 	rejected := 0
@@ -331,4 +331,78 @@ func leakable(t *testing.T) map[string]string {
 		out[fmt.Sprintf("generated key %d", n)] = key
 	}
 	return out
+}
+
+// Dagger reads the same .env before the module runs (defaults of function
+// arguments). Whatever it makes of the file, a bad port in a copy of
+// .env.example, beside another bad value, is named by the module with that
+// other problem, before any container starts; also with the line earlier
+// versions of .env.example gave Dagger (DB=tcp://localhost:${POSTGRES_PORT}),
+// which made Dagger itself fail on a bad POSTGRES_PORT.
+func TestBadPortsNamedByTheModule(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join(repoRoot(), ".env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][2]string{{"POSTGRES_PORT", "abc"}, {"POSTGRES_PORT", "http"}, {"AIRFLOW_API_PORT", "abc"}, {"FLOWER_PORT", "abc"}} {
+		t.Run(bad[0]+"="+bad[1], func(t *testing.T) {
+			dotenv := withLines(string(example), bad[0]+"="+bad[1], "VALKEY_MAXMEMORY=256", "COMPOSE_PROJECT_NAME="+project) +
+				"DB=tcp://localhost:${POSTGRES_PORT}\n"
+			writeDotenv(t, dotenv)
+			_, progress, err := callOutput(t, 3*time.Minute, nil, "up", "up")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := ansi.ReplaceAllString(err.Error(), "")
+			for _, want := range []*regexp.Regexp{
+				regexp.MustCompile(`invalid configuration:\n(.*\n)*` + bad[0] + `: "[^"]*" is not a whole number`),
+				regexp.MustCompile(`VALKEY_MAXMEMORY: "[^"]*" needs a positive size with a unit`),
+			} {
+				if !want.MatchString(msg) {
+					t.Errorf("the error lacks %s:\n%s", want, tail(msg, 30))
+				}
+			}
+			if strings.Contains(msg, "load user defaults") {
+				t.Errorf("Dagger's .env reader spoke first:\n%s", tail(msg, 30))
+			}
+			if containersRan(progress) {
+				t.Errorf("containers ran before the error:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+			}
+		})
+	}
+}
+
+// containersRan tells, from a call's progress output, whether it defined or
+// ran any container.
+func containersRan(progress string) bool {
+	plain := ansi.ReplaceAllString(progress, "")
+	return strings.Contains(plain, "Container.from(") || strings.Contains(plain, "Container.withExec")
+}
+
+// The detection itself, on a call that runs a container (the positive
+// control of every "before any container" assertion).
+func TestContainersRanSeesAContainer(t *testing.T) {
+	_, progress, _ := callOutput(t, 5*time.Minute, projectArgs(), "logs", "--service", "postgres", "--tail", "1")
+	if !containersRan(progress) {
+		t.Errorf("a call that ran a container is not seen to:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+	}
+}
+
+// withLines is a .env with each NAME=VALUE line replacing the file's line
+// for NAME.
+func withLines(dotenv string, lines ...string) string {
+	out := strings.Split(strings.TrimRight(dotenv, "\n"), "\n")
+	for _, line := range lines {
+		name, _, _ := strings.Cut(line, "=")
+		found := false
+		for i, l := range out {
+			if strings.HasPrefix(l, name+"=") {
+				out[i], found = line, true
+			}
+		}
+		if !found {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
 }

@@ -101,6 +101,13 @@ func call(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 // callWith is call with other constructor flags.
 func callWith(t *testing.T, timeout time.Duration, module []string, args ...string) (string, error) {
 	t.Helper()
+	stdout, _, err := callOutput(t, timeout, module, args...)
+	return stdout, err
+}
+
+// callOutput is callWith that also returns the progress output (stderr).
+func callOutput(t *testing.T, timeout time.Duration, module []string, args ...string) (string, string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	full := append(append([]string{"call", "--progress=plain"}, module...), args...)
@@ -112,10 +119,10 @@ func callWith(t *testing.T, timeout time.Duration, module []string, args ...stri
 	transcript.WriteString(stdout.String() + stderr.String())
 	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
 	if err != nil {
-		return stdout.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
+		return stdout.String(), stderr.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
 			strings.Join(args, " "), err, stdout.String(), tail(stderr.String(), 200))
 	}
-	return stdout.String(), nil
+	return stdout.String(), stderr.String(), nil
 }
 
 func mustCall(t *testing.T, timeout time.Duration, args ...string) string {
@@ -288,8 +295,6 @@ func stackDotenv() string {
 		`AIRFLOW__CORE__DEFAULT_TASK_RETRIES=${E2E_RETRIES:-4}`,
 		"AIRFLOW_VAR_ANALYTICS_CONN_ID=e2e_warehouse",
 		"AIRFLOW_CONN_E2E_WAREHOUSE='" + warehouse + "'",
-		// Dagger's: the running stack's PostgreSQL for calls without --db.
-		fmt.Sprintf("DB=tcp://localhost:%d", pgPort),
 	}, "\r\n") + "\r\n"
 }
 

@@ -326,7 +326,7 @@ func Dbt(c Config, args []string) Service {
 		Volumes: []Volume{c.dbtPackagesVolume()},
 		Env: map[string]string{
 			"DBT_PROFILES_DIR": DbtProject,
-			"DBT_DB_HOST":      HostPostgres,
+			"DBT_DB_HOST":      c.dbHost(),
 			"DBT_DB_PORT":      fmt.Sprint(PortPostgres),
 			"DBT_DB_USER":      c.DbtDBUser,
 			"DBT_DB_NAME":      c.DbtDBName,

@@ -24,7 +24,8 @@ func Timed(name, command, ready string) []string {
 func BaselinePostgres(c Config) Service {
 	s := Postgres(c)
 	s.Name = "baseline-postgres"
-	s.Volumes = nil // a throwaway data directory
+	s.Volumes = nil // a throwaway data directory, no project's data to hold
+	s.Holds = ""
 	s.Env["PGDATA"] = "/tmp/pgdata"
 	s.Restart = false // one timed exec, not a supervised service
 	s.Args = Timed("postgres_ready", "docker-entrypoint.sh postgres", "pg_isready -h 127.0.0.1 -q")

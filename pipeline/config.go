@@ -72,6 +72,18 @@ type Config struct {
 	Origin map[string]string
 	// Warnings about names the module does not use; they stop nothing.
 	Warnings []string
+	// DatabaseHost is where containers reach PostgreSQL: "" for the
+	// stack's own service (HostPostgres), or the address of the server a
+	// running stack holds (see the data lock), for calls made beside it.
+	DatabaseHost string
+}
+
+// dbHost is the host containers reach PostgreSQL at.
+func (c Config) dbHost() string {
+	if c.DatabaseHost != "" {
+		return c.DatabaseHost
+	}
+	return HostPostgres
 }
 
 // Where a value came from, as `config` shows it.

@@ -32,14 +32,16 @@ func isAirflowSecret(name string) bool {
 }
 
 // composeOwn: names docker compose itself reads from .env (COMPOSE_FILE,
-// COMPOSE_PROFILES, DOCKER_HOST, ...), and DaggerDB, which Dagger reads as
-// the module's --db; the module leaves them alone.
+// COMPOSE_PROFILES, DOCKER_HOST, ...); the module leaves them alone.
 func composeOwn(name string) bool {
-	return strings.HasPrefix(name, "COMPOSE_") || strings.HasPrefix(name, "DOCKER_") || name == DaggerDB
+	return strings.HasPrefix(name, "COMPOSE_") || strings.HasPrefix(name, "DOCKER_")
 }
 
-// DaggerDB is the .env line Dagger reads as the constructor's --db.
-const DaggerDB = "DB"
+// formerDaggerDB is the line earlier versions of .env.example had for Dagger
+// (DB=tcp://localhost:${POSTGRES_PORT}), read as the module's --db: calls
+// now find a running stack themselves (see the data lock), and a bad
+// POSTGRES_PORT made Dagger fail every call before the module could say so.
+const formerDaggerDB = "DB"
 
 // passThrough is what classify found besides the module's own variables.
 type passThrough struct {
@@ -76,6 +78,8 @@ func classify(vars, origin map[string]string) passThrough {
 				out.settings[name] = vars[name]
 			}
 		case composeOwn(name):
+		case name == formerDaggerDB:
+			out.warnings = append(out.warnings, fmt.Sprintf("%s (%s) is no longer read: calls beside a running stack find its PostgreSQL themselves; remove the line", name, origin[name]))
 		default:
 			if near := nearest(name, names); near != "" {
 				out.problems = append(out.problems, fmt.Errorf("%s (%s): unknown variable; did you mean %s?", name, origin[name], near))

@@ -61,7 +61,7 @@ const (
 // Credentials are percent-encoded inside connection URLs, so any printable
 // character works in a password (and none can redirect a connection).
 func Secrets(c Config) map[string]string {
-	airflowDB := dbURL("postgresql+psycopg2", c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName)
+	airflowDB := dbURL("postgresql+psycopg2", c.dbHost(), c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName)
 	secrets := map[string]string{
 		SecretPostgresPassword:  c.PostgresPassword,
 		SecretAirflowDBPassword: c.AirflowDBPassword,
@@ -70,11 +70,11 @@ func Secrets(c Config) map[string]string {
 		SecretValkeyConf:        "requirepass " + valkeyQuote(c.ValkeyPassword) + "\n",
 		SecretWWWPassword:       c.AirflowWWWPassword,
 		SecretSQLAlchemyConn:    airflowDB,
-		SecretResultBackend:     "db+" + dbURL("postgresql", c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
+		SecretResultBackend:     "db+" + dbURL("postgresql", c.dbHost(), c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
 		SecretBrokerURL: fmt.Sprintf("redis://:%s@%s:%d/0", EscapeUserinfo(c.ValkeyPassword),
 			HostValkey, PortValkey),
 		SecretFlowerAuth:    c.AirflowWWWUser + ":" + c.AirflowWWWPassword,
-		SecretAnalyticsConn: dbURL("postgresql", c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
+		SecretAnalyticsConn: dbURL("postgresql", c.dbHost(), c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
 	}
 	// Keys the user gave; the others are generated in the stack (see Init).
 	if c.AirflowFernetKey != "" {
@@ -95,9 +95,9 @@ func passThroughSecret(variable string) string {
 }
 
 // dbURL is a connection URL to a database of the stack's PostgreSQL.
-func dbURL(scheme, user, password, db string) string {
+func dbURL(scheme, host, user, password, db string) string {
 	return fmt.Sprintf("%s://%s:%s@%s:%d/%s", scheme, EscapeUserinfo(user), EscapeUserinfo(password),
-		HostPostgres, PortPostgres, db)
+		host, PortPostgres, db)
 }
 
 // EscapeUserinfo percent-encodes every byte but RFC 3986's unreserved ones.
@@ -180,6 +180,13 @@ type Service struct {
 	// Prepare: shell lines run once when the container starts, before the
 	// command (and its supervisor): never again on a restart.
 	Prepare []string
+	// Holds names the exclusive data the service runs on, whose lock it
+	// holds while it runs (see holding); HeldBy says who holds it
+	// (HolderStack or HolderCall); Stale lists files a killed server leaves
+	// behind, removed once the lock is held.
+	Holds  string
+	HeldBy string
+	Stale  []string
 }
 
 // Command is the command line a service container runs: Args, under the
@@ -189,6 +196,7 @@ func (s Service) Command() []string {
 	if s.Restart {
 		cmd = Supervised(s.Name, s.StopSignal, s.Args)
 	}
+	cmd = s.heldCommand(cmd)
 	if len(s.Prepare) == 0 {
 		return cmd
 	}
@@ -245,7 +253,8 @@ func (c Config) volume(name, path, owner string, exclusive bool) Volume {
 // Volumes of a project: what `Wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
 	return []Volume{c.PostgresVolume(), c.valkeyVolume(), c.logsVolume(),
-		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume(), c.serviceLogsVolume()}
+		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume(), c.serviceLogsVolume(),
+		c.runVolume()}
 }
 
 // serviceLogsVolume keeps the services' output (see keepingOutput).
@@ -289,17 +298,15 @@ func (c Config) AirflowUser() string { return strconv.Itoa(c.AirflowUID) + ":0" 
 // Postgres: one server, three databases. The image's entrypoint creates the
 // superuser and POSTGRES_DB, then runs init-db.sh once on an empty data dir;
 // on every later start init/postgres-start.sh first gives the three roles
-// the passwords of .env. A postmaster.pid found when the container starts is
-// stale (the volume is locked to one container at a time, and an engine
-// kill leaves it behind) and removed; never on a restart in the same
-// container, where an old postmaster may still live. INT is its fast
-// shutdown (the official image's STOPSIGNAL).
+// the passwords of .env. A postmaster.pid found once the container holds
+// the data lock is stale (an engine kill leaves it behind) and removed;
+// never on a restart in the same container, where an old postmaster may
+// still live. INT is its fast shutdown (the official image's STOPSIGNAL).
 func Postgres(c Config) Service {
-	return supervise(Service{
-		Name:    HostPostgres,
-		Image:   c.PostgresImage,
-		Args:    []string{"sh", PostgresStartScript},
-		Prepare: []string{`rm -f "$PGDATA/postmaster.pid"`},
+	return holding(c, supervise(Service{
+		Name:  HostPostgres,
+		Image: c.PostgresImage,
+		Args:  []string{"sh", PostgresStartScript},
 		Env: map[string]string{
 			"POSTGRES_USER":   c.PostgresUser,
 			"POSTGRES_DB":     c.PostgresDB,
@@ -320,14 +327,14 @@ func Postgres(c Config) Service {
 			{Path: InitDBScript, Source: "init/init-db.sh"},
 			{Path: PostgresStartScript, Source: "init/postgres-start.sh"},
 		},
-	}, "INT")
+	}, "INT"), HostPostgres, PGData+"/postmaster.pid")
 }
 
 // Valkey: the Celery broker. The password comes from a mounted secret config
 // file, so it never appears on a command line; AOF persistence, and a memory
 // cap that refuses writes rather than evicting queued tasks.
 func Valkey(c Config) Service {
-	return supervise(Service{
+	return holding(c, supervise(Service{
 		Name:  HostValkey,
 		Image: c.ValkeyImage,
 		Args: []string{"valkey-server", SecretsDir + "/valkey.conf",
@@ -339,7 +346,7 @@ func Valkey(c Config) Service {
 		SecretFile: map[string]string{SecretsDir + "/valkey.conf": SecretValkeyConf},
 		Ports:      []int{PortValkey},
 		Volumes:    []Volume{c.valkeyVolume()},
-	}, "TERM")
+	}, "TERM"), HostValkey)
 }
 
 // JobInit is the one-shot init; services that need it start after it finished.

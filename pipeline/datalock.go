@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The data lock. PostgreSQL's and Valkey's data must never be used by two
+// servers at once. Dagger's LOCKED cache volumes give that on v0.19 (a second
+// container waits for as long as the first runs, with no timeout), and on
+// v0.21 (an engine-wide lock, which a waiting call cannot give up). Neither
+// tells a call that the data is in use, nor by whom, nor where that server
+// is. So each server runs holding a lock of its own (init/hold-data.sh): an
+// flock on a file in the project's run volume, which every call sees, with
+// its address beside it. A call learns in a fraction of a second whether the
+// project's stack runs and where its PostgreSQL is (init/find-holders.sh),
+// and uses it, or refuses, instead of waiting on the volume; and a second
+// server on the same data is refused whatever the engine's locking does.
+
+// RunDir is where the run volume is mounted.
+const RunDir = "/var/lib/dataplatform/run"
+
+// RunDirEnv tells the scripts where the run volume is.
+const RunDirEnv = "DATAPLATFORM_RUN_DIR"
+
+// Paths of the lock scripts in the containers.
+const (
+	HoldDataScript    = "/usr/local/lib/dataplatform/hold-data.sh"
+	FindHoldersScript = "/usr/local/lib/dataplatform/find-holders.sh"
+)
+
+// Who holds a service's data: a stack (up, or a service started on its own,
+// which other calls may use) or a one-shot call's own server (which other
+// calls wait for).
+const (
+	HolderStack = "stack"
+	HolderCall  = "call"
+)
+
+// runVolume holds the data locks and their holders' addresses.
+func (c Config) runVolume() Volume { return c.volume("run", RunDir, "", false) }
+
+// holding makes a service run while it holds the lock of its data (named
+// data); stale are files such a server leaves behind when it is killed,
+// removed once the lock is held.
+func holding(c Config, s Service, data string, stale ...string) Service {
+	s.Holds, s.HeldBy, s.Stale = data, HolderStack, stale
+	s.Volumes = append(s.Volumes, c.runVolume())
+	if s.Env == nil {
+		s.Env = map[string]string{}
+	}
+	s.Env[RunDirEnv] = RunDir
+	s.Mounts = append(s.Mounts, Mount{Path: HoldDataScript, Source: "init/hold-data.sh"})
+	return s
+}
+
+// heldCommand wraps a service's command so it runs holding its data lock.
+func (s Service) heldCommand(cmd []string) []string {
+	if s.Holds == "" {
+		return cmd
+	}
+	held := append([]string{"sh", HoldDataScript, s.Holds, s.HeldBy}, s.Stale...)
+	return append(append(held, "--"), cmd...)
+}
+
+// Holders is the one-shot probe that reads who holds the project's data
+// now (see ParseHolders).
+func Holders(c Config) Service {
+	return Service{
+		Name:    "find-holders",
+		Image:   c.PostgresImage, // already pulled, has pg_isready
+		Args:    []string{"sh", FindHoldersScript, HostPostgres, HostValkey},
+		Env:     map[string]string{RunDirEnv: RunDir},
+		Volumes: []Volume{c.runVolume()},
+		Mounts:  []Mount{{Path: FindHoldersScript, Source: "init/find-holders.sh"}},
+	}
+}
+
+// Holding is who holds one data volume: Holder is "" when it is free.
+type Holding struct {
+	Holder  string // HolderStack or HolderCall
+	Address string // the server's address on the engine's network
+}
+
+// ParseHolders reads the output of Holders: one line "NAME free" or
+// "NAME HOLDER ADDRESS" per data volume.
+func ParseHolders(out string) (map[string]Holding, error) {
+	held := map[string]Holding{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[1] == "free":
+			held[f[0]] = Holding{}
+		case len(f) == 3 && (f[1] == HolderStack || f[1] == HolderCall):
+			held[f[0]] = Holding{Holder: f[1], Address: f[2]}
+		default:
+			return nil, fmt.Errorf("find-holders: unexpected line %q", line)
+		}
+	}
+	for _, name := range []string{HostPostgres, HostValkey} {
+		if _, ok := held[name]; !ok {
+			return nil, fmt.Errorf("find-holders: no line for %s in %q", name, out)
+		}
+	}
+	return held, nil
+}

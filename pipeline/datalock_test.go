@@ -1,0 +1,123 @@
+package pipeline
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The data lock's scripts, run here as the containers run them: a stack's
+// server holds the lock and says where it is; a second stack's server is
+// refused, naming it; a one-shot call's server waits for it; the probe
+// tells free from held without waiting.
+func TestDataLockScripts(t *testing.T) {
+	run, bin := t.TempDir(), t.TempDir()
+	// pg_isready is asked about the stack's PostgreSQL; a stand-in says yes.
+	if err := os.WriteFile(filepath.Join(bin, "pg_isready"), []byte("#!/bin/sh\necho \"$*\" >> \""+run+"/asked\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), RunDirEnv+"="+run, "PATH="+bin+":"+os.Getenv("PATH"), ProjectEnv+"=shop")
+	hold := func(holder string, command ...string) *exec.Cmd {
+		args := append([]string{"../init/hold-data.sh", "postgres", holder, filepath.Join(run, "postmaster.pid"), "--"}, command...)
+		cmd := exec.Command("sh", args...)
+		cmd.Env = env
+		return cmd
+	}
+	probe := func() map[string]Holding {
+		t.Helper()
+		cmd := exec.Command("sh", "../init/find-holders.sh", HostPostgres, HostValkey)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("find-holders: %v\n%s", err, out)
+		}
+		held, err := ParseHolders(string(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return held
+	}
+	if held := probe(); held[HostPostgres].Holder != "" || held[HostValkey].Holder != "" {
+		t.Fatalf("nothing runs, yet: %+v", held)
+	}
+
+	if err := os.WriteFile(filepath.Join(run, "postmaster.pid"), []byte("4242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := hold(HolderStack, "sleep", "60")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
+	addr := filepath.Join(run, "postgres.addr")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if data, err := os.ReadFile(addr); err == nil && strings.HasSuffix(string(data), " stack\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stack's server did not say where it is")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(run, "postmaster.pid")); !os.IsNotExist(err) {
+		t.Error("the stale postmaster.pid was kept once the lock was held")
+	}
+	held := probe()
+	pg := held[HostPostgres]
+	if pg.Holder != HolderStack || pg.Address == "" || pg.Address == "unknown" || held[HostValkey].Holder != "" {
+		t.Errorf("while a stack holds the data: %+v", held)
+	}
+	if asked, _ := os.ReadFile(filepath.Join(run, "asked")); !strings.Contains(string(asked), "-h "+pg.Address) {
+		t.Errorf("the probe did not wait for the stack's PostgreSQL to accept connections: %q", asked)
+	}
+
+	out, err := hold(HolderStack, "echo", "second server started").CombinedOutput()
+	if err == nil || strings.Contains(string(out), "second server started") {
+		t.Fatalf("a second stack's server started on held data:\n%s", out)
+	}
+	if want := "postgres: the data of project shop is in use by another running postgres (" + pg.Address + " stack)"; !strings.Contains(string(out), want) {
+		t.Errorf("the refusal lacks %q:\n%s", want, out)
+	}
+
+	call := hold(HolderCall, "sh", "-c", "echo call ran > "+filepath.Join(run, "call"))
+	var callOut strings.Builder
+	call.Stdout, call.Stderr = &callOut, &callOut
+	if err := call.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	if _, err := os.Stat(filepath.Join(run, "call")); err == nil {
+		t.Fatal("a call's server ran beside the stack's")
+	}
+	_ = first.Process.Signal(syscall.SIGKILL)
+	_ = first.Wait()
+	if err := call.Wait(); err != nil {
+		t.Fatalf("the call's server, once the stack's ended: %v\n%s", err, callOut.String())
+	}
+	if !strings.Contains(callOut.String(), "waiting for another call that uses the data of project shop") {
+		t.Errorf("the call did not say it waited:\n%s", callOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(run, "call")); err != nil {
+		t.Error("the call's server did not run once the data was free")
+	}
+	if held := probe(); held[HostPostgres].Holder != "" {
+		t.Errorf("after every server ended: %+v", held)
+	}
+}
+
+func TestParseHolders(t *testing.T) {
+	held, err := ParseHolders("postgres stack 10.87.0.12\nvalkey free\n")
+	if err != nil || held[HostPostgres] != (Holding{HolderStack, "10.87.0.12"}) || held[HostValkey] != (Holding{}) {
+		t.Errorf("ParseHolders: %+v %v", held, err)
+	}
+	for _, bad := range []string{"postgres free\n", "postgres stack\nvalkey free", "postgres maybe 1.2.3.4\nvalkey free"} {
+		if _, err := ParseHolders(bad); err == nil || !strings.Contains(err.Error(), "find-holders") {
+			t.Errorf("ParseHolders(%q): %v", bad, err)
+		}
+	}
+}
