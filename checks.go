@@ -18,7 +18,7 @@ func (m *DataPlatform) DagCheck(
 	// +optional
 	dags *dagger.Directory,
 ) (string, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -27,7 +27,7 @@ func (m *DataPlatform) DagCheck(
 		dir = ".dags-under-check"
 		p.source = p.source.WithDirectory(dir, dags)
 	}
-	return p.run(ctx, pipeline.DagCheck(p.cfg, dir))
+	return p.run(ctx, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.DagCheck(c, dir) })
 }
 
 // CheckDags is DagCheck on the project's dags/, for `dagger check`.
@@ -42,7 +42,7 @@ func (m *DataPlatform) CheckDags(ctx context.Context) error {
 // from POSTGRES_USER / POSTGRES_PASSWORD are accepted (and a wrong password is not).
 // +check
 func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -53,11 +53,11 @@ func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
 		WithEnvVariable("POSTGRES_DB", "checkdb").
 		WithNewFile("/docker-entrypoint-initdb.d/10-check.sql", "CREATE TABLE initdb_ran (id int); INSERT INTO initdb_ran VALUES (42);").
 		WithExposedPort(pipeline.PortPostgres)
-	db, err := p.asService(fresh(server, p.runID), nil)
+	db, err := p.asService(p.fresh(server), nil)
 	if err != nil {
 		return err
 	}
-	client := fresh(dag.Container().From(p.cfg.PostgresImage).WithServiceBinding("db", db), p.runID)
+	client := p.fresh(dag.Container().From(p.cfg.PostgresImage).WithServiceBinding("db", db))
 	out, err := client.WithSecretVariable("PGPASSWORD", password).
 		WithExec([]string{"psql", "-h", "db", "-U", "checker", "-d", "checkdb", "-tAc", "SELECT id FROM initdb_ran"}).
 		Stdout(ctx)
@@ -80,38 +80,53 @@ func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
 // password, and runs with noeviction and AOF on.
 // +check
 func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return err
 	}
-	def := pipeline.Valkey(p.cfg)
+	plan, err := pipeline.StackPlan(p.cfg, pipeline.Options{Workers: 1}, pipeline.HostValkey)
+	if err != nil {
+		return err
+	}
+	def := plan.Specs[pipeline.HostValkey]
 	def.Volumes = nil // a throwaway instance: keep the project's data out of it
-	ctr, err := p.container(def, nil)
+	ctr, err := p.container(plan, def, nil)
 	if err != nil {
 		return err
 	}
-	kv, err := p.asService(fresh(ctr, p.runID), def.Args)
+	kv, err := p.asService(p.fresh(ctr), def.Args)
 	if err != nil {
 		return err
 	}
-	cli := fresh(dag.Container().From(p.cfg.ValkeyImage).WithServiceBinding("kv", kv), p.runID)
+	cli := p.fresh(dag.Container().From(p.cfg.ValkeyImage).WithServiceBinding("kv", kv))
 	// valkey-cli exits 0 on NOAUTH: judge by its output.
-	anon, err := cli.WithExec([]string{"sh", "-c", "valkey-cli -h kv ping 2>&1"}).Stdout(ctx)
+	anon := cli.WithExec([]string{"valkey-cli", "-h", "kv", "ping"}, dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	stdout, err := anon.Stdout(ctx)
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(anon, "NOAUTH") {
-		return fmt.Errorf("valkey: PING without password answered %q, want NOAUTH", strings.TrimSpace(anon))
-	}
-	authed, err := cli.WithSecretVariable("REDISCLI_AUTH", p.secret(pipeline.SecretValkeyPassword)).
-		WithExec([]string{"sh", "-c", "valkey-cli -h kv ping; valkey-cli -h kv config get maxmemory-policy; valkey-cli -h kv config get appendonly"}).
-		Stdout(ctx)
+	stderr, err := anon.Stderr(ctx)
 	if err != nil {
 		return err
 	}
-	for _, want := range []string{"PONG", "noeviction", "appendonly\nyes"} {
-		if !strings.Contains(authed, want) {
-			return fmt.Errorf("valkey: with password, output lacks %q:\n%s", want, authed)
+	if !strings.Contains(stdout+stderr, "NOAUTH") {
+		return fmt.Errorf("valkey: PING without password answered %q, want NOAUTH", strings.TrimSpace(stdout+stderr))
+	}
+	authed := cli.WithSecretVariable("REDISCLI_AUTH", p.secret(plan, pipeline.SecretValkeyPassword))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ping"}, "PONG"},
+		{[]string{"config", "get", "maxmemory-policy"}, "noeviction"},
+		{[]string{"config", "get", "appendonly"}, "appendonly\nyes"},
+	} {
+		out, err := authed.WithExec(append([]string{"valkey-cli", "-h", "kv"}, c.args...)).Stdout(ctx)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, c.want) {
+			return fmt.Errorf("valkey: with its password, %s answered %q, want %q", strings.Join(c.args, " "), out, c.want)
 		}
 	}
 	return nil
@@ -121,20 +136,22 @@ func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
 // the Celery, Postgres and FAB providers import.
 // +check
 func (m *DataPlatform) CheckAirflowImage(ctx context.Context) error {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return err
 	}
-	out, err := dag.Container().From(p.cfg.AirflowImage).
-		WithExec([]string{"sh", "-c", "airflow version 2>/dev/null | tail -n 1 && python3 -c '" +
-			"import airflow.providers.celery.executors.celery_executor, airflow.providers.postgres.hooks.postgres, " +
-			"airflow.providers.fab.auth_manager.fab_auth_manager; print(\"providers ok\")' 2>/dev/null"}).
-		Stdout(ctx)
+	airflow := dag.Container().From(p.cfg.AirflowImage)
+	version, err := airflow.WithExec([]string{"airflow", "version"}).Stdout(ctx)
 	if err != nil {
 		return fmt.Errorf("airflow image: %w", err)
 	}
-	if !strings.HasPrefix(out, "3.1.7\n") || !strings.Contains(out, "providers ok") {
-		return fmt.Errorf("airflow image: want version 3.1.7 and the providers, got %q", out)
+	if lines := strings.Split(strings.TrimSpace(version), "\n"); lines[len(lines)-1] != "3.1.7" {
+		return fmt.Errorf("airflow image: want version 3.1.7, got %q", version)
+	}
+	_, err = airflow.WithExec([]string{"python3", "-c", "import airflow.providers.celery.executors.celery_executor, " +
+		"airflow.providers.postgres.hooks.postgres, airflow.providers.fab.auth_manager.fab_auth_manager"}).Sync(ctx)
+	if err != nil {
+		return fmt.Errorf("airflow image: the celery, postgres and fab providers: %w", err)
 	}
 	return nil
 }
@@ -142,7 +159,7 @@ func (m *DataPlatform) CheckAirflowImage(ctx context.Context) error {
 // CheckDbtImage checks that dbt runs and lists the postgres adapter.
 // +check
 func (m *DataPlatform) CheckDbtImage(ctx context.Context) error {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return err
 	}

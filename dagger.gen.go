@@ -247,13 +247,6 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).ApiServer(&parent, ctx)
-		case "BenchBaseline":
-			var parent DataPlatform
-			err = json.Unmarshal(parentJSON, &parent)
-			if err != nil {
-				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			return (*DataPlatform).BenchBaseline(&parent, ctx)
 		case "CheckAirflowImage":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

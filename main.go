@@ -11,9 +11,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
-	"time"
 
 	"dagger/data-platform/internal/dagger"
 	"dagger/data-platform/pipeline"
@@ -25,6 +23,10 @@ type DataPlatform struct {
 
 	// +private
 	Set []string
+
+	// The secret arguments, one for each secret variable of the table
+	// (pipeline.Config's rows with a secret tag, which name these fields).
+
 	// +private
 	PostgresPassword *dagger.Secret
 	// +private
@@ -81,7 +83,7 @@ func New(
 
 // Config prints the effective configuration, secrets masked.
 func (m *DataPlatform) Config(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -101,56 +103,56 @@ func (m *DataPlatform) Up(
 	// +optional
 	flower bool,
 ) (*dagger.Service, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.stackStopped(ctx); err != nil {
-		return nil, err
-	}
-	return p.stack(workers, flower)
+	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers, Flower: flower})
 }
 
 // Postgres returns the PostgreSQL service alone (port 5432).
+// +cache="never"
 func (m *DataPlatform) Postgres(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, pipeline.HostPostgres)
+	return m.service(ctx, pipeline.HostPostgres, pipeline.Options{Workers: 1})
 }
 
 // Valkey returns the Valkey broker service alone (port 6379).
+// +cache="never"
 func (m *DataPlatform) Valkey(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, pipeline.HostValkey)
+	return m.service(ctx, pipeline.HostValkey, pipeline.Options{Workers: 1})
 }
 
 // ApiServer returns the Airflow api-server (port 8080), with PostgreSQL,
 // Valkey and init behind it.
 // +cache="never"
 func (m *DataPlatform) ApiServer(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, pipeline.HostAPIServer)
+	return m.service(ctx, pipeline.HostAPIServer, pipeline.Options{Workers: 1})
 }
 
 // Scheduler returns the Airflow scheduler (health on 8974) with what it needs.
 // +cache="never"
 func (m *DataPlatform) Scheduler(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, "airflow-scheduler")
+	return m.service(ctx, "airflow-scheduler", pipeline.Options{Workers: 1})
+}
+
+// DagProcessor returns the Airflow dag-processor with what it needs.
+// +cache="never"
+func (m *DataPlatform) DagProcessor(ctx context.Context) (*dagger.Service, error) {
+	return m.service(ctx, "airflow-dag-processor", pipeline.Options{Workers: 1})
+}
+
+// Triggerer returns the Airflow triggerer with what it needs.
+// +cache="never"
+func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
+	return m.service(ctx, "airflow-triggerer", pipeline.Options{Workers: 1})
 }
 
 // Worker returns one Celery worker with what it needs.
 // +cache="never"
 func (m *DataPlatform) Worker(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, "airflow-worker-1")
+	return m.service(ctx, "airflow-worker-1", pipeline.Options{Workers: 1})
 }
 
 // Flower returns the Celery dashboard (port 5555) with what it needs.
 // +cache="never"
 func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.stackStopped(ctx); err != nil {
-		return nil, err
-	}
-	return p.service(pipeline.HostFlower, 1, true)
+	return m.service(ctx, pipeline.HostFlower, pipeline.Options{Workers: 1, Flower: true})
 }
 
 // Init runs airflow-init against the live database: migrate, create the admin
@@ -158,14 +160,7 @@ func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
 // run again. Returns its output.
 // +cache="never"
 func (m *DataPlatform) Init(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := p.stackStopped(ctx); err != nil {
-		return "", err
-	}
-	return p.run(ctx, pipeline.Init(p.cfg))
+	return m.run(ctx, refuseStack, pipeline.Init)
 }
 
 // AirflowCli runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
@@ -177,11 +172,11 @@ func (m *DataPlatform) AirflowCli(
 	// The command line after "airflow".
 	args string,
 ) (string, error) {
-	p, argv, err := m.command(ctx, "args", args)
+	argv, err := pipeline.SplitArgs("args", args)
 	if err != nil {
 		return "", err
 	}
-	return p.run(ctx, pipeline.CLI(p.cfg, argv))
+	return m.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.CLI(c, argv) })
 }
 
 // Dbt runs one dbt command line against the analytics database, e.g.
@@ -193,11 +188,11 @@ func (m *DataPlatform) Dbt(
 	// The command line after "dbt".
 	cmd string,
 ) (string, error) {
-	p, argv, err := m.command(ctx, "cmd", cmd)
+	argv, err := pipeline.SplitArgs("cmd", cmd)
 	if err != nil {
 		return "", err
 	}
-	return p.run(ctx, pipeline.Dbt(p.cfg, argv))
+	return m.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 }
 
 // DbtTarget runs a dbt command line and returns dbt's target/ folder, e.g.
@@ -209,15 +204,15 @@ func (m *DataPlatform) DbtTarget(
 	// +default="docs generate"
 	cmd string,
 ) (*dagger.Directory, error) {
-	p, argv, err := m.command(ctx, "cmd", cmd)
+	argv, err := pipeline.SplitArgs("cmd", cmd)
 	if err != nil {
 		return nil, err
 	}
-	ctr, err := p.job(pipeline.Dbt(p.cfg, argv))
+	ctr, spec, err := m.job(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 	if err != nil {
 		return nil, err
 	}
-	return ctr.Directory(pipeline.DbtProject + "/target"), nil
+	return ctr.WithExec(spec.Command()).Directory(pipeline.DbtProject + "/target"), nil
 }
 
 // DbtCi runs dbt the way a CI job does: packages (`dbt deps`, kept per
@@ -245,25 +240,21 @@ func (m *DataPlatform) DbtCi(
 	// +optional
 	allowFailure bool,
 ) (*dagger.Directory, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	def, err := pipeline.DbtCI(p.cfg, schemaSuffix, freshness)
-	if err != nil {
+	if err := pipeline.CheckSchemaSuffix(p.cfg, schemaSuffix); err != nil {
 		return nil, err
 	}
-	if err := p.useRunningStack(ctx); err != nil {
-		return nil, err
-	}
-	ctr, err := p.jobBase(def)
+	ctr, spec, err := p.job(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtCI(c, schemaSuffix, freshness) })
 	if err != nil {
 		return nil, err
 	}
 	if state != nil {
 		ctr = ctr.WithDirectory(pipeline.DbtCIState, state)
 	}
-	out := ctr.WithExec(def.Command()).Directory(pipeline.DbtCIArtifacts)
+	out := ctr.WithExec(spec.Command()).Directory(pipeline.DbtCIArtifacts)
 	code, err := out.File("dbt-exit-code").Contents(ctx)
 	if err != nil {
 		return nil, err
@@ -288,37 +279,29 @@ func (m *DataPlatform) DbtCiDrop(
 	// +optional
 	schemaSuffix string,
 ) (string, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return "", err
 	}
-	def, err := pipeline.DbtDropSchemas(p.cfg, schemaSuffix)
-	if err != nil {
+	if err := pipeline.CheckSchemaSuffix(p.cfg, schemaSuffix); err != nil {
 		return "", err
 	}
-	if err := p.useRunningStack(ctx); err != nil {
-		return "", err
-	}
-	return p.run(ctx, def)
+	return p.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtDropSchemas(c, schemaSuffix) })
 }
 
 // DbtDocs generates dbt's documentation and serves it on port 8081:
 // `dagger call dbt-docs up --ports 8081:8081`, then http://localhost:8081.
 // +cache="never"
 func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.useRunningStack(ctx); err != nil {
-		return nil, err
-	}
-	def := pipeline.DbtDocs(p.cfg)
-	ctr, err := p.jobBase(def)
+	ctr, spec, err := p.job(ctx, useStack, pipeline.DbtDocs)
 	if err != nil {
 		return nil, err
 	}
-	return p.asService(ctr, def.Command())
+	return p.asService(ctr, spec.Command())
 }
 
 // EltCheck brings the stack up (one worker), unpauses and triggers the
@@ -327,54 +310,7 @@ func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
 // DAG loaded. Uses the project's data. Returns the report.
 // +cache="never"
 func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := p.stackStopped(ctx); err != nil {
-		return "", err
-	}
-	return p.run(ctx, pipeline.EltCheck(p.cfg))
-}
-
-// BenchBaseline times the stack's critical path and a dbt run, each inside
-// one plain container exec on this engine: PostgreSQL from an empty data
-// directory to ready, `airflow db migrate` on the project's data, api-server
-// boot until healthy, `dbt test`. The benchmark (bench/) compares `up` and
-// `dagger call dbt` with these. Stop `up` first (it holds the data volume).
-// +cache="never"
-func (m *DataPlatform) BenchBaseline(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := p.stackStopped(ctx); err != nil {
-		return "", err
-	}
-	var out strings.Builder
-	for _, def := range []pipeline.Service{pipeline.BaselinePostgres(p.cfg), pipeline.BaselineMigrate(p.cfg),
-		pipeline.BaselineAPIServer(p.cfg), pipeline.BaselineDbtTest(p.cfg)} {
-		line, err := p.run(ctx, def)
-		if err != nil {
-			return "", err
-		}
-		// The timing is the last line; the rest is the command's own output.
-		lines := strings.Split(strings.TrimSpace(line), "\n")
-		out.WriteString(lines[len(lines)-1] + "\n")
-	}
-	return out.String(), nil
-}
-
-// DagProcessor returns the Airflow dag-processor with what it needs.
-// +cache="never"
-func (m *DataPlatform) DagProcessor(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, "airflow-dag-processor")
-}
-
-// Triggerer returns the Airflow triggerer with what it needs.
-// +cache="never"
-func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
-	return m.single(ctx, "airflow-triggerer")
+	return m.run(ctx, refuseStack, pipeline.EltCheck)
 }
 
 // Sync makes the project's dags/ and plugins/ live in its stack, while it
@@ -384,33 +320,19 @@ func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
 // import errors). plugins/ changes take effect when a service next starts.
 // +cache="never"
 func (m *DataPlatform) Sync(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
-		return "", err
-	}
-	return p.run(ctx, pipeline.Sync(p.cfg))
+	return m.run(ctx, dataUnused, pipeline.Sync)
 }
 
 // Shell returns an Airflow container with the project's settings and the
 // CLI's credentials (the spec's `docker compose exec`): open it with
 // `dagger call shell terminal` (on the running stack's database while `up`
 // runs), or run one command with `... with-exec --args=airflow,dags,list stdout`.
-func (m *DataPlatform) Shell(
-	ctx context.Context,
-) (*dagger.Container, error) {
-	p, err := m.platform(ctx)
+func (m *DataPlatform) Shell(ctx context.Context) (*dagger.Container, error) {
+	ctr, spec, err := m.job(ctx, useStack, pipeline.Shell)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.useRunningStack(ctx); err != nil {
-		return nil, err
-	}
-	def := pipeline.Shell(p.cfg)
-	ctr, err := p.jobBase(def)
-	if err != nil {
-		return nil, err
-	}
-	return ctr.WithDefaultTerminalCmd(def.Command()), nil
+	return ctr.WithDefaultTerminalCmd(spec.Command()), nil
 }
 
 // Logs prints the last lines one service of the project's stack printed,
@@ -428,85 +350,60 @@ func (m *DataPlatform) Logs(
 	// +default=100
 	tail int,
 ) (string, error) {
-	p, err := m.platform(ctx)
-	if err != nil {
+	if err := pipeline.CheckLogs(service, tail); err != nil {
 		return "", err
 	}
-	def, err := pipeline.Logs(p.cfg, service, tail)
-	if err != nil {
-		return "", err
-	}
-	return p.run(ctx, def)
+	return m.run(ctx, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Logs(c, service, tail) })
 }
 
 // Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
 // spec's `docker compose down -v`. Stop `up` first.
 // +cache="never"
 func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
-	p, err := m.platform(ctx)
+	p, err := m.load(ctx)
 	if err != nil {
 		return "", err
 	}
-	return p.wipe(ctx)
+	if err := p.cfg.CheckWipe(); err != nil {
+		return "", err
+	}
+	return p.run(ctx, refuseAny, pipeline.Wipe)
 }
 
-// command prepares an ad-hoc command: its words (from the argument named
-// flag), and the platform, using the running stack's database if one runs.
-func (m *DataPlatform) command(ctx context.Context, flag, line string) (*platform, []string, error) {
-	argv, err := pipeline.SplitArgs(flag, line)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := m.platform(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, argv, p.useRunningStack(ctx)
-}
-
-func (m *DataPlatform) single(ctx context.Context, name string) (*dagger.Service, error) {
-	p, err := m.platform(ctx)
+// service starts a service of the stack, target, with what it needs.
+func (m *DataPlatform) service(ctx context.Context, target string, o pipeline.Options) (*dagger.Service, error) {
+	p, err := m.load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.stackStopped(ctx); err != nil {
+	if o, err = p.options(ctx, refuseStack, o); err != nil {
 		return nil, err
 	}
-	return p.service(name, 1, false)
+	plan, err := pipeline.StackPlan(p.cfg, o, target)
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := p.start(plan)
+	if err != nil {
+		return nil, err
+	}
+	return p.asService(ctr, plan.Specs[target].Command())
 }
 
-// platform loads and validates the configuration; nothing starts before it.
-func (m *DataPlatform) platform(ctx context.Context) (*platform, error) {
-	dotenv := ""
-	if ok, err := m.Source.Exists(ctx, ".env"); err != nil {
-		return nil, err
-	} else if ok {
-		if dotenv, err = m.Source.File(".env").Contents(ctx); err != nil {
-			return nil, fmt.Errorf(".env: %w", err)
-		}
-	}
-	secrets := map[string]string{}
-	for name, s := range map[string]*dagger.Secret{
-		"POSTGRES_PASSWORD": m.PostgresPassword, "VALKEY_PASSWORD": m.ValkeyPassword,
-		"AIRFLOW_DB_PASSWORD": m.AirflowDbPassword, "DBT_DB_PASSWORD": m.DbtDbPassword,
-		"AIRFLOW_WWW_PASSWORD": m.AirflowWwwPassword, "AIRFLOW_FERNET_KEY": m.FernetKey,
-		"AIRFLOW_JWT_SECRET": m.JwtSecret,
-	} {
-		if s == nil {
-			continue
-		}
-		v, err := s.Plaintext(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", pipeline.SecretArgs[name], err)
-		}
-		secrets[name] = strings.TrimRight(v, "\r\n")
-	}
-	cfg, err := pipeline.LoadConfig(ctx, pipeline.Input{Dotenv: dotenv, Set: m.Set, Secrets: secrets})
+// run runs a one-shot container made by spec and returns its output.
+func (m *DataPlatform) run(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
+	p, err := m.load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+		return "", err
 	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintln(os.Stderr, "warning:", w)
+	return p.run(ctx, b, spec)
+}
+
+// job is a one-shot container made by spec, ready for its command.
+func (m *DataPlatform) job(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+	p, err := m.load(ctx)
+	if err != nil {
+		return nil, pipeline.Spec{}, err
 	}
-	return newPlatform(ctx, cfg, m.Source, time.Now()), nil
+	return p.job(ctx, b, spec)
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
+	"reflect"
 	"strings"
 	"time"
 
@@ -12,20 +12,19 @@ import (
 	"dagger/data-platform/pipeline"
 )
 
-// platform turns pipeline definitions into Dagger containers and services.
-// It holds no logic of its own beyond that translation.
+// platform is one call of the module: its configuration, loaded and
+// validated before anything starts, and the translation of plans
+// (pipeline.Plan) into Dagger containers and services.
 type platform struct {
 	// ctx is the context of the one function call this platform serves.
-	ctx     context.Context
-	cfg     pipeline.Config
-	source  *dagger.Directory
-	secrets map[string]*dagger.Secret
+	ctx    context.Context
+	cfg    pipeline.Config
+	source *dagger.Directory
 	// runID changes on every call, so one-shot jobs (init, dbt, the CLI)
 	// really run instead of being answered from Dagger's cache.
 	runID string
-	built map[string]*dagger.Service
-	// done: one-shot jobs (init) that already succeeded in this call.
-	done map[string]bool
+	// secrets: Dagger secrets by their name, made once a call (see secret).
+	secrets map[string]*dagger.Secret
 	// held: who holds the project's data, once read (see holders).
 	held map[string]pipeline.Holding
 	// healthchecks: whether the engine reads image health checks, once
@@ -33,23 +32,50 @@ type platform struct {
 	healthchecks *bool
 }
 
-func newPlatform(ctx context.Context, cfg pipeline.Config, source *dagger.Directory, now time.Time) *platform {
-	return &platform{ctx: ctx, cfg: cfg, source: source,
-		runID: fmt.Sprint(now.UnixNano()), built: map[string]*dagger.Service{}, done: map[string]bool{}}
-}
-
-// secret is one secret value of the configuration, as a Dagger secret.
-// They are made once a call, on first use: a secret name registered twice
-// in one session keeps its first value, so nothing that changes a value
-// (useRunningStack) may come after.
-func (p *platform) secret(name string) *dagger.Secret {
-	if p.secrets == nil {
-		p.secrets = map[string]*dagger.Secret{}
-		for n, value := range pipeline.Secrets(p.cfg) {
-			p.secrets[n] = dag.SetSecret("dataplatform-"+p.cfg.ProjectName+"-"+n, value)
+// load reads and validates the configuration: .env, --set and the secret
+// arguments. Nothing starts before it; every problem is in its one error.
+// (It runs in each function rather than once in New: the validation needs
+// the secrets' values, which must never be stored in the module's object,
+// whose fields Dagger keeps in the call's ID.)
+func (m *DataPlatform) load(ctx context.Context) (*platform, error) {
+	dotenv := ""
+	if ok, err := m.Source.Exists(ctx, ".env"); err != nil {
+		return nil, err
+	} else if ok {
+		if dotenv, err = m.Source.File(".env").Contents(ctx); err != nil {
+			return nil, fmt.Errorf(".env: %w", err)
 		}
 	}
-	return p.secrets[name]
+	secrets := map[string]string{}
+	for name, s := range m.secretArgs() {
+		v, err := s.Plaintext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		secrets[name] = strings.TrimRight(v, "\r\n")
+	}
+	cfg, err := pipeline.LoadConfig(ctx, pipeline.Input{Dotenv: dotenv, Set: m.Set, Secrets: secrets})
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	return &platform{ctx: ctx, cfg: cfg, source: m.Source, runID: fmt.Sprint(time.Now().UnixNano())}, nil
+}
+
+// secretArgs are the secret arguments given to the constructor, by
+// variable: each secret row of the table names its field.
+func (m *DataPlatform) secretArgs() map[string]*dagger.Secret {
+	given := map[string]*dagger.Secret{}
+	obj := reflect.ValueOf(m).Elem()
+	for _, v := range pipeline.SecretVariables() {
+		field := strings.ToUpper(v.Secret[:1]) + v.Secret[1:]
+		if s, _ := obj.FieldByName(field).Interface().(*dagger.Secret); s != nil {
+			given[v.Name] = s
+		}
+	}
+	return given
 }
 
 // runEnv carries the run id: a step that must run on every call (it works
@@ -58,252 +84,18 @@ func (p *platform) secret(name string) *dagger.Secret {
 const runEnv = "DATAPLATFORM_RUN"
 
 // fresh makes the container's next steps run again on this call.
-func fresh(ctr *dagger.Container, runID string) *dagger.Container {
-	return ctr.WithEnvVariable(runEnv, runID)
+func (p *platform) fresh(ctr *dagger.Container) *dagger.Container {
+	return ctr.WithEnvVariable(runEnv, p.runID)
 }
 
-// stack returns the gateway, whose bindings start every service in order.
-// (Starting PostgreSQL and Valkey early with Service.Start, beside init,
-// was tried: a service started from the function's own client is stopped
-// minutes later, while the gateway still uses it.)
-func (p *platform) stack(workers int, flower bool) (*dagger.Service, error) {
-	return p.service(pipeline.HostGateway, workers, flower)
-}
-
-// service builds the named service of a stack, with everything it needs.
-func (p *platform) service(name string, workers int, flower bool) (*dagger.Service, error) {
-	stack, err := pipeline.Stack(p.cfg, workers, flower)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pipeline.StartOrder(stack); err != nil {
-		return nil, err
-	}
-	return p.build(stack, name)
-}
-
-func (p *platform) build(stack map[string]pipeline.Service, name string) (*dagger.Service, error) {
-	if svc, ok := p.built[name]; ok {
-		return svc, nil
-	}
-	def, ok := stack[name]
-	if !ok {
-		return nil, fmt.Errorf("no service %q", name)
-	}
-	ctr, err := p.container(def, stack)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := p.asService(ctr, def.Command())
-	if err != nil {
-		return nil, err
-	}
-	if reached(stack, name) {
-		// Its name resolves in the whole session, bound or not (Reaches).
-		svc = svc.WithHostname(name)
-	}
-	p.built[name] = svc
-	return svc, nil
-}
-
-// reached: some service of the stack calls this one by name without binding it.
-func reached(stack map[string]pipeline.Service, name string) bool {
-	for _, s := range stack {
-		if slices.Contains(s.Reaches, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// container applies a definition: image, env, secrets, volumes, project
-// files, ports, and its needs (services bound by hostname, jobs finished).
-func (p *platform) container(def pipeline.Service, stack map[string]pipeline.Service) (*dagger.Container, error) {
-	ctr := dag.Container().From(def.Image)
-	for _, kv := range def.SortedEnv() {
-		ctr = ctr.WithEnvVariable(kv[0], kv[1])
-	}
-	for _, kv := range def.SortedSecretEnv() {
-		ctr = ctr.WithSecretVariable(kv[0], p.secret(kv[1]))
-	}
-	for _, kv := range def.SortedSecretFiles() {
-		ctr = ctr.WithMountedSecret(kv[0], p.secret(kv[1]), dagger.ContainerWithMountedSecretOpts{Owner: def.User})
-	}
-	for _, v := range def.Volumes {
-		ctr = withVolume(ctr, v)
-	}
-	for _, m := range def.Mounts {
-		if m.Optional {
-			ok, err := p.source.Exists(p.ctx, m.Source)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
-		}
-		if m.Dir {
-			ctr = ctr.WithDirectory(m.Path, p.source.Directory(m.Source), dagger.ContainerWithDirectoryOpts{Owner: def.User})
-		} else {
-			ctr = ctr.WithFile(m.Path, p.source.File(m.Source), dagger.ContainerWithFileOpts{Owner: def.User, Permissions: 0o755})
-		}
-	}
-	for _, port := range def.Ports {
-		ctr = ctr.WithExposedPort(port)
-	}
-	for _, need := range def.Needs {
-		if need == pipeline.JobInit {
-			// Init runs to success before this container is even defined (in
-			// this very call: init never comes from cache).
-			if err := p.runOnce(stack[need]); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		svc, err := p.build(stack, need)
-		if err != nil {
-			return nil, err
-		}
-		ctr = ctr.WithServiceBinding(need, svc)
-	}
-	if def.AsRoot != nil {
-		// Never from cache: it works on volumes (e.g. makes missing keys
-		// after a wipe), whose content is not part of Dagger's cache key.
-		ctr = fresh(ctr, p.runID).WithUser("0:0").WithExec(def.AsRoot)
-	}
-	if def.User != "" {
-		ctr = ctr.WithUser(def.User)
-	}
-	return ctr, nil
-}
-
-// holders reads who holds the project's data now (see pipeline.Holders),
-// once per call; it never waits on the data itself.
-func (p *platform) holders(ctx context.Context) (map[string]pipeline.Holding, error) {
-	if p.held != nil {
-		return p.held, nil
-	}
-	def := pipeline.Holders(p.cfg)
-	ctr, err := p.container(def, nil)
-	if err != nil {
-		return nil, err
-	}
-	out, err := fresh(ctr, p.runID).WithExec(def.Command()).Stdout(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("finding out whether project %q's stack runs: %w", p.cfg.ProjectName, err)
-	}
-	if p.held, err = pipeline.ParseHolders(out); err != nil {
-		return nil, err
-	}
-	return p.held, nil
-}
-
-// useRunningStack makes the PostgreSQL of the project's running stack, if
-// one runs, the database of this call's jobs: they reach it at its address
-// on the engine's network, as they would reach their own.
-func (p *platform) useRunningStack(ctx context.Context) error {
-	held, err := p.holders(ctx)
-	if err != nil {
-		return err
-	}
-	if pg := held[pipeline.HostPostgres]; pg.Holder == pipeline.HolderStack {
-		if p.secrets != nil {
-			return fmt.Errorf("internal error: the database was chosen after the secrets were made")
-		}
-		p.cfg.DatabaseHost = pg.Address
-		fmt.Fprintf(os.Stderr, "note: using the PostgreSQL of project %q's running stack (%s)\n", p.cfg.ProjectName, pg.Address)
-	}
-	return nil
-}
-
-// stackStopped fails when the project's stack runs: what would start a
-// second server on its data (another up, init, the ELT check) says so at
-// once instead of waiting for the data.
-func (p *platform) stackStopped(ctx context.Context) error {
-	held, err := p.holders(ctx)
-	if err != nil {
-		return err
-	}
-	for _, name := range []string{pipeline.HostPostgres, pipeline.HostValkey} {
-		if h := held[name]; h.Holder == pipeline.HolderStack {
-			return fmt.Errorf("the data of project %q is in use by its running stack (%s at %s, started by `dagger call up` or `dagger call %s`): "+
-				"stop it first; dbt, dbt-ci, airflow-cli and shell use it as it runs", p.cfg.ProjectName, name, h.Address, name)
-		}
-	}
-	return nil
-}
-
-// dataFree fails while any server (a stack's, or a one-shot call's own)
-// holds the project's data: wipe never deletes data under a server.
-func (p *platform) dataFree(ctx context.Context) error {
-	if err := p.stackStopped(ctx); err != nil {
-		return err
-	}
-	for name, h := range p.held {
-		if h.Holder != "" {
-			return fmt.Errorf("the data of project %q is in use by another call (its own %s at %s): wait for it to end", p.cfg.ProjectName, name, h.Address)
-		}
-	}
-	return nil
-}
-
-// jobBase is a one-shot definition's container, ready to run, with a fresh
-// run id so its exec never comes from cache. What it needs comes from a
-// stack of this call (one worker, no Flower), whose PostgreSQL is held by
-// this call (it waits while another call's holds the data), unless the
-// call uses a running stack's (useRunningStack).
-func (p *platform) jobBase(def pipeline.Service) (*dagger.Container, error) {
-	stack, err := pipeline.Stack(p.cfg, 1, false)
-	if err != nil {
-		return nil, err
-	}
-	pg := stack[pipeline.HostPostgres]
-	pg.HeldBy = pipeline.HolderCall
-	stack[pipeline.HostPostgres] = pg
-	if p.cfg.DatabaseHost != "" {
-		def.Needs = slices.DeleteFunc(slices.Clone(def.Needs), func(n string) bool { return n == pipeline.HostPostgres })
-	}
-	ctr, err := p.container(def, stack)
-	if err != nil {
-		return nil, err
-	}
-	return fresh(ctr, p.runID), nil
-}
-
-// job returns the container after a run of a one-shot definition.
-func (p *platform) job(def pipeline.Service) (*dagger.Container, error) {
-	ctr, err := p.jobBase(def)
-	if err != nil {
-		return nil, err
-	}
-	return ctr.WithExec(def.Command()), nil
-}
-
-// runOnce runs a one-shot definition that services need, once per call, and
-// fails with its output if it fails.
-func (p *platform) runOnce(def pipeline.Service) error {
-	if p.done[def.Name] {
-		return nil
-	}
-	ctr, err := p.job(def)
-	if err != nil {
-		return err
-	}
-	if _, err := ctr.Sync(p.ctx); err != nil {
-		return fmt.Errorf("%s: %w", def.Name, err)
-	}
-	p.done[def.Name] = true
-	return nil
-}
-
-// run executes a one-shot definition and returns its combined output; on a
-// non-zero exit the error carries that output.
-func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error) {
-	base, err := p.jobBase(def)
+// run runs a one-shot container made by spec, with what it needs, and
+// returns its output; on a non-zero exit the error carries the output.
+func (p *platform) run(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
+	ctr, s, err := p.job(ctx, b, spec)
 	if err != nil {
 		return "", err
 	}
-	out := base.WithExec(def.Command(), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	out := ctr.WithExec(s.Command(), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
 	code, err := out.ExitCode(ctx)
 	if err != nil {
 		return "", err
@@ -320,38 +112,146 @@ func (p *platform) run(ctx context.Context, def pipeline.Service) (string, error
 	if err != nil {
 		return "", err
 	}
-	return "", fmt.Errorf("%s exited with %d:\n%s", def.Name, code, strings.TrimRight(stdout+stderr, "\n"))
+	return "", fmt.Errorf("%s exited with %d:\n%s", s.Name, code, strings.TrimRight(stdout+stderr, "\n"))
 }
 
-// wipe empties every data volume of the project, mounting each exactly as the
-// services do (same key, sharing and owner: otherwise it is another volume).
-func (p *platform) wipe(ctx context.Context) (string, error) {
-	if err := p.cfg.CheckWipe(); err != nil {
-		return "", err
+// job is a container made by spec, with what it needs of the stack
+// started, ready for its command; b says what it does beside a running
+// stack.
+func (p *platform) job(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+	o, err := p.options(ctx, b, pipeline.Options{Holder: pipeline.HolderCall})
+	if err != nil {
+		return nil, pipeline.Spec{}, err
 	}
-	if err := p.dataFree(ctx); err != nil {
-		return "", err
+	plan, err := pipeline.JobPlan(p.cfg, o, spec)
+	if err != nil {
+		return nil, pipeline.Spec{}, err
 	}
-	ctr := fresh(dag.Container().From(p.cfg.PostgresImage), p.runID)
-	var report []string
-	for _, v := range p.cfg.Volumes() {
-		ctr = withVolume(ctr, v).
-			WithExec([]string{"sh", "-c", `find "$0" -mindepth 1 -delete`, v.Path})
-		report = append(report, "wiped "+v.Key)
+	ctr, err := p.start(plan)
+	return ctr, plan.Specs[plan.Target], err
+}
+
+// start walks a plan's stages: each service is built (Dagger starts it when
+// something binds it, and waits for its ports), each job runs to success
+// before anything of a later stage is built. It returns the target's
+// container, ready for its command.
+func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
+	services := map[string]*dagger.Service{}
+	var target *dagger.Container
+	for _, stage := range plan.Stages {
+		for _, name := range stage {
+			spec := plan.Specs[name]
+			ctr, err := p.container(plan, spec, services)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case name == plan.Target:
+				target = ctr
+			case spec.Kind == pipeline.Job:
+				if _, err := ctr.WithExec(spec.Command()).Sync(p.ctx); err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+			default:
+				svc, err := p.asService(ctr, spec.Command())
+				if err != nil {
+					return nil, err
+				}
+				if spec.Named {
+					// Its name resolves in the whole session, bound or not.
+					svc = svc.WithHostname(name)
+				}
+				services[name] = svc
+			}
+		}
 	}
-	if _, err := ctr.Sync(ctx); err != nil {
-		return "", err
+	return target, nil
+}
+
+// container applies a spec: image, env, secrets, volumes, project files,
+// ports, the services it needs bound by their names, its root step.
+func (p *platform) container(plan pipeline.Plan, spec pipeline.Spec, services map[string]*dagger.Service) (*dagger.Container, error) {
+	ctr := dag.Container().From(spec.Image)
+	for _, kv := range spec.SortedEnv() {
+		ctr = ctr.WithEnvVariable(kv[0], kv[1])
 	}
-	return strings.Join(report, "\n"), nil
+	for _, kv := range spec.SortedSecretEnv() {
+		ctr = ctr.WithSecretVariable(kv[0], p.secret(plan, kv[1]))
+	}
+	for _, kv := range spec.SortedSecretFiles() {
+		ctr = ctr.WithMountedSecret(kv[0], p.secret(plan, kv[1]), dagger.ContainerWithMountedSecretOpts{Owner: spec.User})
+	}
+	for _, v := range spec.Volumes {
+		ctr = withVolume(ctr, v)
+	}
+	for _, m := range spec.Mounts {
+		if m.Optional {
+			ok, err := p.source.Exists(p.ctx, m.Source)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		if m.Dir {
+			ctr = ctr.WithDirectory(m.Path, p.source.Directory(m.Source), dagger.ContainerWithDirectoryOpts{Owner: spec.User})
+		} else {
+			ctr = ctr.WithFile(m.Path, p.source.File(m.Source), dagger.ContainerWithFileOpts{Owner: spec.User, Permissions: 0o755})
+		}
+	}
+	for _, port := range spec.Ports {
+		ctr = ctr.WithExposedPort(port)
+	}
+	for _, need := range spec.Needs {
+		if svc, ok := services[need]; ok {
+			ctr = ctr.WithServiceBinding(need, svc)
+		}
+	}
+	if spec.AsRoot != nil {
+		// Never from cache: it works on volumes (e.g. makes missing keys
+		// after a wipe), whose content is not part of Dagger's cache key.
+		ctr = p.fresh(ctr).WithUser("0:0").WithExec(spec.AsRoot)
+	}
+	if spec.User != "" {
+		ctr = ctr.WithUser(spec.User)
+	}
+	if spec.Kind == pipeline.Job {
+		ctr = p.fresh(ctr)
+	}
+	return ctr, nil
+}
+
+// secret is one secret value of a plan, as a Dagger secret. Its name is
+// the call's own (the run id): a name given to SetSecret stands for one
+// value in the engine, and a container this call returns (shell) is run
+// after it, by name; a value of another call (another password, another
+// database address) must never answer for it. Jobs never come from cache
+// and services are never cached, so a name per call costs nothing.
+func (p *platform) secret(plan pipeline.Plan, name string) *dagger.Secret {
+	key := "dataplatform-" + plan.Config.ProjectName + "-" + name + "-" + p.runID
+	if db := plan.Config.DatabaseHost(); db != pipeline.HostPostgres {
+		key += "-on-" + db
+	}
+	if p.secrets == nil {
+		p.secrets = map[string]*dagger.Secret{}
+	}
+	if s, ok := p.secrets[key]; ok {
+		return s
+	}
+	s := dag.SetSecret(key, plan.Secrets()[name])
+	p.secrets[key] = s
+	return s
 }
 
 // withVolume mounts a persistent volume; an exclusive one is locked to one
-// container at a time, so two sessions never run a database on the same files.
+// container at a time, so two sessions never run a database on the same
+// files. Every mount of a volume goes through here, with the same sharing
+// and no owner: Dagger v0.21 keys a volume by those too.
 func withVolume(ctr *dagger.Container, v pipeline.Volume) *dagger.Container {
 	sharing := dagger.CacheSharingModeShared
 	if v.Exclusive {
 		sharing = dagger.CacheSharingModeLocked
 	}
-	return ctr.WithMountedCache(v.Path, dag.CacheVolume(v.Key),
-		dagger.ContainerWithMountedCacheOpts{Sharing: sharing, Owner: v.Owner})
+	return ctr.WithMountedCache(v.Path, dag.CacheVolume(v.Key), dagger.ContainerWithMountedCacheOpts{Sharing: sharing})
 }

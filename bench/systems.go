@@ -10,10 +10,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
-	"dagger/data-platform/internal/procgroup"
+	"dagger/data-platform/internal/harness"
 )
 
 // system is one way to run the stack: the Dagger module or the spec's
@@ -31,8 +30,9 @@ type system interface {
 	// Ready returns each service's first output and ready line since t0,
 	// read from the service's own timestamped output.
 	Ready(t0 time.Time) (map[string]serviceTimes, error)
-	// DbtTest runs `dbt test` (stack running or not) and DbtBuild builds.
-	DbtTest(running bool) error
+	// DbtTest runs `dbt test` (stack running or not) and returns dbt's own
+	// time, where the system tells it apart; DbtBuild builds.
+	DbtTest(running bool) (time.Duration, error)
 	DbtBuild(running bool) error
 	// Synced is what a new DAG file needs to reach the running stack.
 	Synced() error
@@ -44,77 +44,47 @@ type system interface {
 // --- the Dagger module ----------------------------------------------------
 
 type module struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	tl   *timeline
+	up *harness.Running
+	tl *timeline
 }
 
 func (m *module) Name() string { return "Dagger module" }
 
-var moduleArgs = []string{
-	"--set", "COMPOSE_PROJECT_NAME=" + project,
-	"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
-	"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
-	"--set", fmt.Sprintf("FLOWER_PORT=%d", flowerPort),
-}
+// benchProject is the module's project of the benchmark.
+var benchProject = harness.Project{Dir: ".", Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort}
 
-func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, moduleArgs...), args...)...)
-}
-
-// call runs one dagger call and returns its stdout.
-func call(args ...string) (string, error) { return run(daggerCmd, args...) }
-
-func run(mk func(context.Context, ...string) *exec.Cmd, args ...string) (string, error) {
+// call runs one dagger call and returns its stdout and progress output.
+func call(args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := mk(ctx, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tailOf(stderr.String()+stdout.String(), 30))
-	}
-	return stdout.String(), nil
+	return benchProject.Call(ctx, nil, args...)
 }
 
-func (m *module) Wipe() error { _, err := call("wipe"); return err }
+func (m *module) Wipe() error { _, _, err := call("wipe"); return err }
 
 func (m *module) Start() error {
-	m.cmd = daggerCmd(context.Background(), "up", "--workers", "1", "up")
 	m.tl = newTimeline(time.Now())
-	m.cmd.Stdout, m.cmd.Stderr = m.tl, m.tl
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := m.cmd.Start(); err != nil {
-		return err
-	}
-	m.done = make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	return nil
+	var err error
+	m.up, err = benchProject.Start(m.tl, nil, "up", "--workers", "1", "up")
+	return err
 }
 
 func (m *module) Exited() error {
-	select {
-	case <-m.done:
-		return fmt.Errorf("dagger call up up exited:\n%s", tailOf(m.tl.String(), 40))
-	default:
-		return nil
+	if m.up.Exited() {
+		return fmt.Errorf("dagger call up up exited:\n%s", harness.Tail(m.tl.String(), 40))
 	}
+	return nil
 }
 
-func (m *module) Stop() { procgroup.Interrupt(m.cmd, m.done, time.Minute) }
-
-// The module's long-running services; each keeps its output, every line
-// with its time, in the project's logs volume (`dagger call logs`).
-var moduleServices = []string{"postgres", "valkey", "airflow-apiserver", "airflow-scheduler",
-	"airflow-dag-processor", "airflow-triggerer", "airflow-worker-1"}
+func (m *module) Stop() { m.up.Stop(time.Minute) }
 
 // keptLine is a line of `dagger call logs`: "2026-11-29T23:04:47Z text".
 var keptLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.*)$`)
 
 func (m *module) Ready(t0 time.Time) (map[string]serviceTimes, error) {
 	res := map[string]serviceTimes{}
-	for _, s := range moduleServices {
-		out, err := call("logs", "--service", s, "--tail", "20000")
+	for _, s := range harness.Services {
+		out, _, err := call("logs", "--service", s, "--tail", "20000")
 		if err != nil {
 			return nil, err
 		}
@@ -139,17 +109,24 @@ func (m *module) Ready(t0 time.Time) (map[string]serviceTimes, error) {
 	return res, nil
 }
 
-func (m *module) DbtTest(running bool) error  { return m.dbt(running, "test") }
-func (m *module) DbtBuild(running bool) error { return m.dbt(running, "build") }
-
-// dbt beside a running stack uses its PostgreSQL, which the call finds
-// itself; without one it starts its own.
-func (m *module) dbt(_ bool, cmd string) error {
-	_, err := call("dbt", "--cmd", cmd)
+func (m *module) DbtTest(running bool) (time.Duration, error) { return m.dbt(running, "test") }
+func (m *module) DbtBuild(running bool) error {
+	_, err := m.dbt(running, "build")
 	return err
 }
 
-func (m *module) Synced() error { _, err := call("sync"); return err }
+// dbt beside a running stack uses its PostgreSQL, which the call finds
+// itself; without one it starts its own. dbt's own time is its exec's, as
+// the progress output gives it.
+func (m *module) dbt(_ bool, cmd string) (time.Duration, error) {
+	_, progress, err := call("dbt", "--cmd", cmd)
+	if err != nil {
+		return 0, err
+	}
+	return execTime(progress, "dbt "+cmd)
+}
+
+func (m *module) Synced() error { _, _, err := call("sync"); return err }
 
 // Memory: the engine runs the module's containers; every process of the
 // project's stack carries DATAPLATFORM_PROJECT=<project> in its env.
@@ -219,7 +196,17 @@ func composeCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func composeRun(args ...string) (string, error) { return run(composeCmd, args...) }
+func composeRun(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := composeCmd(ctx, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, harness.Tail(stderr.String()+stdout.String(), 30))
+	}
+	return stdout.String(), nil
+}
 
 func (c *compose) Wipe() error {
 	_, err := composeRun("down", "-v", "--remove-orphans")
@@ -285,8 +272,8 @@ func composeContainer(service string) (string, error) {
 	return ids[0], nil
 }
 
-func (c *compose) DbtTest(running bool) error  { return c.dbt(running, "test") }
-func (c *compose) DbtBuild(running bool) error { return c.dbt(running, "build") }
+func (c *compose) DbtTest(running bool) (time.Duration, error) { return 0, c.dbt(running, "test") }
+func (c *compose) DbtBuild(running bool) error                 { return c.dbt(running, "build") }
 
 // dbt as the spec runs it: `run --rm dbt ...`; without a running stack,
 // run starts PostgreSQL first, and down stops it again.
@@ -326,6 +313,28 @@ func (c *compose) Memory() (uint64, int, error) {
 }
 
 // --- shared ---------------------------------------------------------------
+
+// execTime is how long the exec whose command line holds what ran, as a
+// call's plain progress output says ("withExec ...", then on the same span
+// "Container.withExec DONE [3.9s]").
+func execTime(progress, what string) (time.Duration, error) {
+	span := ""
+	for _, raw := range strings.Split(progress, "\n") {
+		m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
+		if m == nil {
+			continue
+		}
+		if strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what) {
+			span = m[1]
+		}
+		if d := execDone.FindStringSubmatch(m[3]); d != nil && m[1] == span {
+			return time.ParseDuration(d[1])
+		}
+	}
+	return 0, fmt.Errorf("no finished exec of %q in the progress output", what)
+}
+
+var execDone = regexp.MustCompile(`^Container\.withExec DONE \[([0-9hms.]+)\]$`)
 
 // readyFrom finds, in a service's timestamped output, its first line and
 // its ready line at or after t0. A missing ready line is an error: a

@@ -10,9 +10,10 @@ import (
 )
 
 // timeline follows the plain progress output of `dagger call up` as it is
-// printed and notes, for each service, when its first line of output and
-// its own "ready" line arrived. The api-server's health report cannot give
-// this: it answers only once the whole stack (gateway last) is up.
+// printed and notes when init (a job: its output comes only there) printed
+// its first and its "done" line, and when the CLI opened the host ports.
+// Each long-running service's own times come from its kept log instead
+// (`dagger call logs`, see module.Ready).
 type timeline struct {
 	t0  time.Time
 	now func() time.Time
@@ -20,17 +21,13 @@ type timeline struct {
 	mu      sync.Mutex
 	partial []byte
 	log     bytes.Buffer
-	spans   map[string]string // progress span id -> service
-	// lastExec: the span of the latest "exec ..." line, whose name (a
-	// script with line breaks) may go on over the next lines.
-	lastExec string
-	first    map[string]time.Duration
-	ready    map[string]time.Duration
+	initID  string // init's exec span
+	first   map[string]time.Duration
+	ready   map[string]time.Duration
 }
 
 func newTimeline(t0 time.Time) *timeline {
-	return &timeline{t0: t0, now: time.Now, spans: map[string]string{},
-		first: map[string]time.Duration{}, ready: map[string]time.Duration{}}
+	return &timeline{t0: t0, now: time.Now, first: map[string]time.Duration{}, ready: map[string]time.Duration{}}
 }
 
 // readyLines: what each service prints once it is ready, by name prefix.
@@ -60,12 +57,6 @@ var (
 	ansi     = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
 	spanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 	logLine  = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
-	// The supervisor's arguments, after the container's preparation if any
-	// (["sh", "-c", "...", "sh", "sh", ".../restart-always.sh", NAME, ...]);
-	// long ones come on a line of their own, "┆ args: [...]".
-	supervised = regexp.MustCompile(`^(?:Container\.asService\()?args: \[.*"[^"]*restart-always\.sh", "([^"]+)"`)
-	// The same in a service's exec span, where its output comes.
-	supervisedExec = regexp.MustCompile(`restart-always\.sh (\S+)`)
 )
 
 func (tl *timeline) Write(p []byte) (int, error) {
@@ -87,36 +78,25 @@ func (tl *timeline) Write(p []byte) (int, error) {
 
 // line takes one line of progress output that arrived at time at.
 func (tl *timeline) line(at time.Duration, raw string) {
-	clean := ansi.ReplaceAllString(raw, "")
-	m := spanLine.FindStringSubmatch(clean)
+	m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
 	if m == nil {
-		// More of an exec span's name: the supervisor may be named here.
-		if s := supervisedExec.FindStringSubmatch(clean); s != nil && tl.lastExec != "" {
-			tl.spans[tl.lastExec] = s[1]
-		}
 		return
 	}
 	span, rest := m[1], m[3]
-	if strings.HasPrefix(rest, "exec ") {
-		tl.lastExec = span
-		if s := supervisedExec.FindStringSubmatch(rest); s != nil {
-			tl.spans[span] = s[1]
-		}
-	}
-	if s := supervised.FindStringSubmatch(rest); s != nil {
-		tl.spans[span] = s[1]
-	} else if strings.HasPrefix(rest, "withExec ") && strings.Contains(rest, "bash /opt/airflow/init/airflow-init.sh") {
-		tl.spans[span] = "airflow-init"
+	if strings.HasPrefix(rest, "withExec ") && strings.Contains(rest, "/airflow-init.sh") {
+		tl.initID = span
 	}
 	l := logLine.FindStringSubmatch(rest)
 	if l == nil {
 		return
 	}
-	service, ok := tl.spans[span]
-	if !ok && strings.Contains(l[1], "tunnel started") {
-		service, ok = hostPorts, true
-	}
-	if !ok {
+	var service string
+	switch {
+	case span == tl.initID:
+		service = "airflow-init"
+	case strings.Contains(l[1], "tunnel started"):
+		service = hostPorts
+	default:
 		return
 	}
 	if _, seen := tl.first[service]; !seen {

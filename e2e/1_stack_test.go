@@ -22,7 +22,7 @@ const dagID = "elt_shop_orders"
 
 // TestFunctionsListed: the Go module loads in the engine and shows its API.
 func TestFunctionsListed(t *testing.T) {
-	out, err := daggerCmd(t.Context(), "functions").CombinedOutput()
+	out, err := dagger(t.Context(), "functions").CombinedOutput()
 	if err != nil {
 		t.Fatalf("dagger functions: %v\n%s", err, tail(string(out), 40))
 	}
@@ -38,7 +38,7 @@ func TestFunctionsListed(t *testing.T) {
 // the module pulls (stand-ins in CI) and the DAG import check.
 func TestModuleChecks(t *testing.T) {
 	ctx := t.Context()
-	cmd := daggerCmd(ctx, "check", "--progress=plain")
+	cmd := dagger(ctx, "check", "--progress=plain")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("dagger check: %v\n%s", err, tail(string(out), 80))
@@ -55,7 +55,7 @@ func TestDagCheckNamesBrokenFile(t *testing.T) {
 	if err == nil {
 		t.Fatalf("broken DAG passed the check:\n%s", out)
 	}
-	for _, want := range []string{"broken_dag.py", "does_not_exist", "1 DAG file(s) failed to import"} {
+	for _, want := range []string{"broken_dag.py", "No module named 'airflow.providers.does_not_exist'", "1 DAG file(s) failed to import"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
@@ -85,19 +85,19 @@ func TestInvalidConfigFailsBeforeStart(t *testing.T) {
 // run through Airflow and dbt, the ad-hoc CLI; then dbt on its own.
 func TestStack(t *testing.T) {
 	writeDotenv(t, stackDotenv())
-	mustCall(t, 10*time.Minute, "wipe")
+	wipe(t, moduleArgs())
 	st := startStack(t, "--workers", "2", "--flower")
 	stopped := false
 	defer func() {
 		if !stopped {
-			st.stop(t)
+			stop(t, st)
 		}
 		if t.Failed() {
-			t.Logf("up output (tail):\n%s", tail(st.log.String(), 80))
+			t.Logf("up output (tail):\n%s", tail(st.Log.String(), 80))
 		}
 	}()
 
-	st.waitHealthy(t, 15*time.Minute)
+	waitHealthy(t, st, 15*time.Minute)
 
 	var token string
 	t.Run("token works on the REST API", func(t *testing.T) {
@@ -334,15 +334,15 @@ func TestStack(t *testing.T) {
 		// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
 		write(broken, "from airflow.sdk import dag  # a DAG file that cannot import\nimport does_not_exist_e2e\n")
 		_, err := call(t, 5*time.Minute, "sync")
-		if err == nil || !strings.Contains(err.Error(), "e2e_broken.py") || !strings.Contains(err.Error(), "does_not_exist_e2e") {
-			t.Errorf("sync does not name the broken file and its error: %v", err)
+		if err == nil || !strings.Contains(err.Error(), "e2e_broken.py") || !strings.Contains(err.Error(), "No module named 'does_not_exist_e2e'") {
+			t.Errorf("sync does not name the broken file and Python's error: %v", err)
 		}
 		visible("the broken file in importErrors", func() error {
 			var errs json.RawMessage
 			if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
 				return err
 			}
-			if !strings.Contains(string(errs), "e2e_broken.py") {
+			if !strings.Contains(string(errs), "e2e_broken.py") || !strings.Contains(string(errs), "No module named 'does_not_exist_e2e'") {
 				return fmt.Errorf("not listed yet")
 			}
 			return nil
@@ -413,7 +413,7 @@ func TestStack(t *testing.T) {
 		}
 	})
 
-	st.stop(t)
+	stop(t, st)
 	stopped = true
 
 	t.Run("logs of the stopped stack", func(t *testing.T) {
@@ -510,7 +510,7 @@ func keys[V any](m map[string]V) []string {
 // TestEltCheckFunction runs the module's own end-to-end check on fresh data:
 // the stack, the DAG through the REST API, dbt build, marts against raw rows.
 func TestEltCheckFunction(t *testing.T) {
-	mustCall(t, 10*time.Minute, "wipe")
+	wipe(t, moduleArgs())
 	out := mustCall(t, 30*time.Minute, "elt-check")
 	for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
 		if !strings.Contains(out, want) {
@@ -525,11 +525,11 @@ func TestEltCheckFunction(t *testing.T) {
 func TestDbtDocsServe(t *testing.T) {
 	const port = 18081
 	docs := startService(t, "dbt-docs", "up", "--ports", fmt.Sprintf("%d:8081", port))
-	defer docs.stop(t)
+	defer stop(t, docs)
 	var body string
 	waitFor(t, "dbt docs served", 10*time.Minute, 3*time.Second, func() error {
-		if docs.exited() {
-			t.Fatalf("dbt-docs exited:\n%s", tail(docs.log.String(), 40))
+		if docs.Exited() {
+			t.Fatalf("dbt-docs exited:\n%s", tail(docs.Log.String(), 40))
 		}
 		for _, path := range []string{"/", "/manifest.json", "/catalog.json"} {
 			resp, err := http.Get(fmt.Sprintf("http://localhost:%d%s", port, path))
@@ -571,7 +571,7 @@ func TestDbtCI(t *testing.T) {
 		_ = os.RemoveAll(filepath.Join(proj, "dbt", generated))
 	}
 	pg := startService(t, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))
-	defer pg.stop(t)
+	defer stop(t, pg)
 	dbtPW := secrets["E2E_DBT_DB_PASSWORD"]
 	waitFor(t, "postgres answers", 5*time.Minute, 2*time.Second, func() error {
 		_, err := psql("dbt", dbtPW, "analytics", "SELECT 1")
@@ -587,6 +587,7 @@ func TestDbtCI(t *testing.T) {
 	if _, err := ci(t, module, "--schema-suffix", "e2e_a", "-o", first); err != nil {
 		t.Fatal(err)
 	}
+	keepExported(t, first)
 	for _, f := range []string{"manifest.json", "run_results.json", "catalog.json", "index.html", "static_index.html", "summary.md", "dbt-exit-code"} {
 		if info, err := os.Stat(filepath.Join(first, f)); err != nil || info.Size() == 0 {
 			t.Errorf("artifact %s missing or empty: %v", f, err)
@@ -596,8 +597,12 @@ func TestDbtCI(t *testing.T) {
 		t.Errorf("summary of a passing build:\n%s", summary)
 	}
 
-	t.Run("state-aware: exactly the changed model and its children", func(t *testing.T) {
-		model := filepath.Join(proj, "dbt/models/staging/stg_orders.sql")
+	t.Run("state-aware: the changed model, its unchanged parent deferred to the state's", func(t *testing.T) {
+		// daily_revenue changes; its parent stg_orders does not. In a
+		// schema of its own (suffix e2e_c), the run builds daily_revenue
+		// alone and reads stg_orders from the first run's relation (--defer):
+		// there is no stg_orders in e2e_c's schemas.
+		model := filepath.Join(proj, "dbt/models/marts/daily_revenue.sql")
 		f, err := os.OpenFile(model, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -605,20 +610,28 @@ func TestDbtCI(t *testing.T) {
 		fmt.Fprintln(f, "-- changed by the e2e test")
 		f.Close()
 		second := t.TempDir()
-		if _, err := ci(t, module, "--schema-suffix", "e2e_a", "--state", first, "-o", second); err != nil {
+		if _, err := ci(t, module, "--schema-suffix", "e2e_c", "--state", first, "-o", second); err != nil {
 			t.Fatal(err)
 		}
-		want := lineage(t, filepath.Join(first, "manifest.json"), "model.shop_analytics.stg_orders")
+		keepExported(t, second)
+		want := lineage(t, filepath.Join(first, "manifest.json"), "model.shop_analytics.daily_revenue")
 		got := map[string]bool{}
 		for _, r := range runResults(t, filepath.Join(second, "run_results.json")) {
 			if strings.HasPrefix(r.UniqueID, "model.") {
 				got[r.UniqueID] = true
 			}
 		}
-		if !maps.Equal(got, want) {
+		if !maps.Equal(got, want) || !got["model.shop_analytics.daily_revenue"] {
 			t.Errorf("models built %v, want the changed one and its children %v", keys(got), keys(want))
 		}
-		t.Logf("state-aware run built %d models: %v", len(got), keys(got))
+		rel, err := psql("dbt", dbtPW, "analytics", "SELECT to_regclass('public_e2e_c_marts.daily_revenue') IS NOT NULL, "+
+			"to_regclass('public_e2e_c_staging.stg_orders') IS NULL, (SELECT count(*) FROM public_e2e_c_marts.daily_revenue) > 0")
+		if err != nil || rel != "t|t|t" {
+			t.Errorf("daily_revenue built in e2e_c from the deferred stg_orders (built, parent absent, rows): %q %v", rel, err)
+		}
+		if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--schema-suffix", "e2e_c"); err != nil {
+			t.Error(err)
+		}
 	})
 
 	t.Run("a failing data test fails the call and is named with its rows", func(t *testing.T) {
@@ -644,6 +657,7 @@ func TestDbtCI(t *testing.T) {
 		if _, err := ci(t, module, "--schema-suffix", "e2e_a", "--allow-failure", "-o", kept); err != nil {
 			t.Fatal(err)
 		}
+		keepExported(t, kept)
 		code, _ := os.ReadFile(filepath.Join(kept, "dbt-exit-code"))
 		if strings.TrimSpace(string(code)) != "1" || len(runResults(t, filepath.Join(kept, "run_results.json"))) == 0 {
 			t.Errorf("--allow-failure: exit code %q, run results missing?", code)
@@ -664,6 +678,7 @@ func TestDbtCI(t *testing.T) {
 		if _, err := ci(t, withSchema, "-o", judge); err != nil {
 			t.Fatal(err)
 		}
+		keepExported(t, judge)
 		n := 0
 		for _, r := range runResults(t, filepath.Join(judge, "run_results.json")) {
 			if r.RelationName == "" {

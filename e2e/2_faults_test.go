@@ -31,17 +31,15 @@ func TestFaults(t *testing.T) {
 		t.Skip("the fault tests signal the engine's processes from this host: run them as root on the engine's machine (CI does)")
 	}
 	module := faultArgs()
-	if _, err := callWith(t, 10*time.Minute, module, "wipe"); err != nil {
-		t.Fatal(err)
-	}
+	wipe(t, module)
 	st := startWith(t, module, "up", "--workers", "2", "up")
 	defer func() {
-		st.stop(t)
+		stop(t, st)
 		if t.Failed() {
-			t.Logf("up output (tail):\n%s", tail(st.log.String(), 80))
+			t.Logf("up output (tail):\n%s", tail(st.Log.String(), 80))
 		}
 	}()
-	st.waitHealthy(t, 15*time.Minute)
+	waitHealthy(t, st, 15*time.Minute)
 	token := login(t)
 	waitFor(t, "fault_retry registered and unpaused", 3*time.Minute, 3*time.Second, func() error {
 		return api("PATCH", "/api/v2/dags/fault_retry", token, map[string]any{"is_paused": false}, nil)
@@ -90,7 +88,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("postgres stopped while the scheduler runs", func(t *testing.T) {
-		st.waitHealthy(t, 3*time.Minute)
+		waitHealthy(t, st, 3*time.Minute)
 		sup, err := supervisor("postgres", faultProject)
 		if err != nil {
 			t.Fatal(err)
@@ -99,7 +97,7 @@ func TestFaults(t *testing.T) {
 		if len(server) != 1 {
 			t.Fatalf("postgres's supervisor has %d children, want the server", len(server))
 		}
-		restartsBefore := strings.Count(st.log.String(), "airflow-scheduler: exited")
+		restartsBefore := strings.Count(st.Log.String(), "airflow-scheduler: exited")
 		// Hold the supervisor, so postgres stays down like after `docker
 		// stop`, then stop the server (INT: its fast shutdown).
 		if err := syscall.Kill(sup.pid, syscall.SIGSTOP); err != nil {
@@ -148,7 +146,7 @@ func TestFaults(t *testing.T) {
 			return nil
 		})
 		healthyAt := time.Now()
-		restarts := strings.Count(st.log.String(), "airflow-scheduler: exited") - restartsBefore
+		restarts := strings.Count(st.Log.String(), "airflow-scheduler: exited") - restartsBefore
 		runID := triggerFault(t, token, nil)
 		state := waitRun(t, token, runID, 5*time.Minute)
 		t.Logf("fault: postgres down %s (held stopped %s, answering %s after its supervisor was let go); "+

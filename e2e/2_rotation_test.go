@@ -3,11 +3,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/data-platform/internal/harness"
+	"dagger/data-platform/restapi"
 )
 
 // newPasswordArgs are moduleArgs with every password changed.
@@ -36,25 +40,47 @@ func flowerStatus(t *testing.T, user, password string) int {
 	return resp.StatusCode
 }
 
+// The stored connection's password, as typed; Airflow keeps it encrypted
+// with the project's Fernet key.
+const connPassword = "rotation-conn-value-4730"
+
+// decrypted is the password of a stored connection as the Airflow CLI
+// decrypts it (`connections get -o json`), or the CLI's error.
+func decrypted(t *testing.T, module []string, conn string) (string, error) {
+	t.Helper()
+	out, err := callWith(t, 10*time.Minute, module, "airflow-cli", "--args", "connections get "+conn+" -o json")
+	if err != nil {
+		return "", err
+	}
+	var got []struct {
+		Password string `json:"password"`
+	}
+	start := strings.Index(out, "[")
+	if start < 0 || json.Unmarshal([]byte(out[start:]), &got) != nil || len(got) != 1 {
+		t.Fatalf("connections get %s printed no connection:\n%s", conn, out)
+	}
+	return got[0].Password, nil
+}
+
 // TestPasswordChangesTakeEffect: a connection is stored encrypted with the
 // project's generated Fernet key; after every password in the configuration
 // is changed, the next `up` is healthy, every role and the admin take the
-// new passwords, the old ones stop working, and the connection still
-// decrypts (the key does not depend on a password). After `wipe`, a fresh
-// start has a new key: the old ciphertext no longer decrypts. Flower asks
-// for the admin's login; a default password is named in `up`'s output.
+// new passwords and refuse the old ones, a task runs through Celery on the
+// new broker password, and the connection still decrypts to its value (the
+// key does not depend on a password). After `wipe`, a fresh start has a new
+// key: the old ciphertext fails to decrypt. Flower asks for the admin's
+// login; a default password is named in `up`'s output.
 func TestPasswordChangesTakeEffect(t *testing.T) {
-	rememberKeys(t) // those of the tests before
-	mustCall(t, 10*time.Minute, "wipe")
-	run := func(module []string, f func(st *stack)) {
+	wipe(t, moduleArgs())
+	run := func(module []string, f func(st *harness.Running)) {
 		t.Helper()
 		st := startWith(t, module, "up", "--flower", "up")
-		defer st.stop(t)
-		st.waitHealthy(t, 15*time.Minute)
+		defer stop(t, st)
+		waitHealthy(t, st, 15*time.Minute)
 		f(st)
 	}
 	var ciphertext string
-	run(moduleArgs(), func(*stack) {
+	run(moduleArgs(), func(*harness.Running) {
 		token := login(t)
 		if code := flowerStatus(t, "", ""); code != http.StatusUnauthorized {
 			t.Errorf("Flower without a login: %d, want 401", code)
@@ -63,7 +89,7 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 			t.Errorf("Flower with the admin's login: %d, want 200", code)
 		}
 		conn := map[string]any{"connection_id": "e2e_rotation", "conn_type": "postgres", "host": "db.example",
-			"login": "u", "password": "rotation-conn-value-4730"}
+			"login": "u", "password": connPassword}
 		if err := api("POST", "/api/v2/connections", token, conn, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -73,39 +99,49 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 			t.Fatal(got, err)
 		}
 		encrypted, cipher, _ := strings.Cut(got, "|")
-		if encrypted != "t" || cipher == "" || strings.Contains(cipher, "rotation-conn-value") {
+		if encrypted != "t" || cipher == "" || strings.Contains(cipher, connPassword) {
 			t.Fatalf("the connection's password is not stored encrypted: %q", got)
 		}
 		ciphertext = cipher
 	})
 
 	next := newPasswordArgs()
-	run(next, func(*stack) {
-		loginWith(t, secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"])
+	run(next, func(*harness.Running) {
+		if _, err := restapi.Token(testProject.API(), "airflow", secrets["E2E_AIRFLOW_WWW_PASSWORD"]); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("the old admin password still gets a token: %v", err)
+		}
+		token := loginWith(t, secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"])
 		for _, r := range []struct{ user, env, db string }{
 			{"app", "POSTGRES_PASSWORD", "app"}, {"airflow", "AIRFLOW_DB_PASSWORD", "airflow"}, {"dbt", "DBT_DB_PASSWORD", "analytics"},
 		} {
 			if out, err := psql(r.user, secrets["E2E_NEW_"+r.env], r.db, "SELECT 1"); err != nil {
 				t.Errorf("%s does not accept its new password: %v %s", r.user, err, out)
 			}
-			if _, err := psql(r.user, secrets["E2E_"+r.env], r.db, "SELECT 1"); err == nil {
-				t.Errorf("%s still accepts its old password", r.user)
+			if out, err := psql(r.user, secrets["E2E_"+r.env], r.db, "SELECT 1"); err == nil || !strings.Contains(out, "password authentication failed") {
+				t.Errorf("%s's old password is not refused: %v %s", r.user, err, out)
 			}
 		}
 		if code := flowerStatus(t, "airflow", secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"]); code != http.StatusOK {
 			t.Errorf("Flower with the new admin password: %d, want 200", code)
 		}
-		if _, err := callWith(t, 10*time.Minute, next, "airflow-cli", "--args", "connections get e2e_rotation -o json"); err != nil {
-			t.Errorf("the connection no longer decrypts after the password change: %v", err)
+		// A task is queued on Valkey and run by a worker: both on the new
+		// broker password.
+		run, err := restapi.RunDAG(testProject.API(), token, "deferred_heartbeat", nil, 10*time.Minute)
+		if err != nil {
+			t.Errorf("a DAG run through Celery after the Valkey password changed: %v", err)
+		} else {
+			t.Logf("DAG run %s: %s, on the new Valkey password", run.DagRunID, run.State)
+		}
+		if got, err := decrypted(t, next, "e2e_rotation"); err != nil || got != connPassword {
+			t.Errorf("the connection after the password change decrypts to %q (%v), want %q", got, err, connPassword)
 		}
 	})
 
-	rememberKeys(t)
-	mustCall(t, 10*time.Minute, append(next, "wipe")...)
+	wipe(t, next)
 	// Valkey on the spec's default password this time: up must say so.
 	withDefault := withoutFlag(next, "--valkey-password")
-	run(withDefault, func(st *stack) {
-		if !strings.Contains(st.log.String(), "VALKEY_PASSWORD is the spec's default password") {
+	run(withDefault, func(st *harness.Running) {
+		if !strings.Contains(st.Log.String(), "VALKEY_PASSWORD is the spec's default password") {
 			t.Error("up does not warn about the default Valkey password")
 		}
 		insert := fmt.Sprintf("INSERT INTO connection (conn_id, conn_type, password, is_encrypted, is_extra_encrypted) "+
@@ -113,10 +149,12 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 		if out, err := psql("airflow", secrets["E2E_NEW_AIRFLOW_DB_PASSWORD"], "airflow", insert); err != nil {
 			t.Fatal(out, err)
 		}
-		if out, err := callWith(t, 10*time.Minute, withDefault, "airflow-cli", "--args", "connections get e2e_old_key -o json"); err == nil {
-			t.Errorf("after wipe, a value encrypted with the old key still decrypts:\n%s", out)
+		got, err := decrypted(t, withDefault, "e2e_old_key")
+		if err == nil {
+			t.Errorf("after wipe, a value encrypted with the old key decrypts to %q", got)
+		} else if !strings.Contains(err.Error(), "InvalidToken") {
+			t.Errorf("the old ciphertext fails otherwise than by the key (cryptography's InvalidToken):\n%v", err)
 		}
 	})
-	rememberKeys(t)
-	mustCall(t, 10*time.Minute, append(withDefault, "wipe")...)
+	wipe(t, withDefault)
 }

@@ -3,6 +3,11 @@
 package e2e
 
 import (
+	"dagger/data-platform/internal/harness"
+	"encoding/base64"
+	"net/url"
+	"slices"
+
 	"bufio"
 	"fmt"
 	"net"
@@ -61,11 +66,8 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	if containersRan(progress) {
 		t.Error("containers were created before the error")
 	}
-	rejected := 0
 	for _, tc := range cases {
-		if strings.Contains(msg, tc.want) {
-			rejected++
-		} else {
+		if !strings.Contains(msg, tc.want) {
 			t.Errorf("%q: the error lacks %q", tc.line, tc.want)
 		}
 	}
@@ -77,37 +79,31 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 		"is out of range (1-16)": {"up", "--workers=-1", "up"},
 	}
 	for want, args := range extra {
-		_, err := callWith(t, 2*time.Minute, projectArgs(), args...)
-		if err != nil && strings.Contains(err.Error(), want) {
-			rejected++
-		} else {
+		if _, err := callWith(t, 2*time.Minute, projectArgs(), args...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: not rejected with %q: %v", args, want, err)
 		}
 	}
 	// wipe of the default project, which every unnamed checkout shares.
-	if _, err := callWith(t, 2*time.Minute, nil, "wipe"); err != nil && strings.Contains(err.Error(), "which every checkout without a COMPOSE_PROJECT_NAME shares") {
-		rejected++
-	} else {
+	if _, err := callWith(t, 2*time.Minute, nil, "wipe"); err == nil || !strings.Contains(err.Error(), "which every checkout without a COMPOSE_PROJECT_NAME shares") {
 		t.Errorf("wipe of the unnamed default project: not refused clearly: %v", err)
 	}
-	t.Logf("%d bad inputs tried, %d rejected clearly", len(cases)+len(extra)+1, rejected)
 }
 
 // TestPersistence: PostgreSQL rows and Valkey keys survive a stop and a
 // start; another project does not see them; wipe removes them.
 func TestPersistence(t *testing.T) {
-	mustCall(t, 10*time.Minute, "wipe")
+	wipe(t, moduleArgs())
 	pgPW := secrets["E2E_POSTGRES_PASSWORD"]
 	withServices := func(t *testing.T, extra []string, f func()) {
 		t.Helper()
 		pg := startService(t, append(extra, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))...)
 		kv := startService(t, append(extra, "valkey", "up", "--ports", fmt.Sprintf("%d:6379", valkeyPort))...)
-		defer pg.stop(t)
-		defer kv.stop(t)
+		defer stop(t, pg)
+		defer stop(t, kv)
 		alive := func() {
-			for name, s := range map[string]*stack{"postgres": pg, "valkey": kv} {
-				if s.exited() {
-					t.Fatalf("%s exited:\n%s", name, tail(s.log.String(), 40))
+			for name, s := range map[string]*harness.Running{"postgres": pg, "valkey": kv} {
+				if s.Exited() {
+					t.Fatalf("%s exited:\n%s", name, tail(s.Log.String(), 40))
 				}
 			}
 		}
@@ -149,8 +145,8 @@ func TestPersistence(t *testing.T) {
 			t.Errorf("another project sees the key: %q", got)
 		}
 	})
-	mustCall(t, 10*time.Minute, append(other, "wipe")...)
-	mustCall(t, 10*time.Minute, "wipe")
+	wipe(t, append(moduleArgs(), other...))
+	wipe(t, moduleArgs())
 	withServices(t, nil, func() {
 		if got, _ := psql("app", pgPW, "app", "SELECT to_regclass('persisted') IS NULL"); got != "t" {
 			t.Errorf("wipe left the table: %q", got)
@@ -231,27 +227,20 @@ func TestInitIsIdempotentAndFailsLoudly(t *testing.T) {
 	}
 }
 
-// TestNoSecretInOutputOrFiles counts every secret value in everything the
-// dagger CLI printed during the whole run (progress included), in the
-// engine's log when the engine is the native one, and in dbt's exported
-// target/ folder: each count must be 0.
+// TestNoSecretInOutputOrFiles counts every secret value of the run, in
+// every form a program might write it, in everything the run kept: all the
+// dagger CLI printed (progress included), the engine's log and the logs the
+// stacks kept in their volumes (on the native engine, whose state this host
+// reads), and every file the tests exported (dbt-target, dbt-ci -o). Each
+// count must be 0.
 func TestNoSecretInOutputOrFiles(t *testing.T) {
 	dir := t.TempDir()
 	mustCall(t, 15*time.Minute, "dbt-target", "--cmd", "docs generate", "-o", dir)
-	var exported strings.Builder
-	_ = filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			data, _ := os.ReadFile(path)
-			exported.Write(data)
-		}
-		return nil
-	})
-	if exported.Len() == 0 {
-		t.Fatal("dbt-target exported nothing")
-	}
+	keepExported(t, dir)
 	sources := map[string]string{
-		"CLI output of this test run": transcript.String(),
-		"exported dbt target/":        exported.String(),
+		"CLI output of this test run":     transcript.String(),
+		"files exported by the tests":     exported.String(),
+		"the stacks' kept logs (volumes)": "",
 	}
 	if engineLog := os.Getenv("DAGGER_ENGINE_LOG"); engineLog != "" {
 		data, err := os.ReadFile(engineLog)
@@ -260,21 +249,93 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 		}
 		sources["engine log"] = string(data)
 	}
-	total, values := 0, leakable(t)
-	for name, text := range sources {
-		for env, value := range values {
-			n := strings.Count(text, value)
-			total += n
-			t.Logf("%-28s %-26s %d bytes searched, %d occurrences", name, env, len(text), n)
-			if n != 0 {
-				t.Errorf("%s contains the value of %s %d times", name, env, n)
+	if state := os.Getenv("DAGGER_ENGINE_STATE"); state != "" {
+		kept := keptLogs(t, state)
+		// The scan reads what it must: a service's output and a task's log.
+		for _, want := range []string{"Starting the scheduler", "loading into the Airflow connection"} {
+			if !strings.Contains(kept, want) {
+				t.Errorf("the kept logs read from the engine's state lack %q: the scan misses them", want)
 			}
 		}
+		sources["the stacks' kept logs (volumes)"] = kept
+	} else {
+		delete(sources, "the stacks' kept logs (volumes)")
 	}
-	if transcript.Len() < 10000 {
-		t.Errorf("the transcript is suspiciously short (%d bytes): were the other tests run?", transcript.Len())
+	total, values := 0, leakable(t)
+	for name, text := range sources {
+		found := 0
+		for what, value := range values {
+			if n := strings.Count(text, value); n > 0 {
+				found += n
+				t.Errorf("%s contains %s %d times", name, what, n)
+			}
+		}
+		t.Logf("%-32s %9d bytes searched for %d values: %d occurrences", name, len(text), len(values), found)
+		total += found
 	}
-	t.Logf("%d secret values x %d sources: %d occurrences", len(values), len(sources), total)
+	if transcript.Len() < 10000 || exported.Len() == 0 {
+		t.Errorf("the transcript (%d bytes) or the exported files (%d bytes) are suspiciously short: were the other tests run?", transcript.Len(), exported.Len())
+	}
+}
+
+// exported holds the files the tests exported from the module, for the
+// leak scan (their folders are gone by then).
+var exported = &harness.Buffer{}
+
+// keepExported keeps every file below dir for the leak scan.
+func keepExported(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			_, _ = exported.Write(data)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keptLogs reads, from the native engine's state, every file of the
+// volumes that hold logs: the services' kept output (NAME.log at the
+// volume's root) and Airflow's task and processor logs (dag_id=...).
+func keptLogs(t *testing.T, state string) string {
+	t.Helper()
+	roots, err := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	files := 0
+	for _, root := range roots {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			continue
+		}
+		logs := slices.ContainsFunc(entries, func(e os.DirEntry) bool {
+			n := e.Name()
+			return strings.HasSuffix(n, ".log") || strings.HasSuffix(n, ".log.1") || strings.HasPrefix(n, "dag_id=") || n == "dag_processor"
+		})
+		if !logs {
+			continue
+		}
+		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			if data, err := os.ReadFile(path); err == nil {
+				all.Write(data)
+				files++
+			}
+			return nil
+		})
+	}
+	t.Logf("kept logs: %d files, %d bytes", files, all.Len())
+	return all.String()
 }
 
 // withoutFlag drops a "--flag value" pair from args.
@@ -290,10 +351,12 @@ func withoutFlag(args []string, flag string) []string {
 	return out
 }
 
-// leakable is every secret value of the test project by a name: each
-// password as typed and percent-encoded, and every value the module
-// computes from them (connection strings, Valkey's config, Fernet key, JWT
-// secret), from the same inputs the tests pass.
+// leakable is every secret value of the run, each in every form a program
+// might write it, by what it is: each password as typed, percent-encoded
+// (URLs), form-encoded ('+' for a space), in base64 alone and as HTTP Basic
+// credentials, shell-escaped; every value the module computes from them
+// (connection strings, Valkey's config), from the same inputs the tests
+// pass; and every Fernet key and JWT secret the stacks generated.
 func leakable(t *testing.T) map[string]string {
 	t.Helper()
 	in := pipeline.Input{Secrets: map[string]string{}}
@@ -302,9 +365,9 @@ func leakable(t *testing.T) map[string]string {
 		if args[i] == "--set" {
 			in.Set = append(in.Set, args[i+1])
 		} else if env, ok := strings.CutPrefix(args[i+1], "env://"); ok {
-			for name, flag := range pipeline.SecretArgs {
-				if flag == args[i] {
-					in.Secrets[name] = secrets[env]
+			for _, v := range pipeline.SecretVariables() {
+				if v.Flag() == args[i] {
+					in.Secrets[v.Name] = secrets[env]
 				}
 			}
 		}
@@ -316,14 +379,18 @@ func leakable(t *testing.T) map[string]string {
 	out := map[string]string{}
 	for env, value := range secrets {
 		out[env] = value
-		out[env+" (percent-encoded)"] = pipeline.EscapeUserinfo(value)
+		out[env+" percent-encoded"] = pipeline.EscapeUserinfo(value)
+		out[env+" form-encoded"] = url.QueryEscape(value)
+		out[env+" in base64"] = base64.StdEncoding.EncodeToString([]byte(value))
+		out[env+" as Basic credentials"] = base64.StdEncoding.EncodeToString([]byte("airflow:" + value))
+		out[env+" shell-escaped"] = shellEscaped(value)
 	}
 	for name, value := range pipeline.Secrets(cfg) {
 		out["secret "+name] = value
 	}
 	rememberKeys(t)
-	if os.Getenv("DAGGER_ENGINE_STATE") != "" && len(generatedKeys) < 2 {
-		t.Errorf("only %d generated keys found in the engine's state: the scan would miss them", len(generatedKeys))
+	if os.Getenv("DAGGER_ENGINE_STATE") != "" && len(generatedKeys) < 6 {
+		t.Errorf("only %d generated keys collected from the engine's state (each stack makes 2): the scan would miss some", len(generatedKeys))
 	}
 	n := 0
 	for key := range generatedKeys {
@@ -331,6 +398,19 @@ func leakable(t *testing.T) map[string]string {
 		out[fmt.Sprintf("generated key %d", n)] = key
 	}
 	return out
+}
+
+// shellEscaped is a value as bash's printf %q writes it: a backslash before
+// every character a shell would read otherwise.
+func shellEscaped(v string) string {
+	var b strings.Builder
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Dagger reads the same .env before the module runs (defaults of function

@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -15,12 +14,10 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"dagger/data-platform/internal/procgroup"
+	"dagger/data-platform/internal/harness"
 	"dagger/data-platform/pipeline"
 	"dagger/data-platform/restapi"
 )
@@ -36,7 +33,7 @@ const (
 
 // transcript collects everything the dagger CLI printed in this run, for the
 // secret-leak test.
-var transcript strings.Builder
+var transcript = &harness.Buffer{}
 
 // Distinctive credentials, passed as secrets from the environment. Each holds
 // the characters that break unescaped connection strings and config files
@@ -60,34 +57,43 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// projectArgs select the test project and its ports.
-func projectArgs() []string {
-	return []string{
-		"--set", "COMPOSE_PROJECT_NAME=" + project,
-		"--set", fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort),
-		"--set", fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
-		"--set", fmt.Sprintf("FLOWER_PORT=%d", flowerPort),
-	}
-}
-
-// moduleArgs are the constructor flags of the test project, with its secrets.
-func moduleArgs() []string {
-	return append(projectArgs(),
+// testProject is the test project, with its secrets from the environment.
+var testProject = harness.Project{
+	Dir: repoRoot(), Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort,
+	Flags: []string{
 		"--postgres-password", "env://E2E_POSTGRES_PASSWORD",
 		"--airflow-db-password", "env://E2E_AIRFLOW_DB_PASSWORD",
 		"--dbt-db-password", "env://E2E_DBT_DB_PASSWORD",
 		"--valkey-password", "env://E2E_VALKEY_PASSWORD",
 		"--airflow-www-password", "env://E2E_AIRFLOW_WWW_PASSWORD",
-	)
+	},
+	Env:        secretEnv(),
+	Transcript: transcript,
 }
 
-func daggerCmd(ctx context.Context, args ...string) *exec.Cmd {
+func secretEnv() []string {
+	var env []string
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// projectArgs select the test project and its ports, without its secrets.
+func projectArgs() []string {
+	p := testProject
+	p.Flags = nil
+	return p.ModuleFlags()
+}
+
+// moduleArgs are the constructor flags of the test project, with its secrets.
+func moduleArgs() []string { return testProject.ModuleFlags() }
+
+// dagger runs the dagger CLI in the repository, with the secrets' variables.
+func dagger(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "dagger", args...)
 	cmd.Dir = repoRoot()
-	cmd.Env = os.Environ()
-	for k, v := range secrets {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = append(os.Environ(), secretEnv()...)
 	return cmd
 }
 
@@ -110,19 +116,13 @@ func callOutput(t *testing.T, timeout time.Duration, module []string, args ...st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	full := append(append([]string{"call", "--progress=plain"}, module...), args...)
-	cmd := daggerCmd(ctx, full...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	transcript.WriteString(stdout.String() + stderr.String())
-	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
-	if err != nil {
-		return stdout.String(), stderr.String(), fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
-			strings.Join(args, " "), err, stdout.String(), tail(stderr.String(), 200))
+	if module == nil {
+		module = []string{}
 	}
-	return stdout.String(), stderr.String(), nil
+	stdout, progress, err := testProject.Call(ctx, module, args...)
+	t.Logf("dagger call %s: %s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+	return stdout, progress, err
 }
 
 func mustCall(t *testing.T, timeout time.Duration, args ...string) string {
@@ -134,104 +134,47 @@ func mustCall(t *testing.T, timeout time.Duration, args ...string) string {
 	return out
 }
 
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
-}
+var tail = harness.Tail
 
-// stack is `dagger call ... up` running in the background.
-type stack struct {
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{} // closed when the process has ended
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writes and our reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func startStack(t *testing.T, upArgs ...string) *stack {
+// startStack runs `dagger call <module args> up <upArgs> up` in the background.
+func startStack(t *testing.T, upArgs ...string) *harness.Running {
 	t.Helper()
-	return startService(t, append(append([]string{"up"}, upArgs...), "up")...)
+	return startWith(t, moduleArgs(), append(append([]string{"up"}, upArgs...), "up")...)
 }
 
 // startService runs `dagger call <module args> <args>` in the background;
 // args end with Dagger's `up` verb.
-func startService(t *testing.T, args ...string) *stack {
+func startService(t *testing.T, args ...string) *harness.Running {
 	t.Helper()
 	return startWith(t, moduleArgs(), args...)
 }
 
 // startWith is startService with other constructor flags.
-func startWith(t *testing.T, module []string, args ...string) *stack {
+func startWith(t *testing.T, module []string, args ...string) *harness.Running {
 	t.Helper()
-	cmd := daggerCmd(context.Background(), append(append([]string{"call", "--progress=plain"}, module...), args...)...)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	r, err := testProject.Start(nil, module, args...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{cmd: cmd, log: log, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	return s
+	return r
 }
 
-// stop interrupts `up` like Ctrl-C and waits for it to end.
-func (s *stack) stop(t *testing.T) {
+// stop interrupts a running call like Ctrl-C and waits for it to end.
+func stop(t *testing.T, r *harness.Running) {
 	t.Helper()
 	start := time.Now()
-	procgroup.Interrupt(s.cmd, s.done, time.Minute)
-	transcript.WriteString(s.log.String())
+	r.Stop(time.Minute)
 	t.Logf("stopped in %s", time.Since(start).Round(100*time.Millisecond))
 }
 
-func (s *stack) exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // waitHealthy waits until the api-server reports every component healthy.
-func (s *stack) waitHealthy(t *testing.T, timeout time.Duration) time.Duration {
+func waitHealthy(t *testing.T, r *harness.Running, timeout time.Duration) time.Duration {
 	t.Helper()
 	return waitFor(t, "all components healthy", timeout, 2*time.Second, func() error {
-		if s.exited() {
-			t.Fatalf("up exited early:\n%s", tail(s.log.String(), 60))
+		if r.Exited() {
+			t.Fatalf("up exited early:\n%s", tail(r.Log.String(), 60))
 		}
-		var health map[string]struct{ Status string }
-		if err := api("GET", "/api/v2/monitor/health", "", nil, &health); err != nil {
-			return err
-		}
-		for _, c := range []string{"metadatabase", "scheduler", "triggerer", "dag_processor"} {
-			if health[c].Status != "healthy" {
-				return fmt.Errorf("%s is %q", c, health[c].Status)
-			}
-		}
-		return nil
+		return harness.Unhealthy(testProject.API())
 	})
 }
 
@@ -318,6 +261,16 @@ func writeDotenv(t *testing.T, content string) {
 var generatedKeys = map[string]bool{}
 
 var keyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`)
+
+// wipe wipes a project (module: its constructor flags), having first read
+// the keys its stacks generated, so the leak scan still knows them.
+func wipe(t *testing.T, module []string) {
+	t.Helper()
+	rememberKeys(t)
+	if _, err := callWith(t, 10*time.Minute, module, "wipe"); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // rememberKeys reads every generated key now in the engine's volumes (a
 // file "key" at a volume's root); call it before a wipe removes them.

@@ -18,7 +18,7 @@
 name=$1 sig=$2
 shift 2
 quick=${RESTART_QUICK:-30} tries=${RESTART_TRIES:-5}
-stopping= child=
+stopping='' child=''
 trap 'stopping=1; [ -n "$child" ] && kill -s "$sig" "$child" 2>/dev/null' TERM INT
 failed=0 delay=1 proven=
 while [ -z "$stopping" ]; do

@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,4 +129,9 @@ func snake(s string) string {
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
+}
+
+func parseSource(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	return string(data), err
 }

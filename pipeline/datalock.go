@@ -23,12 +23,6 @@ const RunDir = "/var/lib/dataplatform/run"
 // RunDirEnv tells the scripts where the run volume is.
 const RunDirEnv = "DATAPLATFORM_RUN_DIR"
 
-// Paths of the lock scripts in the containers.
-const (
-	HoldDataScript    = "/usr/local/lib/dataplatform/hold-data.sh"
-	FindHoldersScript = "/usr/local/lib/dataplatform/find-holders.sh"
-)
-
 // Who holds a service's data: a stack (up, or a service started on its own,
 // which other calls may use) or a one-shot call's own server (which other
 // calls wait for).
@@ -37,42 +31,26 @@ const (
 	HolderCall  = "call"
 )
 
-// runVolume holds the data locks and their holders' addresses.
-func (c Config) runVolume() Volume { return c.volume("run", RunDir, "", false) }
-
 // holding makes a service run while it holds the lock of its data (named
 // data); stale are files such a server leaves behind when it is killed,
 // removed once the lock is held.
-func holding(c Config, s Service, data string, stale ...string) Service {
+func holding(c Config, s Spec, data string, stale ...string) Spec {
 	s.Holds, s.HeldBy, s.Stale = data, HolderStack, stale
 	s.Volumes = append(s.Volumes, c.runVolume())
-	if s.Env == nil {
-		s.Env = map[string]string{}
-	}
 	s.Env[RunDirEnv] = RunDir
-	s.Mounts = append(s.Mounts, Mount{Path: HoldDataScript, Source: "init/hold-data.sh"})
 	return s
-}
-
-// heldCommand wraps a service's command so it runs holding its data lock.
-func (s Service) heldCommand(cmd []string) []string {
-	if s.Holds == "" {
-		return cmd
-	}
-	held := append([]string{"sh", HoldDataScript, s.Holds, s.HeldBy}, s.Stale...)
-	return append(append(held, "--"), cmd...)
 }
 
 // Holders is the one-shot probe that reads who holds the project's data
 // now (see ParseHolders).
-func Holders(c Config) Service {
-	return Service{
+func Holders(c Config) Spec {
+	return Spec{
 		Name:    "find-holders",
-		Image:   c.PostgresImage, // already pulled, has pg_isready
+		Kind:    Job,
+		Image:   c.PostgresImage, // pulled anyway, has pg_isready
 		Args:    []string{"sh", FindHoldersScript, HostPostgres, HostValkey},
 		Env:     map[string]string{RunDirEnv: RunDir},
 		Volumes: []Volume{c.runVolume()},
-		Mounts:  []Mount{{Path: FindHoldersScript, Source: "init/find-holders.sh"}},
 	}
 }
 

@@ -10,29 +10,29 @@ import (
 
 func TestDbtCIDefinition(t *testing.T) {
 	c := mustDefault(t)
-	s, err := DbtCI(c, "pr42", true)
-	if err != nil {
+	if err := CheckSchemaSuffix(c, "pr42"); err != nil {
 		t.Fatal(err)
 	}
+	s := DbtCI(c, "pr42", true)
 	if s.Env["DBT_SCHEMA_SUFFIX"] != "pr42" || s.Env["DBT_CI_FRESHNESS"] != "true" || strings.Join(s.Args, " ") != "bash /usr/app/dbt-ci.sh" {
 		t.Errorf("dbt-ci: env %v, args %v", s.Env, s.Args)
 	}
-	if len(s.Prepare) != 1 || !strings.Contains(s.Prepare[0], "dbt deps") || !strings.Contains(s.Prepare[0], "sha256sum") {
+	if len(s.Prepare) != 1 || s.Prepare[0][1] != dbtDepsScript {
 		t.Errorf("packages are not installed first: %q", s.Prepare)
 	}
 	if v := s.Volumes[0]; v.Path != DbtPackagesCache || v.Key != "dataplatform-dataplatform-dbt-packages" {
 		t.Errorf("packages volume %+v", v)
 	}
 	for _, bad := range []string{"PR-42", "a b", "x;drop", strings.Repeat("a", 21)} {
-		if _, err := DbtCI(c, bad, false); err == nil || !strings.Contains(err.Error(), "--schema-suffix: ") {
+		if err := CheckSchemaSuffix(c, bad); err == nil || !strings.Contains(err.Error(), "--schema-suffix: ") {
 			t.Errorf("suffix %q: %v", bad, err)
 		}
 	}
 	long, _ := load(t, "DBT_SCHEMA="+strings.Repeat("s", 40))
-	if _, err := DbtDropSchemas(long, strings.Repeat("x", 15)); err == nil || !strings.Contains(err.Error(), "PostgreSQL allows 63") {
+	if err := CheckSchemaSuffix(long, strings.Repeat("x", 15)); err == nil || !strings.Contains(err.Error(), "PostgreSQL allows 63") {
 		t.Errorf("too long a schema: %v", err)
 	}
-	if d, _ := DbtDropSchemas(c, "pr42"); strings.Join(d.Args, " ") != "dbt run-operation drop_target_schemas" || d.Env["DBT_SCHEMA_SUFFIX"] != "pr42" {
+	if d := DbtDropSchemas(c, "pr42"); strings.Join(d.Args, " ") != "dbt run-operation drop_target_schemas" || d.Env["DBT_SCHEMA_SUFFIX"] != "pr42" {
 		t.Errorf("drop: %v %v", d.Args, d.Env)
 	}
 }
@@ -83,11 +83,12 @@ func TestDbtPackagesKeptUntilPackagesYmlChanges(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "dbt"), []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script := strings.NewReplacer(DbtPackagesCache, cache, DbtProject, project).Replace(Dbt(mustDefault(t), nil).Prepare[0])
+	// The dbt container's real command, `dbt` run by the stand-in.
+	argv := onHost(t, Dbt(mustDefault(t), []string{"--version"}), DbtPackagesCache, cache, DbtProject, project)
 	run := func() {
 		t.Helper()
 		_ = os.RemoveAll(filepath.Join(project, "dbt_packages")) // a new container
-		cmd := exec.Command("sh", "-c", script)
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -110,6 +111,9 @@ func TestDbtPackagesKeptUntilPackagesYmlChanges(t *testing.T) {
 	run()
 	if n := deps(); n != 1 {
 		t.Errorf("dbt deps ran %d times for one packages.yml, want 1", n)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "calls")); strings.Count(string(data), "--version") != 2 {
+		t.Errorf("dbt's own command did not run after the packages, twice: %q", data)
 	}
 	write("packages:\n  - local: packages/other\n")
 	run()

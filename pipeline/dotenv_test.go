@@ -92,8 +92,19 @@ func TestProblemsOfEveryKindInOneError(t *testing.T) {
 	}
 }
 
+// Each secret is refused in --set, naming its own flag: the constructor's
+// flags as the README lists them.
 func TestSecretsRefusedInSet(t *testing.T) {
-	for name, flag := range SecretArgs {
+	flags := map[string]string{
+		"POSTGRES_PASSWORD": "--postgres-password", "VALKEY_PASSWORD": "--valkey-password",
+		"AIRFLOW_DB_PASSWORD": "--airflow-db-password", "DBT_DB_PASSWORD": "--dbt-db-password",
+		"AIRFLOW_WWW_PASSWORD": "--airflow-www-password", "AIRFLOW_FERNET_KEY": "--fernet-key",
+		"AIRFLOW_JWT_SECRET": "--jwt-secret",
+	}
+	if n := len(SecretVariables()); n != len(flags) {
+		t.Errorf("%d secret variables in the table, %d in this list", n, len(flags))
+	}
+	for name, flag := range flags {
 		_, err := load(t, "", name+"=value")
 		if err == nil || !strings.Contains(err.Error(), "--set "+name+": a secret") || !strings.Contains(err.Error(), flag+" env://") {
 			t.Errorf("--set %s: %v", name, err)
@@ -136,9 +147,8 @@ AIRFLOW__CORE__EXECUTOR=LocalExecutor`, "AIRFLOW__CORE__DEFAULT_TIMEZONE=utc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack, _ := Stack(cfg, 1, true)
-	defs := []Service{CLI(cfg, []string{"version"}), Init(cfg)}
-	for _, s := range stack {
+	defs := []Spec{CLI(cfg, []string{"version"}), Init(cfg)}
+	for _, s := range stackSpecs(t, cfg, 1, true) {
 		if s.Image == cfg.AirflowImage {
 			defs = append(defs, s)
 		}

@@ -18,18 +18,13 @@ import (
 // lines run here, with the volume in a temporary folder.
 func TestServiceOutputKeptAndRead(t *testing.T) {
 	dir := t.TempDir()
-	repo, _ := filepath.Abs("..")
-	svc := keepingOutput(mustDefault(t), Service{Name: "airflow-scheduler", Restart: true, StopSignal: "TERM",
+	svc := keepingOutput(mustDefault(t), Spec{Name: "airflow-scheduler", Restart: true, StopSignal: "TERM",
 		Args: []string{"sh", "-c", "for i in 1 2 3 4 5; do echo line-$i; done; echo to-stderr >&2"}})
 	if v := svc.Volumes[len(svc.Volumes)-1]; v.Path != ServiceLogs || v.Key != "dataplatform-dataplatform-service-logs" || v.Exclusive {
 		t.Errorf("logs volume %+v", v)
 	}
-	local := strings.NewReplacer(ServiceLogs, dir, RestartScript, filepath.Join(repo, "init/restart-always.sh"),
-		fmt.Sprintf("max=%d", serviceLogMax), "max=150") // rotate once, after 150 bytes
-	cmd := svc.Command()
-	for i := range cmd {
-		cmd[i] = local.Replace(cmd[i])
-	}
+	// rotate once, after 150 bytes
+	cmd := onHost(t, svc, ServiceLogs, dir, itoa(serviceLogMax), "150")
 	run := exec.Command(cmd[0], cmd[1:]...)
 	run.Env = append(os.Environ(), "RESTART_TRIES=0") // one run, then the supervisor gives up
 	out, _ := run.CombinedOutput()
@@ -56,50 +51,41 @@ func TestServiceOutputKeptAndRead(t *testing.T) {
 		t.Errorf("no rotation past the cap: %d bytes rotated, %d kept", len(rotated), len(kept))
 	}
 
-	def, err := Logs(mustDefault(t), "airflow-scheduler", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := Logs(mustDefault(t), "airflow-scheduler", 2)
 	if v := def.Volumes[0]; v.Path != ServiceLogs || def.Image != "postgres:16" {
 		t.Errorf("logs reads %+v with %s", v, def.Image)
 	}
-	read := def.Args
-	last, err := exec.Command(read[0], read[1], local.Replace(read[2])).Output()
+	read := onHost(t, def, ServiceLogs, dir)
+	last, err := exec.Command(read[0], read[1:]...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lines := strings.Split(strings.TrimSpace(string(last)), "\n"); len(lines) != 2 || !strings.Contains(all, lines[1]) {
 		t.Errorf("--tail 2 gave %q", last)
 	}
-	missing, _ := logsCommand(mustDefault(t), "airflow-worker-7", 10)
-	msg, err := exec.Command(missing[0], missing[1], local.Replace(missing[2])).CombinedOutput()
+	never := Logs(mustDefault(t), "airflow-worker-7", 10)
+	missing := onHost(t, never, ServiceLogs, dir)
+	msg, err := exec.Command(missing[0], missing[1:]...).CombinedOutput()
 	if err == nil || !strings.Contains(string(msg), "no output of airflow-worker-7 kept in project dataplatform") {
 		t.Errorf("a service that never ran: %v %s", err, msg)
 	}
 	for _, bad := range []string{"gateway", "airflow-worker-0", "../etc/passwd", "postgres; rm"} {
-		if _, err := Logs(mustDefault(t), bad, 10); err == nil || !strings.Contains(err.Error(), "--service: ") {
+		if err := CheckLogs(bad, 10); err == nil || !strings.Contains(err.Error(), "--service: ") {
 			t.Errorf("service %q: %v", bad, err)
 		}
 	}
-	if _, err := Logs(mustDefault(t), "postgres", 0); err == nil || !strings.Contains(err.Error(), "--tail: ") {
+	if err := CheckLogs("postgres", 0); err == nil || !strings.Contains(err.Error(), "--tail: ") {
 		t.Errorf("tail 0: %v", err)
 	}
 }
 
-// Every long-running service of a stack keeps its output; one-shot jobs and
-// the gateway do not.
 // A quiet service's line is kept (and shown) when it is printed, not once
 // enough output has piled up to fill awk's input buffer.
 func TestQuietServiceLineKeptAtOnce(t *testing.T) {
 	dir := t.TempDir()
-	repo, _ := filepath.Abs("..")
-	svc := keepingOutput(mustDefault(t), Service{Name: "valkey", Restart: true, StopSignal: "TERM",
+	svc := keepingOutput(mustDefault(t), Spec{Name: "valkey", Restart: true, StopSignal: "TERM",
 		Args: []string{"sh", "-c", "echo Ready to accept connections; sleep 5"}})
-	local := strings.NewReplacer(ServiceLogs, dir, RestartScript, filepath.Join(repo, "init/restart-always.sh"))
-	cmd := svc.Command()
-	for i := range cmd {
-		cmd[i] = local.Replace(cmd[i])
-	}
+	cmd := onHost(t, svc, ServiceLogs, dir)
 	run := exec.Command(cmd[0], cmd[1:]...)
 	run.Env = append(os.Environ(), "RESTART_TRIES=0")
 	if err := run.Start(); err != nil {
@@ -115,12 +101,16 @@ func TestQuietServiceLineKeptAtOnce(t *testing.T) {
 	t.Fatalf("the service's one line was not kept within 3 s while it ran; kept: %q", kept)
 }
 
+// Every long-running service of a stack keeps its output; one-shot jobs and
+// the gateway do not.
 func TestEveryLongRunningServiceKeepsItsOutput(t *testing.T) {
-	stack, _ := Stack(mustDefault(t), 2, true)
-	for name, s := range stack {
-		keeps := len(s.Prepare) > 0 && strings.Contains(s.Prepare[0], ServiceLogs+"/"+name+".log")
-		if keeps != s.Restart {
-			t.Errorf("%s: keeps its output %v, long-running %v", name, keeps, s.Restart)
+	for name, s := range stackSpecs(t, mustDefault(t), 2, true) {
+		keeps := s.KeepLog == ServiceLogs+"/"+name+".log"
+		if keeps != s.Restart || s.KeepLog != "" && !keeps {
+			t.Errorf("%s: keeps its output in %q, long-running %v", name, s.KeepLog, s.Restart)
+		}
+		if keeps && s.Command()[1] != KeepOutputScript {
+			t.Errorf("%s: its output is not kept from the container's start: %q", name, s.Command())
 		}
 	}
 }
@@ -132,14 +122,14 @@ func TestShellIsTheCLIsContainer(t *testing.T) {
 	if strings.Join(sh.Args, " ") != "bash" || !slices.Equal(sh.Credentials(), cli.Credentials()) || sh.Env["AIRFLOW__CORE__EXECUTOR"] != "CeleryExecutor" {
 		t.Errorf("shell: args %v, credentials %v (CLI %v)", sh.Args, sh.Credentials(), cli.Credentials())
 	}
-	if cmd := sh.Command(); cmd[len(cmd)-1] != "bash" || !strings.Contains(cmd[2], "AIRFLOW__CORE__FERNET_KEY=$(cat ") {
+	if cmd := sh.Command(); cmd[len(cmd)-1] != "bash" || cmd[1] != withKeysScript {
 		t.Errorf("the shell does not start after the generated keys are read: %q", cmd)
 	}
 }
 
 // sync makes a live folder exactly the project's: new and changed files in,
-// removed ones out (pycache kept), never emptied in between; the real step
-// runs here on temporary folders.
+// removed ones out (pycache kept), never emptied in between; the real
+// script runs here on temporary folders.
 func TestSyncMakesLiveFoldersExactlyTheProjects(t *testing.T) {
 	dir := t.TempDir()
 	src, live := filepath.Join(dir, "project"), filepath.Join(dir, "live")
@@ -157,11 +147,11 @@ func TestSyncMakesLiveFoldersExactlyTheProjects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(live, "plugins"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := strings.NewReplacer(projectCopy, src, AirflowHome, live).Replace(syncFolders())
-	if out, err := exec.Command("sh", "-c", script).CombinedOutput(); err != nil {
+	s := Sync(mustDefault(t))
+	s.Args = []string{"echo", "synced"}
+	cmd := onHost(t, s, projectCopy, src, AirflowHome, live)
+	out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "synced" {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	want := map[string]string{"dags/a.py": "new a", "dags/sub/b.py": "b", "dags/__pycache__/a.cpython-312.pyc": "bytecode"}
@@ -180,8 +170,9 @@ func TestSyncMakesLiveFoldersExactlyTheProjects(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(live, "dags/old")); err == nil {
 		t.Error("an emptied folder was left behind")
 	}
-	for _, s := range []Service{Sync(mustDefault(t)), Init(mustDefault(t))} {
-		if !strings.Contains(strings.Join(s.Prepare, "\n"), syncFolders()) || !strings.Contains(strings.Join(s.AsRoot, " "), "chown -R 50000:0 /opt/airflow/dags") {
+	for _, s := range []Spec{Sync(mustDefault(t)), Init(mustDefault(t))} {
+		syncs := slices.ContainsFunc(s.Prepare, func(step []string) bool { return step[1] == syncFoldersScript })
+		if !syncs || !strings.Contains(strings.Join(s.AsRoot, " "), "--tree /opt/airflow/dags") {
 			t.Errorf("%s does not sync the live folders as AIRFLOW_UID", s.Name)
 		}
 	}

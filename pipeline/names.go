@@ -3,7 +3,6 @@ package pipeline
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -125,13 +124,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

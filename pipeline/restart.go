@@ -4,16 +4,14 @@ package pipeline
 // every long-running service when it dies (`restart: always`), which is what
 // lets the stack ride out a killed worker or a database restart. A small
 // supervisor, init/restart-always.sh, gives our services the same behaviour.
-
-// RestartScript is where the supervisor is mounted in service containers.
-const RestartScript = "/usr/local/lib/dataplatform/restart-always.sh"
+// (It also keeps the container alive through its process's restarts: from
+// Dagger v0.21 a bound service whose container ends stops its dependants.)
 
 // supervise makes a long-running service restart when it exits; signal
 // (a `kill -s` name) is the one that stops it cleanly.
-func supervise(s Service, signal string) Service {
+func supervise(s Spec, signal string) Spec {
 	s.Restart = true
 	s.StopSignal = signal
-	s.Mounts = append(s.Mounts, Mount{Path: RestartScript, Source: "init/restart-always.sh"})
 	return s
 }
 

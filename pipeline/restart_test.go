@@ -14,37 +14,21 @@ import (
 )
 
 func TestLongRunningServicesRestart(t *testing.T) {
-	stack, err := Stack(mustDefault(t), 2, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range stack {
+	for name, s := range stackSpecs(t, mustDefault(t), 2, true) {
 		oneShot := name == JobInit || name == HostGateway
 		if s.Restart == oneShot {
 			t.Errorf("%s: Restart=%v, want %v", name, s.Restart, !oneShot)
 		}
+		// Inside its wrappers ("SCRIPT ARGS... --"), the supervisor or the args.
 		cmd := s.Command()
+		for i := slices.Index(cmd, "--"); i >= 0 && strings.HasPrefix(cmd[1], ScriptsDir) && cmd[1] != RestartScript; i = slices.Index(cmd, "--") {
+			cmd = cmd[i+1:]
+		}
 		if !s.Restart {
-			if len(s.Prepare) > 0 {
-				cmd = cmd[4:] // sh -c PREPARE sh ARGS...
-			}
 			if !slices.Equal(cmd, s.Args) {
 				t.Errorf("%s: command %q, want its args %q", name, cmd, s.Args)
 			}
 			continue
-		}
-		if len(s.Prepare) > 0 {
-			// sh -c PREPARE sh SUPERVISED...: the supervisor is what the
-			// shell execs after the container's one-time preparation.
-			if cmd[0] != "sh" || cmd[1] != "-c" || !strings.HasSuffix(cmd[2], "\nexec \"$@\"") {
-				t.Errorf("%s: command %q does not prepare, then exec", name, cmd)
-				continue
-			}
-			cmd = cmd[4:]
-		}
-		if s.Holds != "" {
-			// sh hold-data.sh NAME HOLDER [STALE...] -- SUPERVISED...
-			cmd = cmd[slices.Index(cmd, "--")+1:]
 		}
 		if !IsSupervisor(cmd, name) {
 			t.Errorf("%s: command %q is not its supervisor", name, cmd)
@@ -59,12 +43,9 @@ func TestLongRunningServicesRestart(t *testing.T) {
 		if cmd[3] != want {
 			t.Errorf("%s: stop signal %s, want %s", name, cmd[3], want)
 		}
-		if !slices.Contains(s.Mounts, Mount{Path: RestartScript, Source: "init/restart-always.sh"}) {
+		if !slices.Contains(s.Mounts, scriptsMount()) {
 			t.Errorf("%s: the supervisor script is not mounted: %+v", name, s.Mounts)
 		}
-	}
-	if IsSupervisor(stack[HostPostgres].Command(), HostValkey) {
-		t.Error("postgres's supervisor taken for valkey's")
 	}
 }
 

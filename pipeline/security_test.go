@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -35,20 +34,26 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		HostFlower:              {sql, broker, SecretFlowerAuth},
 		HostGateway:             nil,
 		"airflow-cli":           {sql, broker, results, fernet, conn, userConn},
+		"airflow-shell":         {sql, broker, results, fernet, conn, userConn},
 		"dbt":                   {SecretDbtDBPassword},
+		"dbt-ci":                {SecretDbtDBPassword},
+		"dbt-docs":              {SecretDbtDBPassword},
 		"elt-check":             {SecretDbtDBPassword, SecretWWWPassword},
+		"sync":                  {sql, conn, userConn}, // parses the DAGs
+		"dag-check":             {sql, conn, userConn},
+		"find-holders":          nil,
+		"logs":                  nil,
+		"wipe":                  {fernet, jwt}, // mounts every volume, to empty it
 	}
 	c, err := load(t, "AIRFLOW_CONN_WAREHOUSE=postgresql://u:p@db/w")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack, _ := Stack(c, 1, true)
-	defs := []Service{CLI(c, []string{"version"}), Dbt(c, []string{"debug"}), EltCheck(c)}
-	for _, s := range stack {
-		defs = append(defs, s)
-	}
 	secrets := Secrets(c)
-	for _, s := range defs {
+	for _, s := range everySpec(t, c) {
+		if s.Name == "airflow-worker-2" {
+			s.Name = "airflow-worker-1" // the same list
+		}
 		w, ok := want[s.Name]
 		if !ok {
 			t.Errorf("%s: not in the list", s.Name)
@@ -67,6 +72,7 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 	}
 	// DAG code runs in the workers, the dag-processor and the triggerer:
 	// never with the key that signs API tokens.
+	stack := stackSpecs(t, c, 1, false)
 	for _, name := range []string{"airflow-worker-1", "airflow-dag-processor", "airflow-triggerer"} {
 		if slices.Contains(stack[name].Credentials(), jwt) {
 			t.Errorf("%s can sign API tokens", name)
@@ -85,10 +91,10 @@ func TestFlowerBehindALogin(t *testing.T) {
 		t.Error("Flower's API is opened anonymously")
 	}
 	comma, _ := load(t, "AIRFLOW_WWW_PASSWORD=a,b")
-	if _, err := Stack(comma, 1, true); err == nil || !strings.Contains(err.Error(), "AIRFLOW_WWW_PASSWORD: Flower") {
+	if _, err := StackPlan(comma, Options{Workers: 1, Flower: true}, HostGateway); err == nil || !strings.Contains(err.Error(), "AIRFLOW_WWW_PASSWORD: Flower") {
 		t.Errorf("a comma in Flower's password: %v", err)
 	}
-	if _, err := Stack(comma, 1, false); err != nil {
+	if _, err := StackPlan(comma, Options{Workers: 1}, HostGateway); err != nil {
 		t.Errorf("a comma refused without Flower: %v", err)
 	}
 }
@@ -131,28 +137,6 @@ exit 1
 	if string(starts) != "none\nkept\n" {
 		t.Errorf("starts saw the pid file as %q, want none (new container) then kept (restart)\n%s", starts, out)
 	}
-}
-
-// onHost is a service's command line as it runs on this host: the project's
-// scripts from the checkout, and pairs of container paths and host paths.
-func onHost(t *testing.T, s Service, paths ...string) []string {
-	t.Helper()
-	repo, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range s.Mounts {
-		if !m.Dir {
-			paths = append(paths, m.Path, filepath.Join(repo, m.Source))
-		}
-	}
-	cmd := s.Command()
-	for i := range cmd {
-		for j := 0; j+1 < len(paths); j += 2 {
-			cmd[i] = strings.ReplaceAll(cmd[i], paths[j], paths[j+1])
-		}
-	}
-	return cmd
 }
 
 // On a data directory that exists, PostgreSQL's start gives the three roles
@@ -232,7 +216,7 @@ func TestDefaultPasswordsWarned(t *testing.T) {
 	}
 	w := strings.Join(c.Warnings, "\n")
 	for _, name := range []string{"VALKEY_PASSWORD", "AIRFLOW_DB_PASSWORD", "DBT_DB_PASSWORD", "AIRFLOW_WWW_PASSWORD"} {
-		if strings.Count(w, name+" is the spec's default password") != 1 || !strings.Contains(w, SecretArgs[name]+" env://VAR") {
+		if strings.Count(w, name+" is the spec's default password") != 1 || !strings.Contains(w, "--"+strings.ToLower(strings.ReplaceAll(name, "_", "-"))+" env://VAR") {
 			t.Errorf("no single warning for %s:\n%s", name, w)
 		}
 	}
@@ -279,27 +263,22 @@ func TestNoVariableSetTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stack, err := Stack(c, 2, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defs := []Service{CLI(c, []string{"version"}), Shell(c), Dbt(c, []string{"debug"}), EltCheck(c), Sync(c), DagCheck(c, ""), DbtDocs(c), Holders(c)}
-	for _, s := range stack {
-		defs = append(defs, s)
-	}
-	exported := regexp.MustCompile(`export (\w+)`)
-	for _, s := range defs {
+	for _, s := range everySpec(t, c) {
 		for name := range s.SecretEnv {
 			if _, twice := s.Env[name]; twice {
 				t.Errorf("%s: %s is both a plain and a secret variable", s.Name, name)
 			}
 		}
-		for _, line := range s.Prepare {
-			for _, m := range exported.FindAllStringSubmatch(line, -1) {
-				_, plain := s.Env[m[1]]
-				_, secret := s.SecretEnv[m[1]]
+		for _, step := range s.Prepare {
+			if step[1] != withKeysScript {
+				continue
+			}
+			for _, pair := range step[3:] {
+				name, _, _ := strings.Cut(pair, "=")
+				_, plain := s.Env[name]
+				_, secret := s.SecretEnv[name]
 				if plain || secret {
-					t.Errorf("%s: %s is exported by its preparation and set by the container too", s.Name, m[1])
+					t.Errorf("%s: %s is set from a generated key and by the container too", s.Name, name)
 				}
 			}
 		}

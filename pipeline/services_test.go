@@ -10,14 +10,11 @@ import (
 )
 
 func TestStartOrderFollowsTheSpec(t *testing.T) {
-	stack, err := Stack(mustDefault(t), 2, true)
+	plan, err := StackPlan(mustDefault(t), Options{Workers: 2, Flower: true}, HostGateway)
 	if err != nil {
 		t.Fatal(err)
 	}
-	order, err := StartOrder(stack)
-	if err != nil {
-		t.Fatal(err)
-	}
+	order := plan.Stages
 	want := [][]string{
 		{"postgres", "valkey"},
 		{"airflow-init"},
@@ -32,13 +29,13 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 }
 
 func TestStartOrderRejectsCyclesAndUnknownNeeds(t *testing.T) {
-	cyc := map[string]Service{"a": {Name: "a", Needs: []string{"b"}}, "b": {Name: "b", Needs: []string{"a"}}}
+	cyc := map[string]Spec{"a": {Name: "a", Needs: []string{"b"}}, "b": {Name: "b", Needs: []string{"a"}}}
 	if _, err := StartOrder(cyc); err == nil || !strings.Contains(err.Error(), "circular") {
 		t.Fatalf("cycle not reported: %v", err)
 	}
-	missing := map[string]Service{"a": {Name: "a", Needs: []string{"nope"}}}
-	unreached := map[string]Service{"a": {Name: "a", Reaches: []string{"gone"}}}
-	if _, err := StartOrder(unreached); err == nil || !strings.Contains(err.Error(), `reaches "gone", which is not in the stack`) {
+	missing := map[string]Spec{"a": {Name: "a", Needs: []string{"nope"}}}
+	unreached := map[string]Spec{"a": {Name: "a", Reaches: []string{"gone"}}}
+	if _, err := StartOrder(unreached); err == nil || !strings.Contains(err.Error(), `reaches "gone", which is not in the plan`) {
 		t.Errorf("unknown reach: %v", err)
 	}
 	if _, err := StartOrder(missing); err == nil || !strings.Contains(err.Error(), `"nope"`) {
@@ -48,11 +45,11 @@ func TestStartOrderRejectsCyclesAndUnknownNeeds(t *testing.T) {
 
 func TestWorkersRange(t *testing.T) {
 	for _, n := range []int{0, -1, 17} {
-		if _, err := Stack(mustDefault(t), n, false); err == nil || !strings.Contains(err.Error(), "workers") {
+		if _, err := StackPlan(mustDefault(t), Options{Workers: n}, HostGateway); err == nil || !strings.Contains(err.Error(), "workers") {
 			t.Errorf("workers=%d accepted (err %v)", n, err)
 		}
 	}
-	stack, _ := Stack(mustDefault(t), 3, false)
+	stack := stackSpecs(t, mustDefault(t), 3, false)
 	for i, name := range []string{"airflow-worker-1", "airflow-worker-2", "airflow-worker-3"} {
 		w, ok := stack[name]
 		if !ok {
@@ -70,14 +67,14 @@ func TestWorkersRange(t *testing.T) {
 func TestImagesAndCommandLines(t *testing.T) {
 	c := mustDefault(t)
 	cases := []struct {
-		svc   Service
+		svc   Spec
 		image string
 		args  string
 		ports []int
 	}{
 		{Postgres(c), "postgres:16", "sh /usr/local/lib/dataplatform/postgres-start.sh", []int{5432}},
 		{Valkey(c), "valkey/valkey:9.0.2", "valkey-server /run/secrets/valkey.conf --appendonly yes --maxmemory 256mb --maxmemory-policy noeviction --dir /data", []int{6379}},
-		{Init(c), "apache/airflow:3.1.7", "bash /opt/airflow/init/airflow-init.sh", nil},
+		{Init(c), "apache/airflow:3.1.7", "bash /usr/local/lib/dataplatform/airflow-init.sh", nil},
 		{APIServer(c), "apache/airflow:3.1.7", "airflow api-server --port 8080", []int{8080}},
 		{Scheduler(c), "apache/airflow:3.1.7", "airflow scheduler", []int{8974}},
 		{DagProcessor(c), "apache/airflow:3.1.7", "airflow dag-processor", nil},
@@ -86,7 +83,7 @@ func TestImagesAndCommandLines(t *testing.T) {
 		{Flower(c), "apache/airflow:3.1.7", "airflow celery flower --port 5555", []int{5555}},
 		{CLI(c, []string{"dags", "list"}), "apache/airflow:3.1.7", "airflow dags list", nil},
 		{Dbt(c, []string{"docs", "generate"}), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "dbt docs generate", nil},
-		{DbtDocs(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "sh -c dbt docs generate && exec dbt docs serve --host 0.0.0.0 --port 8081 --no-browser", []int{8081}},
+		{DbtDocs(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "sh /usr/local/lib/dataplatform/dbt-docs.sh 8081", []int{8081}},
 		{EltCheck(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "python3 /usr/app/elt_check.py", nil},
 	}
 	for _, tc := range cases {
@@ -131,7 +128,7 @@ func TestOverridesReachServices(t *testing.T) {
 		t.Errorf("gateway ports %v", got)
 	}
 	pip, _ := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0")
-	if args := Scheduler(pip).Args; args[0] != "bash" || !strings.Contains(args[2], "apache-airflow-providers-http==5.0.0") || args[len(args)-1] != "scheduler" {
+	if args := Scheduler(pip).Args; args[1] != withPipScript || args[2] != "apache-airflow-providers-http==5.0.0" || args[len(args)-1] != "scheduler" {
 		t.Errorf("pip requirements not honoured: %v", args)
 	}
 }
@@ -178,13 +175,8 @@ AIRFLOW_VAR_TOKEN=var-Secret-8`)
 	}
 	secrets := []string{"pg-Secret-1", "vk-Secret-2", "af-Secret-3", "dbt-Secret-4", "www-Secret-5", "jwt-Secret-6",
 		"conn-Secret-7", "var-Secret-8"}
-	stack, _ := Stack(c, 2, true)
-	all := []Service{CLI(c, []string{"dags", "list"}), Dbt(c, []string{"debug"})}
-	for _, s := range stack {
-		all = append(all, s)
-	}
-	for _, s := range all {
-		plain := strings.Join(s.Args, " ")
+	for _, s := range everySpec(t, c) {
+		plain := strings.Join(s.Command(), " ") + " " + strings.Join(s.AsRoot, " ")
 		for k, v := range s.Env {
 			plain += " " + k + "=" + v
 		}
@@ -232,10 +224,10 @@ func TestEltCheckDefinition(t *testing.T) {
 // owner collide in the engine); init makes it writable for AIRFLOW_UID.
 func TestLogsVolumeMadeWritableByInit(t *testing.T) {
 	c, _ := load(t, "AIRFLOW_UID=1234")
-	if v := APIServer(c).Volumes[0]; v.Owner != "" || v.Exclusive {
+	if v := APIServer(c).Volumes[0]; v.Path != AirflowHome+"/logs" || v.Exclusive {
 		t.Errorf("logs volume %+v", v)
 	}
-	if got := strings.Join(Init(c).AsRoot, " "); !strings.HasPrefix(got, "sh -c chown 1234:0 /opt/airflow/logs && chmod 2775 /opt/airflow/logs\n") {
+	if got := strings.Join(Init(c).AsRoot, " "); !strings.HasPrefix(got, "sh "+ownVolumesScript+" 1234:0 --logs /opt/airflow/logs ") {
 		t.Errorf("init root step %q", got)
 	}
 }
@@ -325,11 +317,7 @@ func TestSplitArgs(t *testing.T) {
 func TestEveryContainerNamesItsProject(t *testing.T) {
 	c := mustDefault(t)
 	c.ProjectName = "shop"
-	stack, err := Stack(c, 2, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, s := range stack {
+	for name, s := range stackSpecs(t, c, 2, true) {
 		if s.Env[ProjectEnv] != "shop" {
 			t.Errorf("%s: %s=%q, want shop", name, ProjectEnv, s.Env[ProjectEnv])
 		}

@@ -1,11 +1,12 @@
 //go:build e2e
 
-// Package compose_test proves that one .env serves both systems: the compose
-// reference stack (docker-compose.yml here) and the Dagger module. It asks
+package e2e
+
+// One .env serves both systems: the compose reference stack
+// (bench/compose/docker-compose.yml) and the Dagger module. These tests ask
 // docker compose what it makes of the file (`config`, no daemon needed) and
-// compares that with what the module's pipeline package derives from the
+// compare that with what the module's pipeline package derives from the
 // same file, service by service.
-package compose_test
 
 import (
 	"bytes"
@@ -32,7 +33,7 @@ import (
 
 // TestEquivalenceEnvExample: the repository's .env.example, i.e. every default.
 func TestEquivalenceEnvExample(t *testing.T) {
-	root := repoRoot(t)
+	root := repoRoot()
 	checkEquivalence(t, root, filepath.Join(root, ".env.example"))
 }
 
@@ -48,7 +49,7 @@ func TestEquivalenceEnvExample(t *testing.T) {
 // Airflow expands $NAME in settings read from the environment. So URLs are
 // compared by their decoded parts, never as strings.
 func TestEquivalenceNonDefaults(t *testing.T) {
-	root := repoRoot(t)
+	root := repoRoot()
 	fernet := base64.URLEncoding.EncodeToString([]byte("equivalence-test-fernet-key-0001"))
 	dotenv := strings.Join([]string{
 		"# every variable of .env.example, none at its default",
@@ -103,8 +104,8 @@ func TestEquivalenceNonDefaults(t *testing.T) {
 // The comparison.
 
 // Compose service -> the module's definition of the same service.
-func moduleServices(c pipeline.Config) map[string]pipeline.Service {
-	return map[string]pipeline.Service{
+func moduleServices(c pipeline.Config) map[string]pipeline.Spec {
+	return map[string]pipeline.Spec{
 		"postgres":              pipeline.Postgres(c),
 		"valkey":                pipeline.Valkey(c),
 		"airflow-init":          pipeline.Init(c),
@@ -135,7 +136,7 @@ var wantProfiles = map[string]string{"flower": "flower", "airflow-cli": "debug",
 
 // Generated-or-given keys: the Airflow setting, and the .env variable
 // compose passes on for its *_CMD.
-var keys = []struct{ setting, dotenv string }{
+var keySettings = []struct{ setting, dotenv string }{
 	{"AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_FERNET_KEY"},
 	{"AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_JWT_SECRET"},
 }
@@ -150,7 +151,7 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 	if err != nil {
 		t.Fatalf("the module refuses %s:\n%v", envFile, err)
 	}
-	if _, err := pipeline.Stack(c, 1, true); err != nil {
+	if _, err := pipeline.StackPlan(c, pipeline.Options{Workers: 1, Flower: true}, pipeline.HostGateway); err != nil {
 		t.Fatalf("the module cannot build a stack with Flower from %s: %v", envFile, err)
 	}
 	cf := composeConfig(t, root, envFile)
@@ -179,7 +180,7 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 		for k := range s.SecretEnv {
 			moduleAirflowNames[k] = true
 		}
-		for k := range generatedKeys(t, s) {
+		for k := range moduleKeyVolumes(t, s) {
 			moduleAirflowNames[k] = true
 		}
 	}
@@ -225,11 +226,13 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 // checkEnv: every variable the module gives a service, plain or as a secret,
 // compose gives it too with the same value; generated keys are read the way
 // the module reads them.
-func checkEnv(t *testing.T, cs *service, m pipeline.Service, secrets map[string]string) {
+func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]string) {
 	t.Helper()
 	want := map[string]string{}
 	for k, v := range m.Env {
-		want[k] = v
+		if k != pipeline.RunDirEnv { // the module's data lock, see checkMounts
+			want[k] = v
+		}
 	}
 	for k, secret := range m.SecretEnv {
 		v, ok := secrets[secret]
@@ -238,10 +241,10 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Service, secrets map[string]
 		}
 		want[k] = v
 	}
-	for _, key := range keys {
+	for _, key := range keySettings {
 		given, isGiven := want[key.setting]
 		delete(want, key.setting)
-		volume, isGenerated := generatedKeys(t, m)[key.setting]
+		volume, isGenerated := moduleKeyVolumes(t, m)[key.setting]
 		if !isGiven && !isGenerated {
 			continue // this service has no use for the key in the module
 		}
@@ -291,15 +294,18 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Service, secrets map[string]
 	}
 }
 
-// generatedKeys: Airflow setting -> key volume path, for the keys a module
+// moduleKeyVolumes: Airflow setting -> key volume path, for the keys a module
 // service reads from a generated key file when it starts.
-func generatedKeys(t *testing.T, m pipeline.Service) map[string]string {
+func moduleKeyVolumes(t *testing.T, m pipeline.Spec) map[string]string {
 	t.Helper()
-	re := regexp.MustCompile(`(AIRFLOW__[A-Z_]+)=\$\(cat (\S+)/key\)`)
 	out := map[string]string{}
-	for _, line := range m.Prepare {
-		for _, match := range re.FindAllStringSubmatch(line, -1) {
-			out[match[1]] = match[2]
+	for _, step := range m.Prepare {
+		if len(step) < 3 || !strings.HasSuffix(step[1], "/with-keys.sh") {
+			continue
+		}
+		for _, pair := range step[3:] { // with-keys.sh SERVICE VARIABLE=FILE...
+			setting, file, _ := strings.Cut(pair, "=")
+			out[setting] = strings.TrimSuffix(file, "/key")
 		}
 	}
 	return out
@@ -311,7 +317,7 @@ func generatedKeys(t *testing.T, m pipeline.Service) map[string]string {
 func runKeyCommand(t *testing.T, cmd, dotenvValue, volume, content string) string {
 	t.Helper()
 	env := []string{"PATH=" + os.Getenv("PATH")}
-	for _, key := range keys {
+	for _, key := range keySettings {
 		if strings.Contains(cmd, "$"+key.dotenv) {
 			env = append(env, key.dotenv+"="+dotenvValue)
 		}
@@ -339,7 +345,7 @@ func runKeyCommand(t *testing.T, cmd, dotenvValue, volume, content string) strin
 }
 
 // checkCommand compares what each container runs.
-func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m pipeline.Service, secrets map[string]string) {
+func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m pipeline.Spec, secrets map[string]string) {
 	t.Helper()
 	args := slices.Clone(m.Args)
 	switch {
@@ -367,9 +373,9 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 	// Airflow: the module wraps the command in a pip step when
 	// _PIP_ADDITIONAL_REQUIREMENTS is set; compose always has the step,
 	// which reads the variable.
-	if len(args) > 4 && args[0] == "bash" && args[1] == "-c" && strings.Contains(args[2], "pip install") {
-		if !strings.Contains(args[2], c.PipAdditionalReqs) {
-			t.Errorf("the module's pip step does not install %q", c.PipAdditionalReqs)
+	if len(args) > 4 && strings.HasSuffix(args[1], "/with-pip.sh") && args[3] == "--" {
+		if args[2] != c.PipAdditionalReqs {
+			t.Errorf("the module's pip step installs %q, not %q", args[2], c.PipAdditionalReqs)
 		}
 		args = args[4:]
 	} else if c.PipAdditionalReqs != "" {
@@ -443,7 +449,7 @@ func checkValkey(t *testing.T, c pipeline.Config, cs *service, args []string, se
 
 // checkDependsOn: compose waits for what the module's service needs: a job
 // (init) to finish successfully, a service to be healthy.
-func checkDependsOn(t *testing.T, cs *service, m pipeline.Service) {
+func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 	t.Helper()
 	want := map[string]string{}
 	for _, need := range m.Needs {
@@ -479,10 +485,12 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Service) {
 func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 	t.Helper()
 	gw := pipeline.Gateway(c, true)
-	re := regexp.MustCompile(`TCP-LISTEN:(\d+),\S* TCP:([a-z0-9-]+):(\d+)`)
+	re := regexp.MustCompile(`^(\d+):([a-z0-9-]+):(\d+)$`)
 	want := map[string]string{} // "service host->container"
-	for _, m := range re.FindAllStringSubmatch(strings.Join(gw.Args, " "), -1) {
-		want[fmt.Sprintf("%s %s->%s", composeName(m[2]), m[1], m[3])] = m[0]
+	for _, arg := range gw.Args {
+		if m := re.FindStringSubmatch(arg); m != nil {
+			want[fmt.Sprintf("%s %s->%s", composeName(m[2]), m[1], m[3])] = m[0]
+		}
 	}
 	if len(want) != 3 || len(want) != len(gw.Ports) {
 		t.Errorf("read %d forwards from the module's gateway %q, which has the ports %v", len(want), gw.Args, gw.Ports)
@@ -505,7 +513,7 @@ func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 // same place in the compose service. Named volumes stay named volumes; the
 // module's live copies of dags/ and plugins/ and its logs volume are the
 // project's folders in compose (the spec's bind mounts).
-func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *service, m pipeline.Service) {
+func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *service, m pipeline.Spec) {
 	t.Helper()
 	projectFolder := map[string]string{} // container path -> project folder
 	for _, f := range append(slices.Clone(pipeline.LiveFolders), "logs") {
@@ -514,6 +522,8 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 	for _, v := range m.Volumes {
 		mt := cs.mountAt(v.Path)
 		switch {
+		case v.Path == pipeline.RunDir:
+			continue // the module's data lock; compose's containers are named, one per service
 		case mt == nil:
 			t.Errorf("the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
 		case projectFolder[v.Path] != "":
@@ -526,11 +536,8 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 	}
 	for _, mnt := range m.Mounts {
 		target := mnt.Path
-		switch {
-		case mnt.Path == pipeline.RestartScript:
-			continue // the module's stand-in for `restart: always`, checked above
-		case strings.HasSuffix(mnt.Path, "/init/airflow-init.sh") && name != "airflow-init":
-			continue // only init runs it
+		if mnt.Path == pipeline.ScriptsDir {
+			continue // the module's scripts; checkCommand checks compose mounts those its command runs
 		}
 		for _, f := range pipeline.LiveFolders {
 			if mnt.Source == path.Join(c.ProjDir(), f) && mnt.Path != pipeline.AirflowHome+"/"+f {
@@ -547,7 +554,7 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 
 // checkVolumeSharing: one module volume is one compose volume, in every
 // service that mounts it (e.g. the keys init makes are those the others read).
-func checkVolumeSharing(t *testing.T, cf *file, mods map[string]pipeline.Service) {
+func checkVolumeSharing(t *testing.T, cf *file, mods map[string]pipeline.Spec) {
 	t.Helper()
 	toCompose, toModule := map[string]string{}, map[string]string{}
 	for _, name := range sortedKeys(mods) {
@@ -615,18 +622,6 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // ---------------------------------------------------------------------------
 // docker compose and its output.
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "bench", "compose", "docker-compose.yml")); err != nil {
-		t.Fatalf("not run from bench/compose of the repository: %v", err)
-	}
-	return root
-}
 
 // composeCLI is docker-compose (v1, or v2's standalone binary), else the
 // docker compose plugin (the users' usual case).

@@ -1,0 +1,198 @@
+// Package harness drives the module through the dagger CLI, as a user does,
+// for the e2e tests and the benchmark alike: one project's calls, a stack
+// running in the background and stopped as Ctrl-C stops it, its health.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"dagger/data-platform/restapi"
+)
+
+// Project is a project of the module as the CLI addresses it.
+type Project struct {
+	Dir  string // the repository: where dagger.json is
+	Name string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
+	// Host ports (0: the configuration's own).
+	APIPort, PostgresPort, FlowerPort int
+	// Flags are more constructor flags (e.g. secret arguments), Env more
+	// environment for the CLI (e.g. the variables env:// secrets read).
+	Flags []string
+	Env   []string
+	// Transcript, when set, receives everything the CLI prints.
+	Transcript *Buffer
+}
+
+// ModuleFlags are the constructor flags that select the project.
+func (p Project) ModuleFlags() []string {
+	var flags []string
+	for _, s := range []struct {
+		name string
+		v    int
+	}{{"AIRFLOW_API_PORT", p.APIPort}, {"POSTGRES_PORT", p.PostgresPort}, {"FLOWER_PORT", p.FlowerPort}} {
+		if s.v != 0 {
+			flags = append(flags, "--set", fmt.Sprintf("%s=%d", s.name, s.v))
+		}
+	}
+	if p.Name != "" {
+		flags = append([]string{"--set", "COMPOSE_PROJECT_NAME=" + p.Name}, flags...)
+	}
+	return append(flags, p.Flags...)
+}
+
+// API is the base URL of the project's REST API on the host.
+func (p Project) API() string {
+	port := p.APIPort
+	if port == 0 {
+		port = 8080
+	}
+	return fmt.Sprintf("http://localhost:%d", port)
+}
+
+// Command is `dagger call --progress=plain MODULE... ARGS...` in the
+// repository; module nil means the project's own flags.
+func (p Project) Command(ctx context.Context, module []string, args ...string) *exec.Cmd {
+	if module == nil {
+		module = p.ModuleFlags()
+	}
+	cmd := exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, module...), args...)...)
+	cmd.Dir = p.Dir
+	cmd.Env = append(os.Environ(), p.Env...)
+	return cmd
+}
+
+// Call runs one call to its end and returns its output and its progress
+// output (stderr); an error carries the end of both.
+func (p Project) Call(ctx context.Context, module []string, args ...string) (stdout, progress string, err error) {
+	cmd := p.Command(ctx, module, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	if p.Transcript != nil {
+		_, _ = p.Transcript.Write(append(out.Bytes(), errOut.Bytes()...))
+	}
+	if err != nil {
+		err = fmt.Errorf("dagger call %s: %w\nstdout:\n%s\nstderr (tail):\n%s",
+			strings.Join(args, " "), err, out.String(), Tail(errOut.String(), 200))
+	}
+	return out.String(), errOut.String(), err
+}
+
+// Running is a call running in the background, e.g. `... up up`.
+type Running struct {
+	cmd  *exec.Cmd
+	Log  *Buffer // what it printed so far (unless Start was given a writer)
+	done chan struct{}
+	p    Project
+}
+
+// Start runs a call in the background, in its own process group; its
+// output goes to out (nil: to the Running's Log).
+func (p Project) Start(out io.Writer, module []string, args ...string) (*Running, error) {
+	cmd := p.Command(context.Background(), module, args...)
+	r := &Running{cmd: cmd, Log: &Buffer{}, done: make(chan struct{}), p: p}
+	if out == nil {
+		out = r.Log
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(r.done)
+	}()
+	return r, nil
+}
+
+// Exited tells whether the call has ended.
+func (r *Running) Exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop interrupts the call as Ctrl-C does and waits for it to end; after
+// grace, it kills the process group.
+func (r *Running) Stop(grace time.Duration) {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-r.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+	}
+	if r.p.Transcript != nil {
+		_, _ = r.p.Transcript.Write([]byte(r.Log.String()))
+	}
+}
+
+// Components are what the api-server's health report must show healthy.
+var Components = []string{"metadatabase", "scheduler", "triggerer", "dag_processor"}
+
+// Unhealthy says which component of the stack at api is not healthy yet;
+// nil when every one is.
+func Unhealthy(api string) error {
+	var health map[string]struct{ Status string }
+	if err := restapi.Do("GET", api+"/api/v2/monitor/health", "", nil, &health); err != nil {
+		return err
+	}
+	for _, c := range Components {
+		if health[c].Status != "healthy" {
+			return fmt.Errorf("%s is %q", c, health[c].Status)
+		}
+	}
+	return nil
+}
+
+// Services are the stack's long-running services with one worker, by the
+// names `dagger call logs --service` takes.
+var Services = []string{"postgres", "valkey", "airflow-apiserver", "airflow-scheduler",
+	"airflow-dag-processor", "airflow-triggerer", "airflow-worker-1"}
+
+// Tail is the last n lines of s.
+func Tail(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// Buffer is a bytes.Buffer safe for a process's writes and our reads.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Len is the number of bytes written.
+func (b *Buffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}

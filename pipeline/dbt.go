@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// PortDbtDocs is where dbt-docs serves the documentation site.
+const PortDbtDocs = 8081
+
+// Dbt runs one dbt command line against the analytics database; profiles.yml
+// reads the DBT_* variables with env_var(). Packages are installed first
+// (init/dbt-deps.sh), into a volume of the project, only when packages.yml
+// changed.
+func Dbt(c Config, args []string) Spec {
+	return Spec{
+		Name:    "dbt",
+		Kind:    Job,
+		Image:   c.DbtImage,
+		Args:    append([]string{"dbt"}, args...),
+		Prepare: [][]string{{"sh", dbtDepsScript, DbtProject, DbtPackagesCache}},
+		Volumes: []Volume{c.dbtPackagesVolume()},
+		Env: map[string]string{
+			"DBT_PROFILES_DIR": DbtProject,
+			"DBT_DB_HOST":      c.DatabaseHost(),
+			"DBT_DB_PORT":      itoa(PortPostgres),
+			"DBT_DB_USER":      c.DbtDBUser,
+			"DBT_DB_NAME":      c.DbtDBName,
+			"DBT_SCHEMA":       c.DbtSchema,
+		},
+		SecretEnv: map[string]string{"DBT_DB_PASSWORD": SecretDbtDBPassword},
+		Mounts:    []Mount{{Path: DbtProject, Source: "dbt", Dir: true}},
+		Needs:     []string{HostPostgres},
+	}
+}
+
+// Where dbt-ci finds an earlier run's artifacts and leaves its own.
+const (
+	DbtCIState     = "/ci/state"
+	DbtCIArtifacts = "/ci/artifacts"
+)
+
+var schemaSuffixRe = regexp.MustCompile(`^[a-z0-9_]{1,20}$`)
+
+// DbtCI runs scripts/dbt-ci.sh: build (state-aware when DbtCIState holds
+// a manifest), optionally source freshness, docs; artifacts and a summary
+// in DbtCIArtifacts. suffix is appended to the target schema (DBT_SCHEMA),
+// so parallel runs never share tables.
+func DbtCI(c Config, suffix string, freshness bool) Spec {
+	s := Dbt(c, nil)
+	s.Name = "dbt-ci"
+	s.Args = []string{"bash", "/usr/app/dbt-ci.sh"}
+	withSchemaSuffix(s, suffix)
+	if freshness {
+		s.Env["DBT_CI_FRESHNESS"] = "true"
+	}
+	s.Mounts = append(s.Mounts,
+		Mount{Path: "/usr/app/dbt-ci.sh", Source: "scripts/dbt-ci.sh"},
+		Mount{Path: "/usr/app/dbt_summary.py", Source: "scripts/dbt_summary.py"})
+	return s
+}
+
+// DbtDropSchemas drops the target schema of a suffix and every schema
+// derived from it (macro drop_target_schemas).
+func DbtDropSchemas(c Config, suffix string) Spec {
+	s := Dbt(c, []string{"run-operation", "drop_target_schemas"})
+	s.Name = "dbt-drop-schemas"
+	withSchemaSuffix(s, suffix)
+	return s
+}
+
+// withSchemaSuffix gives dbt a schema suffix (see CheckSchemaSuffix).
+func withSchemaSuffix(s Spec, suffix string) {
+	if suffix != "" {
+		s.Env["DBT_SCHEMA_SUFFIX"] = suffix
+	}
+}
+
+// CheckSchemaSuffix checks a schema suffix: the longest schema it makes
+// (<DBT_SCHEMA>_<suffix>_reference) must fit PostgreSQL's 63 characters.
+func CheckSchemaSuffix(c Config, suffix string) error {
+	if suffix == "" {
+		return nil
+	}
+	if !schemaSuffixRe.MatchString(suffix) {
+		return fmt.Errorf("--schema-suffix: %q must be 1-20 lowercase letters, digits or _", suffix)
+	}
+	if n := len(c.DbtSchema + "_" + suffix + "_reference"); n > 63 {
+		return fmt.Errorf("--schema-suffix: with DBT_SCHEMA %q the schema names would be %d characters long (PostgreSQL allows 63)", c.DbtSchema, n)
+	}
+	return nil
+}
+
+// DbtDocs generates dbt's documentation site and serves it on PortDbtDocs.
+func DbtDocs(c Config) Spec {
+	s := Dbt(c, nil)
+	s.Name = "dbt-docs"
+	s.Kind = Service
+	s.Args = []string{"sh", dbtDocsScript, itoa(PortDbtDocs)}
+	s.Ports = []int{PortDbtDocs}
+	return s
+}
+
+// EltCheck runs scripts/elt_check.py in the dbt image next to a live stack
+// (through the gateway): the example DAG via the REST API, then dbt build,
+// then the marts compared with the loaded rows.
+func EltCheck(c Config) Spec {
+	s := Dbt(c, nil)
+	s.Name = "elt-check"
+	s.Args = []string{"python3", "/usr/app/elt_check.py"}
+	s.Env["API_URL"] = fmt.Sprintf("http://%s:%d", HostGateway, c.AirflowAPIPort)
+	s.Env["AIRFLOW_WWW_USER"] = c.AirflowWWWUser
+	s.SecretEnv["AIRFLOW_WWW_PASSWORD"] = SecretWWWPassword
+	s.Mounts = append(s.Mounts, Mount{Path: "/usr/app/elt_check.py", Source: "scripts/elt_check.py"})
+	s.Needs = []string{HostPostgres, HostGateway}
+	return s
+}

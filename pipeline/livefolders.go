@@ -1,0 +1,64 @@
+package pipeline
+
+import "path"
+
+// LiveFolders are the project's folders that every Airflow container of the
+// project sees live, from volumes: init and `sync` make them exactly the
+// project's, so an edit reaches the running stack without a restart.
+var LiveFolders = []string{"dags", "plugins"}
+
+// projectCopy is where init and sync find the project's folders.
+const projectCopy = "/tmp/dataplatform-project"
+
+// withLiveFolders makes a container start by making the live folders
+// exactly the project's (init/sync-folders.sh).
+func withLiveFolders(c Config, s Spec) Spec {
+	step := []string{"sh", syncFoldersScript}
+	for _, f := range LiveFolders {
+		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: path.Join(c.ProjDir(), f), Dir: true, Optional: f != "dags"})
+		step = append(step, projectCopy+"/"+f, c.liveVolume(f).Path)
+	}
+	s.Prepare = append(s.Prepare, step)
+	return s
+}
+
+// liveTrees are own-volumes.sh's options giving the live folders to
+// AIRFLOW_UID.
+func liveTrees(c Config) []string {
+	var opts []string
+	for _, f := range LiveFolders {
+		opts = append(opts, "--tree", c.liveVolume(f).Path)
+	}
+	return opts
+}
+
+// checkDagsScript parses every DAG of a folder and names each file that
+// does not import.
+const checkDagsScript = "/opt/airflow/scripts/check_dags.py"
+
+// Sync makes the project's dags/ and plugins/ live in the project's stack,
+// running or not, then parses the DAGs and fails naming every file that
+// does not import (as the dag-processor will report it).
+func Sync(c Config) Spec {
+	s := withCredentials(c, airflow(c, "sync", Job, []string{"python3", checkDagsScript, AirflowHome + "/dags"}),
+		SecretSQLAlchemyConn, Connections)
+	s.Mounts = append(s.Mounts, Mount{Path: checkDagsScript, Source: "scripts/check_dags.py"})
+	s.AsRoot = append([]string{"sh", ownVolumesScript, c.AirflowUser()}, liveTrees(c)...) // also before the stack's first start
+	return withLiveFolders(c, s)
+}
+
+// DagCheck parses every DAG under dags/ and fails on import errors, naming
+// each file. dir overrides the folder (a path inside the project).
+func DagCheck(c Config, dir string) Spec {
+	if dir == "" {
+		dir = path.Join(c.ProjDir(), "dags")
+	}
+	s := withCredentials(c, airflow(c, "dag-check", Job, []string{"python3", checkDagsScript, AirflowHome + "/dags"}),
+		SecretSQLAlchemyConn, Connections)
+	s.Mounts = []Mount{
+		{Path: AirflowHome + "/dags", Source: dir, Dir: true},
+		{Path: checkDagsScript, Source: "scripts/check_dags.py"},
+	}
+	s.Volumes = nil
+	return s
+}

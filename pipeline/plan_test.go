@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A plan holds its target and what it needs, nothing more: a dbt call
+// starts PostgreSQL alone, the scheduler the databases and init.
+func TestPlanHoldsWhatItsTargetNeeds(t *testing.T) {
+	c := mustDefault(t)
+	dbt, err := JobPlan(c, Options{}, func(c Config) Spec { return Dbt(c, []string{"test"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dbt.Stages; len(got) != 2 || !slices.Equal(got[0], []string{HostPostgres}) || !slices.Equal(got[1], []string{"dbt"}) {
+		t.Errorf("dbt's plan: %v", got)
+	}
+	if dbt.Specs[HostPostgres].HeldBy != HolderStack || dbt.Target != "dbt" {
+		t.Errorf("dbt's plan: target %q, postgres held by %q", dbt.Target, dbt.Specs[HostPostgres].HeldBy)
+	}
+	sched, err := StackPlan(c, Options{Workers: 1}, "airflow-scheduler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{HostPostgres, HostValkey}, {JobInit}, {"airflow-scheduler"}}
+	if !slices.EqualFunc(sched.Stages, want, slices.Equal) {
+		t.Errorf("the scheduler's plan: %v, want %v", sched.Stages, want)
+	}
+	if _, err := StackPlan(c, Options{Workers: 1}, "nope"); err == nil || !strings.Contains(err.Error(), `no container "nope"`) {
+		t.Errorf("an unknown target: %v", err)
+	}
+}
+
+// Beside a running stack a call uses its PostgreSQL: the plan has no
+// PostgreSQL of its own, binds none, and every connection names the
+// running one's address; its own is held by the call otherwise.
+func TestPlanOnARunningStacksDatabase(t *testing.T) {
+	c := mustDefault(t)
+	cli, err := JobPlan(c, Options{Database: "10.87.0.9"}, func(c Config) Spec { return CLI(c, []string{"dags", "list"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, own := cli.Specs[HostPostgres]; own || len(cli.Stages) != 1 || len(cli.Specs["airflow-cli"].Needs) != 0 {
+		t.Errorf("beside a stack, the CLI's plan: %v, needs %v", cli.Stages, cli.Specs["airflow-cli"].Needs)
+	}
+	if url := cli.Secrets()[SecretSQLAlchemyConn]; url != "postgresql+psycopg2://airflow:airflow@10.87.0.9:5432/airflow" {
+		t.Errorf("the metadata URL beside a stack: %q", url)
+	}
+	dbt, _ := JobPlan(c, Options{Database: "10.87.0.9"}, func(c Config) Spec { return Dbt(c, nil) })
+	if host := dbt.Specs["dbt"].Env["DBT_DB_HOST"]; host != "10.87.0.9" {
+		t.Errorf("dbt's host beside a stack: %q", host)
+	}
+	own, _ := JobPlan(c, Options{Holder: HolderCall}, func(c Config) Spec { return Dbt(c, nil) })
+	if own.Specs[HostPostgres].HeldBy != HolderCall || own.Secrets()[SecretAnalyticsConn] != "postgresql://dbt:changeme@postgres:5432/analytics" {
+		t.Errorf("a call's own PostgreSQL: held by %q", own.Specs[HostPostgres].HeldBy)
+	}
+	if Secrets(c)[SecretSQLAlchemyConn] != "postgresql+psycopg2://airflow:airflow@postgres:5432/airflow" {
+		t.Error("planning changed the configuration it was given")
+	}
+}
+
+// A service some other container reaches by name is named in the plan, so
+// its name resolves there without a binding; the others are not.
+func TestPlanNamesWhatIsReached(t *testing.T) {
+	for name, s := range stackSpecs(t, mustDefault(t), 2, false) {
+		if s.Named != (name == HostAPIServer) {
+			t.Errorf("%s: named %v", name, s.Named)
+		}
+	}
+}
+
+// Every container gets the scripts and names its project; the definitions
+// it was made from stay as they were.
+func TestPlanGivesEveryContainerTheScripts(t *testing.T) {
+	c := mustDefault(t)
+	for name, s := range stackSpecs(t, c, 1, true) {
+		if !slices.Contains(s.Mounts, scriptsMount()) || s.Env[ProjectEnv] != c.ProjectName {
+			t.Errorf("%s: mounts %v, project %q", name, s.Mounts, s.Env[ProjectEnv])
+		}
+	}
+	if slices.Contains(Postgres(c).Mounts, scriptsMount()) || Postgres(c).KeepLog != "" {
+		t.Error("planning changed the shared definition")
+	}
+}

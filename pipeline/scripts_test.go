@@ -1,0 +1,130 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Init's root step, for real: the logs folder and the live folders are
+// AIRFLOW_UID's, a missing key is made at random (a Fernet key's form,
+// readable by its owner only) and an existing one is kept.
+func TestOwnVolumesMakesKeysOnce(t *testing.T) {
+	dir := t.TempDir()
+	owner := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+	logs, tree, key := filepath.Join(dir, "logs"), filepath.Join(dir, "dags"), filepath.Join(dir, "key")
+	for _, d := range []string{logs, filepath.Join(tree, "sub")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() string {
+		t.Helper()
+		out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--logs", logs, "--tree", tree, "--key", key).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		data, err := os.ReadFile(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	first := run()
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`).MatchString(first) {
+		t.Errorf("the key %q is not 32 bytes in url-safe base64", first)
+	}
+	if info, _ := os.Stat(key); info.Mode().Perm() != 0o400 {
+		t.Errorf("the key's mode is %v, want 0400", info.Mode().Perm())
+	}
+	if info, _ := os.Stat(logs); info.Mode()&os.ModeSetgid == 0 || info.Mode().Perm() != 0o775 {
+		t.Errorf("the logs folder's mode is %v, want setgid 0775", info.Mode())
+	}
+	if second := run(); second != first {
+		t.Error("a second run made a new key: stored connections would no longer decrypt")
+	}
+	other := filepath.Join(dir, "other")
+	if out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--key", other).CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if data, _ := os.ReadFile(other); string(data) == first {
+		t.Error("two keys are the same")
+	}
+	if out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--bogus", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown option --bogus") {
+		t.Errorf("a bad option: %v %s", err, out)
+	}
+}
+
+// A container that needs a generated key reads it when it starts; without
+// one it stops, saying what to do, and runs nothing.
+func TestWithKeysReadsTheGeneratedKeys(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("k3y-value"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "../init/with-keys.sh", "airflow-scheduler", "FERNET="+key, "--", "sh", "-c", `echo "got $FERNET"`).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "got k3y-value" {
+		t.Errorf("with a key: %v %q", err, out)
+	}
+	out, err = exec.Command("sh", "../init/with-keys.sh", "airflow-scheduler", "FERNET="+filepath.Join(dir, "none"), "--", "echo", "ran").CombinedOutput()
+	if err == nil || strings.Contains(string(out), "ran") || !strings.Contains(string(out), "airflow-scheduler: no generated key yet") {
+		t.Errorf("without a key: %v %q", err, out)
+	}
+}
+
+// wipe empties every volume it is given, keeps the volume itself, and
+// names each by its key.
+func TestWipeEmptiesEveryVolume(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, f := range []string{"a/PG_VERSION", "a/base/1/2", "b/appendonly.aof"} {
+		p := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := Wipe(mustDefault(t))
+	if len(spec.Volumes) != len(mustDefault(t).Volumes()) {
+		t.Errorf("wipe mounts %d volumes, the project has %d", len(spec.Volumes), len(mustDefault(t).Volumes()))
+	}
+	out, err := exec.Command("sh", "../init/wipe-volumes.sh", "key-a:"+a, "key-b:"+b).CombinedOutput()
+	if err != nil || string(out) != "wiped key-a\nwiped key-b\n" {
+		t.Fatalf("%v %q", err, out)
+	}
+	for _, d := range []string{a, b} {
+		entries, err := os.ReadDir(d)
+		if err != nil || len(entries) != 0 {
+			t.Errorf("%s after wipe: %v %v", d, entries, err)
+		}
+	}
+}
+
+// _PIP_ADDITIONAL_REQUIREMENTS are installed before the command, one word
+// a requirement, as the official image does.
+func TestWithPipInstallsFirst(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "pip"), []byte("#!/bin/sh\nfor a; do echo \"pip: $a\"; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=pkg-a==1.0 pkg-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Scheduler(c)
+	s.Args[len(s.Args)-2], s.Args[len(s.Args)-1] = "echo", "scheduler-ran" // airflow scheduler
+	args := onHost(t, Spec{Args: s.Args})
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "pip: pkg-a==1.0\npip: pkg-b\nscheduler-ran") {
+		t.Errorf("%v\n%s", err, out)
+	}
+}
