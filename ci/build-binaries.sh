@@ -2,6 +2,7 @@
 # Builds the Dagger CLI and engine binaries, runc and the CNI plugins from the
 # Go module proxy into $BIN_DIR. Skips the work when the versions are unchanged.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 export GOTOOLCHAIN=$GO_SDK_GO_VERSION GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -21,7 +22,8 @@ module_copy() {
 }
 
 build_dagger() {
-	local key="$DAGGER_VERSION-$(hash_files "$CI_DIR"/distconsts/*)"
+	local key
+	key="$DAGGER_VERSION-$(hash_files "$CI_DIR"/distconsts/*)"
 	if stamp_ok dagger "$key" && [ -x "$BIN_DIR/dagger-engine" ]; then
 		log "dagger $DAGGER_VERSION binaries already built"; return
 	fi

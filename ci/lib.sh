@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # settings for the scripts that source this file
 # Shared settings of the native-engine bootstrap. Sourced, not run.
 # Everything it builds or runs lives under $NATIVE_DIR, outside any checkout,
 # so a fresh clone on the same machine reuses it.

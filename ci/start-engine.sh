@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts (or restarts, with --restart) the native engine and waits until it answers.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 pidfile=$RUN_DIR/engine.pid

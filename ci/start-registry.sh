@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a plain OCI registry on loopback; its storage lives under $NATIVE_DIR.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 pidfile=$RUN_DIR/registry.pid

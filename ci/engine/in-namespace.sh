@@ -3,6 +3,7 @@
 # rewrites resolv.conf, CNI state and files under /usr, /etc, /opt and /run;
 # fresh overlays keep all of that away from the host.
 set -euo pipefail
+# shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
 ns=$NATIVE_DIR/ns
@@ -31,7 +32,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # The bundled Go SDK runtime image, once built (see images/).
 if [ -s "$NATIVE_DIR/go-sdk/digest" ]; then
 	mount --bind "$NATIVE_DIR/go-sdk/content" /usr/local/share/dagger/content
-	export DAGGER_GO_SDK_MANIFEST_DIGEST=$(cat "$NATIVE_DIR/go-sdk/digest")
+	DAGGER_GO_SDK_MANIFEST_DIGEST=$(cat "$NATIVE_DIR/go-sdk/digest")
+	export DAGGER_GO_SDK_MANIFEST_DIGEST
 fi
 # Go SDK containers get a module proxy only through this variable.
 export _DAGGER_ENGINE_SYSTEMENV_GOPROXY=${GOPROXY:-https://proxy.golang.org,direct}

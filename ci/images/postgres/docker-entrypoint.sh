@@ -46,6 +46,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 		psql -v ON_ERROR_STOP=1 -d postgres -q -c "CREATE DATABASE \"$POSTGRES_DB\""
 	fi
 	for f in /docker-entrypoint-initdb.d/*; do
+		# shellcheck disable=SC1090 # the image's contract: a script is sourced when not executable
 		case "$f" in
 		*.sh) echo "running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
 		*.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 -d "$POSTGRES_DB" -f "$f" ;;
