@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,22 +43,24 @@ func flowerStatus(t *testing.T, user, password string) int {
 // with the project's Fernet key.
 const connPassword = "rotation-conn-value-4730"
 
-// decrypted is the password of a stored connection as the Airflow CLI
-// decrypts it (`connections get -o json`), or the CLI's error.
+// decrypted is the password of a stored connection as Airflow decrypts it
+// with the stack's Fernet key (e2e/testdata/decrypt_connection.py, run in
+// the shell's container, on the running stack's database), or the error.
 func decrypted(t *testing.T, module []string, conn string) (string, error) {
 	t.Helper()
-	out, err := callWith(t, 10*time.Minute, module, "airflow-cli", "--args", "connections get "+conn+" -o json")
+	out, err := callWith(t, 10*time.Minute, module, "shell",
+		"with-file", "--path", "/tmp/decrypt_connection.py", "--source", "e2e/testdata/decrypt_connection.py",
+		"with-exec", "--args", "python3,/tmp/decrypt_connection.py,"+conn, "stdout")
 	if err != nil {
 		return "", err
 	}
-	var got []struct {
-		Password string `json:"password"`
+	for _, line := range strings.Split(out, "\n") {
+		if pw, ok := strings.CutPrefix(line, "password="); ok {
+			return pw, nil
+		}
 	}
-	start := strings.Index(out, "[")
-	if start < 0 || json.Unmarshal([]byte(out[start:]), &got) != nil || len(got) != 1 {
-		t.Fatalf("connections get %s printed no connection:\n%s", conn, out)
-	}
-	return got[0].Password, nil
+	t.Fatalf("decrypt_connection.py printed no password for %s:\n%s", conn, out)
+	return "", nil
 }
 
 // TestPasswordChangesTakeEffect: a connection is stored encrypted with the

@@ -249,8 +249,14 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 		}
 		sources["engine log"] = string(data)
 	}
-	if state := os.Getenv("DAGGER_ENGINE_STATE"); state != "" {
-		kept := keptLogs(t, state)
+	if os.Getenv("DAGGER_ENGINE_STATE") != "" {
+		rememberKeptLogs(t)
+		var all strings.Builder
+		for _, content := range keptLogs {
+			all.WriteString(content)
+		}
+		kept := all.String()
+		t.Logf("kept logs: %d files read over the run, %d bytes", len(keptLogs), len(kept))
 		// The scan reads what it must: a service's output and a task's log.
 		for _, want := range []string{"Starting the scheduler", "loading into the Airflow connection"} {
 			if !strings.Contains(kept, want) {
@@ -300,17 +306,23 @@ func keepExported(t *testing.T, dir string) {
 	}
 }
 
-// keptLogs reads, from the native engine's state, every file of the
-// volumes that hold logs: the services' kept output (NAME.log at the
+// keptLogs holds every file of the volumes that held logs, as read before
+// each wipe and at the scan (file and size -> content; native engine).
+var keptLogs = map[string]string{}
+
+// rememberKeptLogs reads, from the native engine's state, every file of
+// the volumes that hold logs: the services' kept output (NAME.log at the
 // volume's root) and Airflow's task and processor logs (dag_id=...).
-func keptLogs(t *testing.T, state string) string {
+func rememberKeptLogs(t *testing.T) {
 	t.Helper()
+	state := os.Getenv("DAGGER_ENGINE_STATE")
+	if state == "" {
+		return
+	}
 	roots, err := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var all strings.Builder
-	files := 0
 	for _, root := range roots {
 		entries, err := os.ReadDir(root)
 		if err != nil {
@@ -328,27 +340,11 @@ func keptLogs(t *testing.T, state string) string {
 				return nil
 			}
 			if data, err := os.ReadFile(path); err == nil {
-				all.Write(data)
-				files++
+				keptLogs[fmt.Sprintf("%s@%d", path, len(data))] = string(data)
 			}
 			return nil
 		})
 	}
-	t.Logf("kept logs: %d files, %d bytes", files, all.Len())
-	return all.String()
-}
-
-// withoutFlag drops a "--flag value" pair from args.
-func withoutFlag(args []string, flag string) []string {
-	var out []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == flag {
-			i++
-			continue
-		}
-		out = append(out, args[i])
-	}
-	return out
 }
 
 // leakable is every secret value of the run, each in every form a program
@@ -485,4 +481,17 @@ func withLines(dotenv string, lines ...string) string {
 		}
 	}
 	return strings.Join(out, "\n") + "\n"
+}
+
+// withoutFlag drops a "--flag value" pair from args.
+func withoutFlag(args []string, flag string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == flag {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }

@@ -29,6 +29,7 @@ const (
 	apiPort    = 18080
 	pgPort     = 15432
 	flowerPort = 15555
+	livePort   = 18090
 )
 
 // transcript collects everything the dagger CLI printed in this run, for the
@@ -59,7 +60,7 @@ func repoRoot() string {
 
 // testProject is the test project, with its secrets from the environment.
 var testProject = harness.Project{
-	Dir: repoRoot(), Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort,
+	Dir: repoRoot(), Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort, LivePort: livePort,
 	Flags: []string{
 		"--postgres-password", "env://E2E_POSTGRES_PASSWORD",
 		"--airflow-db-password", "env://E2E_AIRFLOW_DB_PASSWORD",
@@ -263,10 +264,12 @@ var generatedKeys = map[string]bool{}
 var keyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`)
 
 // wipe wipes a project (module: its constructor flags), having first read
-// the keys its stacks generated, so the leak scan still knows them.
+// the keys its stacks generated and the logs they kept, so the leak scan
+// still searches them.
 func wipe(t *testing.T, module []string) {
 	t.Helper()
 	rememberKeys(t)
+	rememberKeptLogs(t)
 	if _, err := callWith(t, 10*time.Minute, module, "wipe"); err != nil {
 		t.Fatal(err)
 	}
