@@ -314,13 +314,15 @@ func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
 }
 
 // Sync makes the project's dags/ and plugins/ live in its stack, while it
-// runs (no restart, running tasks untouched): new and changed DAG files are
-// parsed within seconds, deleted ones go stale. Fails naming every DAG file
-// that does not import (it is synced all the same, and listed by Airflow's
-// import errors). plugins/ changes take effect when a service next starts.
+// runs (no restart, running tasks untouched), copying what changed; the
+// stack's dag-processor parses the changed DAG files at once, and sync
+// returns with its verdict: fails naming every DAG file that does not
+// import (synced all the same, and listed by Airflow's import errors).
+// plugins/ changes take effect when a service next starts. (`dagger call
+// dag-check` imports every DAG file.)
 // +cache="never"
 func (m *DataPlatform) Sync(ctx context.Context) (string, error) {
-	return m.run(ctx, dataUnused, pipeline.Sync)
+	return m.run(ctx, useStack, pipeline.Sync)
 }
 
 // Shell returns an Airflow container with the project's settings and the

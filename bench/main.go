@@ -34,6 +34,7 @@ const (
 	apiPort        = 28080
 	pgPort         = 25432
 	flowerPort     = 25555
+	livePort       = 28090
 	project        = "bench"
 	composeProject = "benchcompose"
 	chartPath      = "bench/startup.svg"
@@ -164,31 +165,34 @@ func underLoad(s system) {
 }
 
 // editToVisible times a new DAG file from its write until the REST API
-// lists it. For the module the user runs `dagger call sync` right after the
-// edit; it makes the file live first and then checks every DAG's imports,
-// so the API is polled while it runs, and its own time is recorded apart.
-// For compose, dags/ is bind-mounted.
+// lists it, with nothing typed: the module's live-edit command runs (it
+// sends the save and asks Airflow to parse it), compose's dags/ is a bind
+// mount. Then, for the module, `dagger call sync` after one DAG file
+// changed, until it returns (it returns with Airflow's verdict).
 func editToVisible(s system, token string) {
+	stopLive, err := s.Live()
+	must(err)
+	defer stopLive()
 	id := fmt.Sprintf("bench_live_%d", time.Now().UnixNano())
 	file := filepath.Join("dags", id+".py")
-	must(os.WriteFile(file, []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
-		"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"))\n"+
-		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id)), 0o644))
+	dag := func(tag string) []byte {
+		return []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
+			"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[%q])\n"+
+			"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id, tag))
+	}
+	must(os.WriteFile(file, dag("v1"), 0o644))
 	t0 := time.Now()
-	synced := make(chan error, 1)
-	var syncTime time.Duration
-	go func() { err := s.Synced(); syncTime = time.Since(t0); synced <- err }()
 	for restapi.Do("GET", apiBase+"/api/v2/dags/"+id, token, nil, nil) != nil {
 		if time.Since(t0) > 5*time.Minute {
 			must(fmt.Errorf("%s: DAG %s not visible 5 minutes after its file was written", s.Name(), id))
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
-	visible := time.Since(t0)
-	must(<-synced)
-	record("edit-to-visible, new DAG file", "s", s.Name(), visible.Seconds())
+	record("edit-to-visible, new DAG file, nothing typed", "s", s.Name(), time.Since(t0).Seconds())
+	stopLive()
 	if s.Name() == (&module{}).Name() {
-		record("  dagger call sync, until it returns", "s", s.Name(), syncTime.Seconds())
+		must(os.WriteFile(file, dag("v2"), 0o644))
+		timed("  dagger call sync, one DAG file changed", s, s.Synced)
 	}
 	must(os.Remove(file))
 	must(s.Synced())
@@ -293,8 +297,8 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		"cold up, until all healthy": {mod, cmp}, "warm up, until all healthy": {mod, cmp},
 		"dbt test, stack running": {mod, cmp}, "dbt test, no stack running": {mod, cmp},
 		"peak memory, 50-task DAG running": {mod, cmp}, "throughput, 50-task DAG, 1 worker": {mod, cmp},
-		"edit-to-visible, new DAG file": {mod, cmp}, "empty dagger call (config)": {mod},
-		"  dbt's own time (its exec), stack running": {mod},
+		"edit-to-visible, new DAG file, nothing typed": {mod, cmp}, "empty dagger call (config)": {mod},
+		"  dbt's own time (its exec), stack running": {mod}, "  dagger call sync, one DAG file changed": {mod},
 	}
 	for m, syss := range need {
 		for _, sys := range syss {
@@ -325,7 +329,8 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 	dbtOwn := median(figures["  dbt's own time (its exec), stack running"][mod])
 	dbtOverhead := median(figures["dbt test, stack running"][mod]) - dbtOwn
 	memMod, memCmp := median(figures["peak memory, 50-task DAG running"][mod]), median(figures["peak memory, 50-task DAG running"][cmp])
-	edit := median(figures["edit-to-visible, new DAG file"][mod])
+	edit, editCmp := median(figures["edit-to-visible, new DAG file, nothing typed"][mod]), median(figures["edit-to-visible, new DAG file, nothing typed"][cmp])
+	syncTime := median(figures["  dagger call sync, one DAG file changed"][mod])
 
 	fmt.Println()
 	fmt.Println("| target (module) | figure | verdict |")
@@ -346,7 +351,10 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		dbtOverhead <= 2*empty, fmt.Sprintf("%.2f s", dbtOverhead-2*empty))
 	verdict("peak memory ≤ compose's", fmt.Sprintf("%.2f GB vs %.2f GB", memMod, memCmp), memMod <= memCmp,
 		fmt.Sprintf("%.2f GB", memMod-memCmp))
-	verdict("edit-to-visible ≤ 10 s", fmt.Sprintf("%.1f s", edit), edit <= 10, fmt.Sprintf("%.1f s", edit-10))
+	verdict("edit-to-visible ≤ compose's, nothing typed", fmt.Sprintf("%.2f s vs %.2f s", edit, editCmp), edit <= editCmp,
+		fmt.Sprintf("%.2f s", edit-editCmp))
+	verdict("edit-to-visible ≤ 5 s", fmt.Sprintf("%.2f s", edit), edit <= 5, fmt.Sprintf("%.2f s", edit-5))
+	verdict("dagger call sync ≤ 3 s", fmt.Sprintf("%.2f s", syncTime), syncTime <= 3, fmt.Sprintf("%.2f s", syncTime-3))
 }
 
 // drawStartups draws, for each system, the warm start whose total is the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -34,8 +35,11 @@ type system interface {
 	// time, where the system tells it apart; DbtBuild builds.
 	DbtTest(running bool) (time.Duration, error)
 	DbtBuild(running bool) error
-	// Synced is what a new DAG file needs to reach the running stack.
+	// Synced is what a changed DAG file needs to reach the running stack
+	// when a command is typed; Live starts what makes edits reach it with
+	// nothing typed, and returns what stops it.
 	Synced() error
+	Live() (stop func(), err error)
 	// Memory is the anonymous memory of the stack's containers now, and
 	// how many containers it counted.
 	Memory() (uint64, int, error)
@@ -51,7 +55,7 @@ type module struct {
 func (m *module) Name() string { return "Dagger module" }
 
 // benchProject is the module's project of the benchmark.
-var benchProject = harness.Project{Dir: ".", Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort}
+var benchProject = harness.Project{Dir: ".", Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort, LivePort: livePort}
 
 // call runs one dagger call and returns its stdout and progress output.
 func call(args ...string) (string, string, error) {
@@ -127,6 +131,34 @@ func (m *module) dbt(_ bool, cmd string) (time.Duration, error) {
 }
 
 func (m *module) Synced() error { _, _, err := call("sync"); return err }
+
+// Live runs the live-edit command (cmd/live, built once) beside the stack
+// until it watches.
+func (m *module) Live() (func(), error) {
+	bin := filepath.Join(os.TempDir(), "dataplatform-bench-live")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/live").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build ./cmd/live: %w\n%s", err, out)
+	}
+	cmd := exec.Command(bin, benchProject.ModuleFlags()...)
+	out := &harness.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		}
+	}
+	for t0 := time.Now(); !strings.Contains(out.String(), "watching "); time.Sleep(100 * time.Millisecond) {
+		if time.Since(t0) > 5*time.Minute {
+			stop()
+			return nil, fmt.Errorf("cmd/live does not watch after 5 minutes:\n%s", out.String())
+		}
+	}
+	return stop, nil
+}
 
 // Memory: the engine runs the module's containers; every process of the
 // project's stack carries DATAPLATFORM_PROJECT=<project> in its env.
@@ -288,8 +320,9 @@ func (c *compose) dbt(running bool, cmd string) error {
 	return err
 }
 
-// Synced: nothing to do, dags/ is bind-mounted.
-func (c *compose) Synced() error { return nil }
+// Synced: nothing to do, dags/ is bind-mounted; nothing to run for it either.
+func (c *compose) Synced() error         { return nil }
+func (c *compose) Live() (func(), error) { return func() {}, nil }
 
 func (c *compose) Memory() (uint64, int, error) {
 	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+composeProject).Output()

@@ -3,12 +3,14 @@
 package e2e
 
 import (
+	"dagger/data-platform/internal/harness"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -268,6 +270,10 @@ func TestStack(t *testing.T) {
 		if strings.TrimSpace(out) != "4" {
 			t.Errorf("airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
 		}
+	})
+
+	t.Run("live edits reach the running stack with nothing typed", func(t *testing.T) {
+		liveEdits(t, token)
 	})
 
 	t.Run("DAG edits reach the running stack with sync", func(t *testing.T) {
@@ -760,4 +766,124 @@ func lineage(t *testing.T, manifest, model string) map[string]bool {
 	}
 	walk(model)
 	return out
+}
+
+// liveDAG is a DAG file whose DAG carries tag.
+func liveDAG(id, tag string) string {
+	return "import pendulum\nfrom airflow.sdk import dag, task\n\n\n" +
+		"@dag(dag_id=\"" + id + "\", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[\"" + tag + "\"])\n" +
+		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n"
+}
+
+// dagTagged waits until the REST API shows DAG id, active, with tag.
+func dagTagged(token, id, tag string) func() error {
+	return func() error {
+		var dag struct {
+			IsStale bool `json:"is_stale"`
+			Tags    []struct {
+				Name string `json:"name"`
+			} `json:"tags"`
+		}
+		if err := api("GET", "/api/v2/dags/"+id, token, nil, &dag); err != nil {
+			return err
+		}
+		for _, tg := range dag.Tags {
+			if tg.Name == tag && !dag.IsStale {
+				return nil
+			}
+		}
+		return fmt.Errorf("tags %v, stale %v", dag.Tags, dag.IsStale)
+	}
+}
+
+// liveEdits runs the live-edit command (cmd/live) beside the running stack
+// and, with nothing typed, sees a new, a changed, a deleted and a broken
+// DAG file in the REST API, printing the seconds from each file's write;
+// the broken file is named in the command's output with its line and error.
+func liveEdits(t *testing.T, token string) {
+	bin := filepath.Join(t.TempDir(), "live")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/live")
+	build.Dir = repoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/live: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, append([]string{"--project", repoRoot()}, projectArgs()...)...)
+	cmd.Env = append(os.Environ(), "AIRFLOW_WWW_PASSWORD="+secrets["E2E_AIRFLOW_WWW_PASSWORD"])
+	out := &harness.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		transcript.Write([]byte(out.String()))
+		t.Logf("live's output:\n%s", out.String())
+	}()
+	waitFor(t, "the live command watching", 2*time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "watching dags, plugins") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	dags := filepath.Join(repoRoot(), "dags")
+	file, broken := filepath.Join(dags, "e2e_edit.py"), filepath.Join(dags, "e2e_edit_broken.py")
+	t.Cleanup(func() { _ = os.Remove(file); _ = os.Remove(broken) })
+	edit := func(what string, change func(), visible func() error) {
+		t.Helper()
+		change() // the clock starts with the write
+		took := waitFor(t, what, 2*time.Minute, 100*time.Millisecond, visible)
+		t.Logf("edit-to-visible, live: %s %.1f s after the write", what, took.Seconds())
+	}
+	write := func(path, content string) func() {
+		return func() {
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	edit("a new DAG file", write(file, liveDAG("e2e_edit", "live-v1")), dagTagged(token, "e2e_edit", "live-v1"))
+	edit("a changed DAG file (a new tag)", write(file, liveDAG("e2e_edit", "live-v2")), dagTagged(token, "e2e_edit", "live-v2"))
+	edit("a deleted DAG file (gone or stale)", func() { _ = os.Remove(file) }, func() error {
+		var dag struct {
+			IsStale bool `json:"is_stale"`
+		}
+		err := api("GET", "/api/v2/dags/e2e_edit", token, nil, &dag)
+		if err != nil && strings.Contains(err.Error(), "404") || err == nil && dag.IsStale {
+			return nil
+		}
+		return fmt.Errorf("still active (%v)", err)
+	})
+	// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
+	edit("a broken DAG file in importErrors", write(broken, "from airflow.sdk import dag  # cannot import\nimport does_not_exist_live\n"), func() error {
+		var errs json.RawMessage
+		if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
+			return err
+		}
+		if !strings.Contains(string(errs), "e2e_edit_broken.py") || !strings.Contains(string(errs), "No module named 'does_not_exist_live'") {
+			return fmt.Errorf("not listed yet")
+		}
+		return nil
+	})
+	waitFor(t, "the broken file named in live's output", time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "dags/e2e_edit_broken.py: import error at line 2: ModuleNotFoundError: No module named 'does_not_exist_live'") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	_ = os.Remove(broken)
+	waitFor(t, "the broken file's deletion sent", time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "deleted dags/e2e_edit_broken.py") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("live did not stop cleanly on Ctrl-C: %v", err)
+	}
+	stopped = true
 }

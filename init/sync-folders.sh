@@ -3,27 +3,46 @@
 #
 # Makes each folder TO exactly FROM, then runs COMMAND:
 #
-#   sync-folders.sh FROM TO [FROM TO]... -- COMMAND [ARG...]
+#   sync-folders.sh [--list FILE] FROM TO [FROM TO]... -- COMMAND [ARG...]
 #
-# New and changed files are copied (with the copy's time, so Airflow parses
-# them again), files no longer in FROM removed, and folders left empty
-# removed; TO is never emptied in between. A FROM that does not exist counts
-# as empty.
+# New and changed files are copied (each written beside, then renamed into
+# place, so a reader never sees half a file; with the copy's time, so
+# Airflow parses it again); files whose content is the same are left as
+# they are, time included, so nothing parses them again; files no longer in
+# FROM are removed, and folders left empty. TO is never emptied in between.
+# A FROM that does not exist counts as empty. With --list, FILE gets a line
+# "changed NAME/PATH" or "deleted NAME/PATH" for each, NAME being TO's base
+# name (dags, plugins).
 set -eu
+list=/dev/null
+if [ "${1:-}" = --list ]; then
+	list=$2
+	shift 2
+fi
+: >"$list"
 while [ $# -gt 1 ] && [ "$1" != -- ]; do
-	from=$1 to=$2
+	from=$1 to=$2 name=$(basename "$2")
 	shift 2
 	mkdir -p "$from" "$to"
-	if ! {
-		cp -R "$from/." "$to/" &&
-			(cd "$to" && find . -type f ! -path '*/__pycache__/*' | while IFS= read -r f; do
-				[ -e "$from/$f" ] || rm -f "$f"
-			done && find . -mindepth 1 -type d -empty -delete)
-	}; then
+	if ! (
+		cd "$from" && find . -type f ! -path '*/__pycache__/*' | while IFS= read -r f; do
+			f=${f#./}
+			cmp -s "$f" "$to/$f" && continue
+			mkdir -p "$(dirname "$to/$f")"
+			cp "$f" "$to/$f.dataplatform-new" && mv -f "$to/$f.dataplatform-new" "$to/$f"
+			echo "changed $name/$f" >>"$list"
+		done &&
+			cd "$to" && find . -type f ! -path '*/__pycache__/*' | while IFS= read -r f; do
+			f=${f#./}
+			[ -e "$from/$f" ] && continue
+			rm -f "$f"
+			echo "deleted $name/$f" >>"$list"
+		done && find . -mindepth 1 -type d -empty -delete
+	); then
 		echo "sync: copying $from to $to failed" >&2
 		exit 1
 	fi
 done
 [ "${1:-}" = -- ] && shift
-[ $# -gt 0 ] || { echo "usage: sync-folders.sh FROM TO [FROM TO]... -- COMMAND [ARG...]" >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: sync-folders.sh [--list FILE] FROM TO [FROM TO]... -- COMMAND [ARG...]" >&2; exit 2; }
 exec "$@"

@@ -159,7 +159,7 @@ func Init(c Config) Spec {
 		}
 	}
 	s.AsRoot = root
-	s = withLiveFolders(c, s)
+	s = withLiveFolders(c, s, "")
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"

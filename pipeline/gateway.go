@@ -18,7 +18,8 @@ func Gateway(c Config, flower bool) Spec {
 		host string
 		to   int
 	}
-	fwds := []fwd{{c.AirflowAPIPort, HostAPIServer, PortAPIServer}, {c.PostgresPort, HostPostgres, PortPostgres}}
+	fwds := []fwd{{c.AirflowAPIPort, HostAPIServer, PortAPIServer}, {c.PostgresPort, HostPostgres, PortPostgres},
+		{c.LivePort, HostLive, PortLive}}
 	if flower {
 		fwds = append(fwds, fwd{c.FlowerPort, HostFlower, PortFlower})
 	}

@@ -11,9 +11,13 @@ var LiveFolders = []string{"dags", "plugins"}
 const projectCopy = "/tmp/dataplatform-project"
 
 // withLiveFolders makes a container start by making the live folders
-// exactly the project's (init/sync-folders.sh).
-func withLiveFolders(c Config, s Spec) Spec {
+// exactly the project's (init/sync-folders.sh), listing what it changed in
+// list when list is not "".
+func withLiveFolders(c Config, s Spec, list string) Spec {
 	step := []string{"sh", syncFoldersScript}
+	if list != "" {
+		step = append(step, "--list", list)
+	}
 	for _, f := range LiveFolders {
 		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: path.Join(c.ProjDir(), f), Dir: true, Optional: f != "dags"})
 		step = append(step, projectCopy+"/"+f, c.liveVolume(f).Path)
@@ -36,15 +40,23 @@ func liveTrees(c Config) []string {
 // does not import.
 const checkDagsScript = "/opt/airflow/scripts/check_dags.py"
 
+// syncList is where sync lists the files it changed.
+const syncList = "/tmp/dataplatform-synced"
+
 // Sync makes the project's dags/ and plugins/ live in the project's stack,
-// running or not, then parses the DAGs and fails naming every file that
-// does not import (as the dag-processor will report it).
+// running or not, copying only the files that changed; then it says what
+// Airflow makes of the changed DAG files and fails naming every one that
+// does not import (init/parse-now.py): beside a running stack, its own
+// dag-processor is asked to parse them at once and its verdict read; with
+// no stack, they are imported here.
 func Sync(c Config) Spec {
-	s := withCredentials(c, airflow(c, "sync", Job, []string{"python3", checkDagsScript, AirflowHome + "/dags"}),
+	s := withCredentials(c, airflow(c, "sync", Job, []string{"python3", parseNowScript, syncList, AirflowHome + "/dags"}),
 		SecretSQLAlchemyConn, Connections)
-	s.Mounts = append(s.Mounts, Mount{Path: checkDagsScript, Source: "scripts/check_dags.py"})
+	if c.database != "" {
+		s.Env["DATAPLATFORM_STACK_DB"] = "1"
+	}
 	s.AsRoot = append([]string{"sh", ownVolumesScript, c.AirflowUser()}, liveTrees(c)...) // also before the stack's first start
-	return withLiveFolders(c, s)
+	return withLiveFolders(c, s, syncList)
 }
 
 // DagCheck parses every DAG under dags/ and fails on import errors, naming

@@ -123,6 +123,27 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 	if err != nil {
 		return Plan{}, err
 	}
+	// A job on the way (init) waits for every service of the stages before
+	// it, not only those it uses: binding them starts them all at once
+	// (Valkey beside PostgreSQL, rather than after init).
+	var earlier []string
+	for _, stage := range stages {
+		for _, name := range stage {
+			if s := specs[name]; s.Kind == Job && name != target {
+				for _, e := range earlier {
+					if !slices.Contains(s.Needs, e) {
+						s.Needs = append(s.Needs, e)
+					}
+				}
+				specs[name] = s
+			}
+		}
+		for _, name := range stage {
+			if specs[name].Kind == Service {
+				earlier = append(earlier, name)
+			}
+		}
+	}
 	return Plan{Target: target, Specs: specs, Stages: stages, Config: c}, nil
 }
 
@@ -130,7 +151,7 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 // o.Workers Celery workers and, when asked, Flower; the one-shot init; and
 // the gateway, which needs every long-running one.
 func stack(c Config, o Options) []Spec {
-	all := []Spec{Postgres(c), Valkey(c), Init(c), APIServer(c), Scheduler(c), DagProcessor(c), Triggerer(c)}
+	all := []Spec{Postgres(c), Valkey(c), Init(c), APIServer(c), Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
 	for i := 1; i <= o.Workers; i++ {
 		all = append(all, Worker(c, i))
 	}

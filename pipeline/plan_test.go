@@ -28,6 +28,10 @@ func TestPlanHoldsWhatItsTargetNeeds(t *testing.T) {
 	if !slices.EqualFunc(sched.Stages, want, slices.Equal) {
 		t.Errorf("the scheduler's plan: %v, want %v", sched.Stages, want)
 	}
+	// Init waits for Valkey too, so that it starts beside PostgreSQL.
+	if needs := sched.Specs[JobInit].Needs; !slices.Contains(needs, HostValkey) || !slices.Contains(needs, HostPostgres) {
+		t.Errorf("init needs %v, want both of stage 0", needs)
+	}
 	if _, err := StackPlan(c, Options{Workers: 1}, "nope"); err == nil || !strings.Contains(err.Error(), `no container "nope"`) {
 		t.Errorf("an unknown target: %v", err)
 	}

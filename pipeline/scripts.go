@@ -26,6 +26,7 @@ var (
 	forwardScript       = script("forward.sh")
 	showLogScript       = script("show-log.sh")
 	wipeVolumesScript   = script("wipe-volumes.sh")
+	parseNowScript      = script("parse-now.py")
 )
 
 func script(name string) string { return ScriptsDir + "/" + name }

@@ -33,6 +33,7 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		"airflow-worker-1":      {sql, broker, results, conn, userConn},
 		HostFlower:              {sql, broker, SecretFlowerAuth},
 		HostGateway:             nil,
+		HostLive:                {SecretWWWPassword}, // its login is the admin's
 		"airflow-cli":           {sql, broker, results, fernet, conn, userConn},
 		"airflow-shell":         {sql, broker, results, fernet, conn, userConn},
 		"dbt":                   {SecretDbtDBPassword},

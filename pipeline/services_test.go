@@ -20,7 +20,7 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 		{"airflow-init"},
 		// Workers start beside the api-server: they only reach it by name.
 		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer",
-			"airflow-worker-1", "airflow-worker-2"},
+			"airflow-worker-1", "airflow-worker-2", "live"},
 		{"gateway"},
 	}
 	if !reflect.DeepEqual(order, want) {
@@ -124,7 +124,7 @@ func TestOverridesReachServices(t *testing.T) {
 			t.Errorf("volume %q not keyed by project", v.Key)
 		}
 	}
-	if got := Gateway(c, false).Ports; !slices.Equal(got, []int{8080, 5432}) {
+	if got := Gateway(c, false).Ports; !slices.Equal(got, []int{8080, 5432, 8090}) {
 		t.Errorf("gateway ports %v", got)
 	}
 	pip, _ := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0")

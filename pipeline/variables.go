@@ -60,6 +60,7 @@ type Config struct {
 	PipAdditionalReqs  string `env:"_PIP_ADDITIONAL_REQUIREMENTS" check:"requirements"`
 	AirflowProjDir     string `env:"AIRFLOW_PROJ_DIR, default=." check:"relpath"`
 	FlowerPort         int    `env:"FLOWER_PORT, default=5555" check:"port"`
+	LivePort           int    `env:"LIVE_PORT, default=8090" check:"port"` // added: the live edits' receiver (cmd/live)
 	// added: compose's own name, keys the data volumes
 	ProjectName string `env:"COMPOSE_PROJECT_NAME, default=dataplatform" check:"project" warn:"unnamed"`
 

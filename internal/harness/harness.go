@@ -23,7 +23,7 @@ type Project struct {
 	Dir  string // the repository: where dagger.json is
 	Name string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
 	// Host ports (0: the configuration's own).
-	APIPort, PostgresPort, FlowerPort int
+	APIPort, PostgresPort, FlowerPort, LivePort int
 	// Flags are more constructor flags (e.g. secret arguments), Env more
 	// environment for the CLI (e.g. the variables env:// secrets read).
 	Flags []string
@@ -38,7 +38,7 @@ func (p Project) ModuleFlags() []string {
 	for _, s := range []struct {
 		name string
 		v    int
-	}{{"AIRFLOW_API_PORT", p.APIPort}, {"POSTGRES_PORT", p.PostgresPort}, {"FLOWER_PORT", p.FlowerPort}} {
+	}{{"AIRFLOW_API_PORT", p.APIPort}, {"POSTGRES_PORT", p.PostgresPort}, {"FLOWER_PORT", p.FlowerPort}, {"LIVE_PORT", p.LivePort}} {
 		if s.v != 0 {
 			flags = append(flags, "--set", fmt.Sprintf("%s=%d", s.name, s.v))
 		}

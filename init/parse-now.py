@@ -1,0 +1,119 @@
+"""dataplatform: parse now
+
+Says what Airflow makes of the DAG files a sync changed (the list
+sync-folders.sh wrote: "changed dags/PATH" or "deleted dags/PATH" lines),
+and fails naming each file that does not import:
+
+    python3 parse-now.py LIST DAGS_DIR
+
+Beside a running stack (DATAPLATFORM_STACK_DB=1), its dag-processor is
+asked to parse them now, as Airflow's REST API does (PUT parseDagFile: a
+row of dag_priority_parsing_request, which also makes it look for new
+files), and its own verdict is read from the metadata database once it
+has parsed them: the file's DAGs, or its import error. Without a stack,
+the changed files alone are imported here, as the dag-processor would.
+(`dagger call dag-check` checks every DAG file.)
+"""
+
+import hashlib
+import os
+import sys
+import time
+
+BUNDLE = "dags-folder"  # Airflow's bundle of the dags folder
+WAIT = 60
+
+
+def changed_dag_files(list_file):
+    changed, deleted = [], []
+    with open(list_file) as f:
+        for line in f:
+            what, _, path = line.strip().partition(" ")
+            if not path.startswith("dags/"):
+                continue
+            rel = path[len("dags/"):]
+            print(f"{what:8} {path}", flush=True)
+            if rel.endswith(".py"):
+                (changed if what == "changed" else deleted).append(rel)
+    return changed, deleted
+
+
+def ask_the_stack(changed, deleted):
+    """Ask the running stack's dag-processor, return the failures."""
+    import psycopg2
+
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "", 1)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    cur = conn.cursor()
+    cur.execute("SELECT now()")
+    (asked,) = cur.fetchone()
+    for rel in changed + deleted[:1]:  # a deleted file: one request makes it look again
+        rid = hashlib.md5(f"{BUNDLE}:{rel}".encode()).hexdigest()
+        cur.execute(
+            "INSERT INTO dag_priority_parsing_request (id, bundle_name, relative_fileloc) "
+            "VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (rid, BUNDLE, rel),
+        )
+    failures, left = [], list(changed)
+    deadline = time.monotonic() + WAIT
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        for rel in list(left):
+            cur.execute(
+                "SELECT stacktrace FROM import_error WHERE bundle_name = %s AND filename = %s AND timestamp >= %s",
+                (BUNDLE, rel, asked),
+            )
+            row = cur.fetchone()
+            if row:
+                print(f"ERROR    dags/{rel}\n{row[0]}", flush=True)
+                failures.append(rel)
+                left.remove(rel)
+                continue
+            cur.execute(
+                "SELECT dag_id FROM dag WHERE bundle_name = %s AND relative_fileloc = %s "
+                "AND last_parsed_time >= %s AND NOT is_stale ORDER BY dag_id",
+                (BUNDLE, rel, asked),
+            )
+            dags = [r[0] for r in cur.fetchall()]
+            if dags:
+                print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
+                left.remove(rel)
+    for rel in left:
+        print(f"waiting  dags/{rel}: not parsed within {WAIT} s (no DAG in it?)", flush=True)
+    return failures
+
+
+def import_here(dags_dir, changed):
+    """Import the changed files here, as the dag-processor would."""
+    from airflow.models.dagbag import DagBag
+
+    failures = []
+    for rel in changed:
+        bag = DagBag(dag_folder=os.path.join(dags_dir, rel), include_examples=False)
+        for path, error in bag.import_errors.items():
+            print(f"ERROR    dags/{rel}\n{error}", flush=True)
+            failures.append(rel)
+        if not bag.import_errors:
+            print(f"ok       dags/{rel}: {', '.join(sorted(bag.dag_ids)) or 'no DAG'}", flush=True)
+    return failures
+
+
+def main():
+    list_file, dags_dir = sys.argv[1], sys.argv[2]
+    changed, deleted = changed_dag_files(list_file)
+    if not changed and not deleted:
+        print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
+        return 0
+    if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
+        failures = ask_the_stack(changed, deleted)
+    else:
+        failures = import_here(dags_dir, changed)
+    if failures:
+        print(f"{len(failures)} DAG file(s) failed to import", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+// Package live keeps a running stack's live folders (dags/, plugins/) the
+// project's, from the developer's machine, as each file is saved: the
+// receiver in the stack (init/live-receiver.py) takes each change, and
+// Airflow is asked to parse the changed DAG files at once. cmd/live is its
+// command; the e2e tests and the benchmark run it.
+package live
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Ignored: files that never go to the stack: hidden ones (editors' swap
+// and lock files), backups (name~), bytecode.
+func Ignored(rel string) bool {
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if part == "" || part == "__pycache__" || strings.HasPrefix(part, ".") || strings.HasSuffix(part, "~") {
+			return true
+		}
+	}
+	return strings.HasSuffix(rel, ".pyc")
+}
+
+// Tree is a set of files by path ("dags/a.py") with their SHA-256.
+type Tree map[string]string
+
+// Local reads the project's live folders: folder name -> the folder on
+// this machine.
+func Local(folders map[string]string) (Tree, error) {
+	tree := Tree{}
+	for name, dir := range folders {
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) && p == dir {
+					return filepath.SkipDir // a folder the project does not have (plugins/)
+				}
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			if rel != "." && Ignored(rel) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() || !d.Type().IsRegular() {
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(data)
+			tree[path.Join(name, filepath.ToSlash(rel))] = hex.EncodeToString(sum[:])
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return tree, nil
+}
+
+// Diff is what makes remote the same as local: files to send (new or
+// changed) and files to delete, each sorted.
+func Diff(local, remote Tree) (send, remove []string) {
+	for p, sum := range local {
+		if remote[p] != sum {
+			send = append(send, p)
+		}
+	}
+	for p := range remote {
+		if _, ok := local[p]; !ok {
+			remove = append(remove, p)
+		}
+	}
+	slices.Sort(send)
+	slices.Sort(remove)
+	return send, remove
+}
+
+// Receiver is the stack's receiver of live edits, at its host port.
+type Receiver struct {
+	URL            string // e.g. http://localhost:8090
+	User, Password string // the admin's login
+	Client         *http.Client
+}
+
+func (r Receiver) do(method, p string, body []byte, out any) error {
+	req, err := http.NewRequest(method, r.URL+p, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(r.User, r.Password)
+	client := r.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// Remote lists the stack's live folders.
+func (r Receiver) Remote() (Tree, error) {
+	var listing map[string]map[string]string
+	if err := r.do("GET", "/files", nil, &listing); err != nil {
+		return nil, err
+	}
+	tree := Tree{}
+	for name, files := range listing {
+		for p, sum := range files {
+			tree[path.Join(name, p)] = sum
+		}
+	}
+	return tree, nil
+}
+
+// Put sends one file ("dags/a.py") with its content.
+func (r Receiver) Put(p string, content []byte) error { return r.do("PUT", "/files/"+p, content, nil) }
+
+// Delete removes one file from the stack.
+func (r Receiver) Delete(p string) error { return r.do("DELETE", "/files/"+p, nil, nil) }
+
+var traceLine = regexp.MustCompile(`File "([^"]+)", line (\d+)`)
+
+// ImportError is where an import error's stack trace points in the DAG
+// file rel (its last frame there, 0 if none) and the error itself (the
+// trace's last line).
+func ImportError(stackTrace, rel string) (line int, message string) {
+	for _, m := range traceLine.FindAllStringSubmatch(stackTrace, -1) {
+		if strings.HasSuffix(m[1], "/"+rel) || m[1] == rel {
+			fmt.Sscan(m[2], &line)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(stackTrace), "\n")
+	return line, strings.TrimSpace(lines[len(lines)-1])
+}

@@ -1,0 +1,144 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"dagger/data-platform/internal/harness"
+)
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocalSkipsWhatNeverGoesToTheStack(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"dags/a.py", "dags/sub/b.sql", "dags/.a.py.swp", "dags/a.py~", "dags/__pycache__/a.cpython-312.pyc", "dags/.hidden/c.py"} {
+		write(t, filepath.Join(dir, f), f)
+	}
+	tree, err := Local(map[string]string{"dags": filepath.Join(dir, "dags"), "plugins": filepath.Join(dir, "plugins")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(func(yield func(string) bool) {
+		for p := range tree {
+			if !yield(p) {
+				return
+			}
+		}
+	})
+	if want := []string{"dags/a.py", "dags/sub/b.sql"}; !slices.Equal(got, want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	send, remove := Diff(Tree{"dags/a.py": "1", "dags/b.py": "2", "dags/c.py": "3"}, Tree{"dags/a.py": "1", "dags/b.py": "x", "dags/gone.py": "4"})
+	if !slices.Equal(send, []string{"dags/b.py", "dags/c.py"}) || !slices.Equal(remove, []string{"dags/gone.py"}) {
+		t.Errorf("send %v remove %v", send, remove)
+	}
+}
+
+func TestImportErrorPointsAtTheFile(t *testing.T) {
+	trace := `Traceback (most recent call last):
+  File "<frozen importlib._bootstrap>", line 488, in _call_with_frames_removed
+  File "/opt/airflow/dags/sub/broken.py", line 3, in <module>
+    import does_not_exist
+ModuleNotFoundError: No module named 'does_not_exist'
+`
+	line, msg := ImportError(trace, "sub/broken.py")
+	if line != 3 || msg != "ModuleNotFoundError: No module named 'does_not_exist'" {
+		t.Errorf("line %d, message %q", line, msg)
+	}
+	if line, _ := ImportError(trace, "other.py"); line != 0 {
+		t.Errorf("a line of another file: %d", line)
+	}
+}
+
+// The watcher against the real receiver (init/live-receiver.py), with no
+// Airflow: the stack's folder becomes the project's, a save reaches it
+// within a second, a deletion too; Airflow's silence is said, not fatal.
+func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
+	dir := t.TempDir()
+	project, stack := filepath.Join(dir, "project"), filepath.Join(dir, "stack")
+	write(t, filepath.Join(project, "dags/a.py"), "a = 1\n")
+	write(t, filepath.Join(stack, "dags/old.py"), "old\n")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	recv := exec.Command("python3", "../../init/live-receiver.py", fmt.Sprint(port), "dags="+filepath.Join(stack, "dags"), "plugins="+filepath.Join(stack, "plugins"))
+	recv.Env = append(os.Environ(), "LIVE_USER=admin", "LIVE_PASSWORD=pw")
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = recv.Process.Kill(); _ = recv.Wait() }()
+	var out harness.Buffer
+	w := &Watcher{
+		Folders:  map[string]string{"dags": filepath.Join(project, "dags"), "plugins": filepath.Join(project, "plugins")},
+		Receiver: Receiver{URL: fmt.Sprintf("http://127.0.0.1:%d", port), User: "admin", Password: "pw"},
+		API:      "http://127.0.0.1:1", // no Airflow
+		Out:      &out,
+		Settle:   20 * time.Millisecond,
+	}
+	waitUntil(t, "the receiver answers", func() bool { _, err := w.Receiver.Remote(); return err == nil })
+	ctx, cancel := testContext(t)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	waitUntil(t, "the first sync", func() bool {
+		_, errOld := os.Stat(filepath.Join(stack, "dags/old.py"))
+		data, _ := os.ReadFile(filepath.Join(stack, "dags/a.py"))
+		return os.IsNotExist(errOld) && string(data) == "a = 1\n"
+	})
+	saved := time.Now()
+	write(t, filepath.Join(project, "dags/new/b.py"), "b = 2\n")
+	waitUntil(t, "a new file in a new folder", func() bool {
+		data, _ := os.ReadFile(filepath.Join(stack, "dags/new/b.py"))
+		return string(data) == "b = 2\n"
+	})
+	if took := time.Since(saved); took > time.Second {
+		t.Errorf("a save took %s to reach the stack", took)
+	}
+	if err := os.Remove(filepath.Join(project, "dags/a.py")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a deletion", func() bool { _, err := os.Stat(filepath.Join(stack, "dags/a.py")); return os.IsNotExist(err) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sent dags/a.py", "deleted dags/old.py", "sent dags/new/b.py", "deleted dags/a.py", "Airflow's REST API does not answer"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
+func testContext(*testing.T) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Minute)
+}

@@ -1,0 +1,318 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"dagger/data-platform/restapi"
+)
+
+// Watcher keeps the stack's live folders the project's as files are saved,
+// and says what Airflow made of each DAG file.
+type Watcher struct {
+	Folders  map[string]string // live folder name ("dags") -> the project's folder here
+	Receiver Receiver
+	API      string // Airflow's REST API, e.g. http://localhost:8080
+	Out      io.Writer
+	// Settle is how long a file must be quiet before it is sent (editors
+	// write in several steps).
+	Settle time.Duration
+
+	token string
+}
+
+func (w *Watcher) say(format string, args ...any) {
+	fmt.Fprintf(w.Out, "%s live: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Sync makes the stack's live folders exactly the project's.
+func (w *Watcher) Sync() error {
+	local, err := Local(w.Folders)
+	if err != nil {
+		return err
+	}
+	remote, err := w.Receiver.Remote()
+	if err != nil {
+		return err
+	}
+	send, remove := Diff(local, remote)
+	return w.apply(append(send, remove...), local)
+}
+
+// Run syncs, then follows every change of the project's live folders
+// until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer fsw.Close()
+	for _, dir := range w.Folders {
+		if err := watchTree(fsw, dir); err != nil {
+			return err
+		}
+	}
+	if err := w.Sync(); err != nil {
+		return err
+	}
+	w.say("watching %s; save a file to send it (Ctrl-C stops)", strings.Join(slices.Sorted(maps.Keys(w.Folders)), ", "))
+	pending := map[string]bool{}
+	var settle <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-fsw.Errors:
+			return err
+		case ev := <-fsw.Events:
+			p, ok := w.projectPath(ev.Name)
+			if !ok {
+				continue
+			}
+			if info, err := os.Stat(ev.Name); err == nil && info.IsDir() {
+				// A new folder: watch it, and take what it already holds.
+				_ = watchTree(fsw, ev.Name)
+				_ = filepath.WalkDir(ev.Name, func(sub string, d fs.DirEntry, err error) error {
+					if q, ok := w.projectPath(sub); err == nil && ok && !d.IsDir() {
+						pending[q] = true
+					}
+					return nil
+				})
+			} else {
+				pending[p] = true
+			}
+			settle = time.After(w.Settle)
+		case <-settle:
+			batch := slices.Sorted(maps.Keys(pending))
+			pending = map[string]bool{}
+			local, err := Local(w.Folders)
+			if err != nil {
+				w.say("reading the project: %v", err)
+				continue
+			}
+			if err := w.apply(batch, local); err != nil {
+				w.say("%v", err)
+			}
+		}
+	}
+}
+
+// projectPath is a file of the project's live folders as the stack names
+// it ("dags/a.py"); false for others and ignored files.
+func (w *Watcher) projectPath(file string) (string, bool) {
+	for name, dir := range w.Folders {
+		rel, err := filepath.Rel(dir, file)
+		if err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !Ignored(rel) {
+			return path.Join(name, filepath.ToSlash(rel)), true
+		}
+	}
+	return "", false
+}
+
+func (w *Watcher) local(p string) string {
+	name, rel, _ := strings.Cut(p, "/")
+	return filepath.Join(w.Folders[name], filepath.FromSlash(rel))
+}
+
+// apply sends each path that local has and deletes the others, then asks
+// Airflow to parse the DAG files at once and says what it made of them.
+func (w *Watcher) apply(paths []string, local Tree) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	before, err := w.airflowState()
+	if err != nil {
+		w.say("Airflow's REST API does not answer (%v): files are sent, not followed", err)
+	}
+	var dagFiles []string
+	for _, p := range paths {
+		if _, ok := local[p]; ok {
+			data, err := os.ReadFile(w.local(p))
+			if err != nil {
+				return err
+			}
+			if err := w.Receiver.Put(p, data); err != nil {
+				return err
+			}
+			w.say("sent %s", p)
+		} else {
+			if err := w.Receiver.Delete(p); err != nil {
+				return err
+			}
+			w.say("deleted %s", p)
+		}
+		if strings.HasPrefix(p, "dags/") && strings.HasSuffix(p, ".py") {
+			dagFiles = append(dagFiles, p)
+		}
+	}
+	if err != nil || len(dagFiles) == 0 {
+		return nil
+	}
+	w.parseNow(dagFiles, before)
+	w.report(dagFiles, local, before)
+	return nil
+}
+
+// state is what Airflow knows of the DAG files: by file (relative to the
+// dags folder), its DAGs' ids, their last parse, their file token; and the
+// import errors' times.
+type state struct {
+	dags   map[string][]dagInfo
+	errors map[string]importError
+	any    string // some DAG's file token
+}
+
+type dagInfo struct {
+	ID         string `json:"dag_id"`
+	File       string `json:"relative_fileloc"`
+	Token      string `json:"file_token"`
+	LastParsed string `json:"last_parsed_time"`
+}
+
+type importError struct {
+	File       string `json:"filename"`
+	Time       string `json:"timestamp"`
+	StackTrace string `json:"stack_trace"`
+}
+
+func (w *Watcher) get(p string, out any) error {
+	if w.token == "" {
+		tok, err := restapi.Token(w.API, w.Receiver.User, w.Receiver.Password)
+		if err != nil {
+			return err
+		}
+		w.token = tok
+	}
+	err := restapi.Do("GET", w.API+p, w.token, nil, out)
+	if err != nil && strings.Contains(err.Error(), "401") {
+		w.token = "" // expired: once more with a new one
+		return w.get(p, out)
+	}
+	return err
+}
+
+func (w *Watcher) airflowState() (state, error) {
+	var dags struct {
+		Dags []dagInfo `json:"dags"`
+	}
+	var errs struct {
+		ImportErrors []importError `json:"import_errors"`
+	}
+	s := state{dags: map[string][]dagInfo{}, errors: map[string]importError{}}
+	if err := w.get("/api/v2/dags?limit=1000", &dags); err != nil {
+		return s, err
+	}
+	if err := w.get("/api/v2/importErrors?limit=1000", &errs); err != nil {
+		return s, err
+	}
+	for _, d := range dags.Dags {
+		s.dags[d.File] = append(s.dags[d.File], d)
+		s.any = d.Token
+	}
+	for _, e := range errs.ImportErrors {
+		s.errors[e.File] = e
+	}
+	return s, nil
+}
+
+// parseNow asks Airflow to parse the files now (PUT parseDagFile): each
+// known file by its own token; a new one by any file's token, which makes
+// the dag-processor look for new files at once too.
+func (w *Watcher) parseNow(files []string, before state) {
+	tokens := map[string]bool{}
+	for _, p := range files {
+		rel := strings.TrimPrefix(p, "dags/")
+		if d := before.dags[rel]; len(d) > 0 {
+			tokens[d[0].Token] = true
+		} else if before.any != "" {
+			tokens[before.any] = true
+		}
+	}
+	for tok := range tokens {
+		err := restapi.Do("PUT", w.API+"/api/v2/parseDagFile/"+tok, w.token, nil, nil)
+		if err != nil && !strings.Contains(err.Error(), "409") { // 409: already asked
+			w.say("asking Airflow to parse: %v", err)
+		}
+	}
+}
+
+// report says, for each DAG file, what Airflow made of it once it has
+// parsed it (waiting up to a minute): its DAGs, or its import error with
+// the file's line, or that its DAGs are gone.
+func (w *Watcher) report(files []string, local Tree, before state) {
+	left := slices.Clone(files)
+	deadline := time.Now().Add(time.Minute)
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		now, err := w.airflowState()
+		if err != nil {
+			continue
+		}
+		left = slices.DeleteFunc(left, func(p string) bool {
+			rel := strings.TrimPrefix(p, "dags/")
+			_, exists := local[p]
+			if e, ok := now.errors[rel]; ok && e.Time != before.errors[rel].Time {
+				line, msg := ImportError(e.StackTrace, rel)
+				w.say("%s: import error at line %d: %s", p, line, msg)
+				return true
+			}
+			dags := now.dags[rel]
+			switch {
+			case !exists && len(dags) == 0:
+				w.say("%s: its DAGs are gone", p)
+				return true
+			case exists && len(dags) > 0 && newer(dags, before.dags[rel]):
+				var ids []string
+				for _, d := range dags {
+					ids = append(ids, d.ID)
+				}
+				w.say("%s: parsed, DAG %s", p, strings.Join(ids, ", "))
+				return true
+			}
+			return false
+		})
+	}
+	for _, p := range left {
+		w.say("%s: Airflow has not parsed it within a minute (no DAG in it?)", p)
+	}
+}
+
+// newer: some DAG of now was parsed after every DAG of before.
+func newer(now, before []dagInfo) bool {
+	last := ""
+	for _, d := range before {
+		last = max(last, d.LastParsed)
+	}
+	return slices.ContainsFunc(now, func(d dagInfo) bool { return d.LastParsed > last })
+}
+
+func watchTree(fsw *fsnotify.Watcher, dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && Ignored(filepath.Base(p)) {
+				return filepath.SkipDir
+			}
+			return fsw.Add(p)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
