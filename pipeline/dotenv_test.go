@@ -101,9 +101,6 @@ func TestSecretsRefusedInSet(t *testing.T) {
 		"AIRFLOW_WWW_PASSWORD": "--airflow-www-password", "AIRFLOW_FERNET_KEY": "--fernet-key",
 		"AIRFLOW_JWT_SECRET": "--jwt-secret",
 	}
-	if n := len(SecretVariables()); n != len(flags) {
-		t.Errorf("%d secret variables in the table, %d in this list", n, len(flags))
-	}
 	for name, flag := range flags {
 		_, err := load(t, "", name+"=value")
 		if err == nil || !strings.Contains(err.Error(), "--set "+name+": a secret") || !strings.Contains(err.Error(), flag+" env://") {
