@@ -245,6 +245,7 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 	for _, key := range keySettings {
 		given, isGiven := want[key.setting]
 		delete(want, key.setting)
+		delete(want, key.setting+"_CMD") // how each reads it is compared below, by running compose's
 		volume, isGenerated := moduleKeyVolumes(t, m)[key.setting]
 		if !isGiven && !isGenerated {
 			continue // this service has no use for the key in the module
@@ -300,13 +301,9 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 func moduleKeyVolumes(t *testing.T, m pipeline.Spec) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, step := range m.Prepare {
-		if len(step) < 3 || !strings.HasSuffix(step[1], "/with-keys.sh") {
-			continue
-		}
-		for _, pair := range step[3:] { // with-keys.sh SERVICE VARIABLE=FILE...
-			setting, file, _ := strings.Cut(pair, "=")
-			out[setting] = strings.TrimSuffix(file, "/key")
+	for name, cmd := range m.Env {
+		if setting, ok := strings.CutSuffix(name, "_CMD"); ok { // "cat VOLUME/key"
+			out[setting] = strings.TrimSuffix(strings.TrimPrefix(cmd, "cat "), "/key")
 		}
 	}
 	return out
@@ -536,10 +533,19 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 			t.Errorf("%s: the module keeps it in a volume, compose mounts %s %q", v.Path, mt.kind, mt.source)
 		}
 	}
+	// The module mounts all of init/; compose, the script the service runs
+	// (its wrappers' steps compose does its own way, checked in checkCommand).
+	for _, arg := range m.Args {
+		if name, ok := strings.CutPrefix(arg, pipeline.ScriptsDir+"/"); ok && !strings.HasSuffix(name, "/with-pip.sh") && name != "with-pip.sh" {
+			if mt := cs.mountAt(arg); mt == nil || mt.kind != "bind" || mt.source != filepath.Join(root, "init", name) {
+				t.Errorf("the module runs %s; compose mounts %+v there, not the project's init/%s", arg, mt, name)
+			}
+		}
+	}
 	for _, mnt := range m.Mounts {
 		target := mnt.Path
 		if mnt.Path == pipeline.ScriptsDir {
-			continue // the module's scripts; checkCommand checks compose mounts those its command runs
+			continue // checked above
 		}
 		for _, f := range pipeline.LiveFolders {
 			if mnt.Source == path.Join(c.ProjDir(), f) && mnt.Path != pipeline.AirflowHome+"/"+f {

@@ -75,10 +75,11 @@ func DerivedAirflowNames() map[string]bool {
 // withCredentials gives an Airflow container exactly the credentials its
 // process needs, by secret name (or Connections), each as a secret env var.
 // A Fernet key or JWT secret the user did not give is generated once per
-// project (see Init) and read from its key volume when the container starts
-// (init/with-keys.sh).
+// project (see Init) and mounted from its key volume; Airflow reads it
+// itself when it needs it (its setting's _CMD, as in the compose
+// reference), so it never passes through the module and every process of
+// the container has it, a `shell ... with-exec` too.
 func withCredentials(c Config, s Spec, names ...string) Spec {
-	var keys []string
 	for _, name := range names {
 		switch {
 		case name == Connections:
@@ -88,13 +89,10 @@ func withCredentials(c Config, s Spec, names ...string) Spec {
 			}
 		case c.generated(name):
 			s.Volumes = append(s.Volumes, c.keyVolume(name))
-			keys = append(keys, airflowCredential[name]+"="+c.keyFile(name))
+			s.Env[airflowCredential[name]+"_CMD"] = "cat " + c.keyFile(name)
 		default:
 			s.SecretEnv[airflowCredential[name]] = name
 		}
-	}
-	if len(keys) > 0 {
-		s.Prepare = append(s.Prepare, append([]string{"sh", withKeysScript, s.Name}, keys...))
 	}
 	return s
 }

@@ -17,7 +17,6 @@ var (
 	KeepOutputScript    = script("keep-output.sh")
 	PostgresStartScript = script("postgres-start.sh")
 	airflowInitScript   = script("airflow-init.sh")
-	withKeysScript      = script("with-keys.sh")
 	syncFoldersScript   = script("sync-folders.sh")
 	ownVolumesScript    = script("own-volumes.sh")
 	withPipScript       = script("with-pip.sh")

@@ -59,24 +59,6 @@ func TestOwnVolumesMakesKeysOnce(t *testing.T) {
 	}
 }
 
-// A container that needs a generated key reads it when it starts; without
-// one it stops, saying what to do, and runs nothing.
-func TestWithKeysReadsTheGeneratedKeys(t *testing.T) {
-	dir := t.TempDir()
-	key := filepath.Join(dir, "key")
-	if err := os.WriteFile(key, []byte("k3y-value"), 0o400); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("sh", "../init/with-keys.sh", "airflow-scheduler", "FERNET="+key, "--", "sh", "-c", `echo "got $FERNET"`).CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "got k3y-value" {
-		t.Errorf("with a key: %v %q", err, out)
-	}
-	out, err = exec.Command("sh", "../init/with-keys.sh", "airflow-scheduler", "FERNET="+filepath.Join(dir, "none"), "--", "echo", "ran").CombinedOutput()
-	if err == nil || strings.Contains(string(out), "ran") || !strings.Contains(string(out), "airflow-scheduler: no generated key yet") {
-		t.Errorf("without a key: %v %q", err, out)
-	}
-}
-
 // wipe empties every volume it is given, keeps the volume itself, and
 // names each by its key.
 func TestWipeEmptiesEveryVolume(t *testing.T) {
