@@ -38,7 +38,17 @@ def changed_dag_files(list_file):
     return changed, deleted
 
 
-def ask_the_stack(changed, deleted):
+def request(cur, rel):
+    """Ask the dag-processor to parse rel now (PUT parseDagFile's row)."""
+    rid = hashlib.md5(f"{BUNDLE}:{rel}".encode()).hexdigest()
+    cur.execute(
+        "INSERT INTO dag_priority_parsing_request (id, bundle_name, relative_fileloc) "
+        "VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (rid, BUNDLE, rel),
+    )
+
+
+def ask_the_stack(changed, deleted, dags_dir):
     """Ask the running stack's dag-processor, return the failures."""
     import psycopg2
 
@@ -49,12 +59,7 @@ def ask_the_stack(changed, deleted):
     cur.execute("SELECT now()")
     (asked,) = cur.fetchone()
     for rel in changed + deleted[:1]:  # a deleted file: one request makes it look again
-        rid = hashlib.md5(f"{BUNDLE}:{rel}".encode()).hexdigest()
-        cur.execute(
-            "INSERT INTO dag_priority_parsing_request (id, bundle_name, relative_fileloc) "
-            "VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (rid, BUNDLE, rel),
-        )
+        request(cur, rel)
     failures, left = [], list(changed)
     deadline = time.monotonic() + WAIT
     while left and time.monotonic() < deadline:
@@ -76,9 +81,19 @@ def ask_the_stack(changed, deleted):
                 (BUNDLE, rel, asked),
             )
             dags = [r[0] for r in cur.fetchall()]
-            if dags:
-                print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
-                left.remove(rel)
+            if not dags:
+                continue
+            # A parse under way when the file changed read it as it was
+            # (and hides the change from the dag-processor): the source it
+            # kept says so; ask again.
+            cur.execute("SELECT source_code FROM dag_code WHERE dag_id = %s ORDER BY last_updated DESC LIMIT 1", (dags[0],))
+            row = cur.fetchone()
+            with open(os.path.join(dags_dir, rel)) as f:
+                if row and row[0] != f.read():
+                    request(cur, rel)
+                    continue
+            print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
+            left.remove(rel)
     for rel in left:
         print(f"waiting  dags/{rel}: not parsed within {WAIT} s (no DAG in it?)", flush=True)
     return failures
@@ -106,7 +121,7 @@ def main():
         print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
         return 0
     if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
-        failures = ask_the_stack(changed, deleted)
+        failures = ask_the_stack(changed, deleted, dags_dir)
     else:
         failures = import_here(dags_dir, changed)
     if failures:

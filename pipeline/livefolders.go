@@ -54,8 +54,11 @@ func Sync(c Config) Spec {
 		SecretSQLAlchemyConn, Connections)
 	if c.database != "" {
 		s.Env["DATAPLATFORM_STACK_DB"] = "1"
+	} else {
+		// No stack runs: the live folders may not be AIRFLOW_UID's yet (a
+		// running stack's init made them so).
+		s.AsRoot = append([]string{"sh", ownVolumesScript, c.AirflowUser()}, liveTrees(c)...)
 	}
-	s.AsRoot = append([]string{"sh", ownVolumesScript, c.AirflowUser()}, liveTrees(c)...) // also before the stack's first start
 	return withLiveFolders(c, s, syncList)
 }
 

@@ -2,6 +2,8 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +32,8 @@ type Watcher struct {
 	// write in several steps).
 	Settle time.Duration
 
-	token string
+	token  string
+	remote map[string]bool // the files the stack has, as far as this watcher knows
 }
 
 func (w *Watcher) say(format string, args ...any) {
@@ -46,6 +49,10 @@ func (w *Watcher) Sync() error {
 	remote, err := w.Receiver.Remote()
 	if err != nil {
 		return err
+	}
+	w.remote = map[string]bool{}
+	for p := range remote {
+		w.remote[p] = true
 	}
 	send, remove := Diff(local, remote)
 	return w.apply(append(send, remove...), local)
@@ -146,11 +153,16 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			if err := w.Receiver.Put(p, data); err != nil {
 				return err
 			}
+			w.remote[p] = true
 			w.say("sent %s", p)
 		} else {
+			if !w.remote[p] {
+				continue // a file that came and went (an editor's temporary file)
+			}
 			if err := w.Receiver.Delete(p); err != nil {
 				return err
 			}
+			delete(w.remote, p)
 			w.say("deleted %s", p)
 		}
 		if strings.HasPrefix(p, "dags/") && strings.HasSuffix(p, ".py") {
@@ -250,7 +262,10 @@ func (w *Watcher) parseNow(files []string, before state) {
 
 // report says, for each DAG file, what Airflow made of it once it has
 // parsed it (waiting up to a minute): its DAGs, or its import error with
-// the file's line, or that its DAGs are gone.
+// the file's line, or that its DAGs are gone. A parse that read the file
+// as it was before (one under way when it was sent, which also hides the
+// change from the dag-processor) is told apart by the source Airflow
+// kept, and the file is asked for again.
 func (w *Watcher) report(files []string, local Tree, before state) {
 	left := slices.Clone(files)
 	deadline := time.Now().Add(time.Minute)
@@ -274,6 +289,12 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 				w.say("%s: its DAGs are gone", p)
 				return true
 			case exists && len(dags) > 0 && newer(dags, before.dags[rel]):
+				if !w.sourceIs(dags[0].ID, local[p]) {
+					// Airflow parsed what the file held before: ask again.
+					_ = restapi.Do("PUT", w.API+"/api/v2/parseDagFile/"+dags[0].Token, w.token, nil, nil)
+					before.dags[rel] = dags
+					return false
+				}
 				var ids []string
 				for _, d := range dags {
 					ids = append(ids, d.ID)
@@ -287,6 +308,18 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 	for _, p := range left {
 		w.say("%s: Airflow has not parsed it within a minute (no DAG in it?)", p)
 	}
+}
+
+// sourceIs: the source Airflow keeps of DAG id is the file whose SHA-256 is sum.
+func (w *Watcher) sourceIs(id, sum string) bool {
+	var src struct {
+		Content string `json:"content"`
+	}
+	if w.get("/api/v2/dagSources/"+id, &src) != nil {
+		return true // cannot tell: take the parse as it is
+	}
+	got := sha256.Sum256([]byte(src.Content))
+	return hex.EncodeToString(got[:]) == sum
 }
 
 // newer: some DAG of now was parsed after every DAG of before.
