@@ -616,6 +616,11 @@ func TestDbtCI(t *testing.T) {
 		fmt.Fprintln(f, "-- changed by the e2e test")
 		f.Close()
 		second := t.TempDir()
+		t.Cleanup(func() { // e2e_c's schemas, whatever happens
+			if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--schema-suffix", "e2e_c"); err != nil {
+				t.Error(err)
+			}
+		})
 		if _, err := ci(t, module, "--schema-suffix", "e2e_c", "--state", first, "-o", second); err != nil {
 			t.Fatal(err)
 		}
@@ -634,9 +639,6 @@ func TestDbtCI(t *testing.T) {
 			"to_regclass('public_e2e_c_staging.stg_orders') IS NULL, (SELECT count(*) FROM public_e2e_c_marts.daily_revenue) > 0")
 		if err != nil || rel != "t|t|t" {
 			t.Errorf("daily_revenue built in e2e_c from the deferred stg_orders (built, parent absent, rows): %q %v", rel, err)
-		}
-		if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--schema-suffix", "e2e_c"); err != nil {
-			t.Error(err)
 		}
 	})
 
