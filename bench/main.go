@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"dagger/data-platform/internal/harness"
 	"dagger/data-platform/restapi"
 )
 
@@ -175,12 +176,7 @@ func editToVisible(s system, token string) {
 	defer stopLive()
 	id := fmt.Sprintf("bench_live_%d", time.Now().UnixNano())
 	file := filepath.Join("dags", id+".py")
-	dag := func(tag string) []byte {
-		return []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
-			"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[%q])\n"+
-			"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id, tag))
-	}
-	must(os.WriteFile(file, dag("v1"), 0o644))
+	must(os.WriteFile(file, harness.DAGFile(id, "v1"), 0o644))
 	t0 := time.Now()
 	for restapi.Do("GET", apiBase+"/api/v2/dags/"+id, token, nil, nil) != nil {
 		if time.Since(t0) > 5*time.Minute {
@@ -191,7 +187,7 @@ func editToVisible(s system, token string) {
 	record("edit-to-visible, new DAG file, nothing typed", "s", s.Name(), time.Since(t0).Seconds())
 	stopLive()
 	if s.Name() == (&module{}).Name() {
-		must(os.WriteFile(file, dag("v2"), 0o644))
+		must(os.WriteFile(file, harness.DAGFile(id, "v2"), 0o644))
 		timed("  dagger call sync, one DAG file changed", s, s.Synced)
 	}
 	must(os.Remove(file))

@@ -286,56 +286,25 @@ func TestStack(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		liveDAG := func(tag string) string {
-			return "import pendulum\nfrom airflow.sdk import dag, task\n\n\n" +
-				"@dag(dag_id=\"e2e_live\", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[\"" + tag + "\"])\n" +
-				"def e2e_live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\ne2e_live()\n"
-		}
-		var dag struct {
-			IsStale bool `json:"is_stale"`
-			Tags    []struct {
-				Name string `json:"name"`
-			} `json:"tags"`
-		}
 		// visible: after sync, how long until the REST API shows the change.
 		visible := func(what string, check func() error) {
 			t.Helper()
 			took := waitFor(t, what, 2*time.Minute, 500*time.Millisecond, check)
 			t.Logf("edit-to-visible: %s %.1f s after sync ended", what, took.Seconds())
 		}
-		hasTag := func(tag string) func() error {
-			return func() error {
-				if err := api("GET", "/api/v2/dags/e2e_live", token, nil, &dag); err != nil {
-					return err
-				}
-				for _, tg := range dag.Tags {
-					if tg.Name == tag && !dag.IsStale {
-						return nil
-					}
-				}
-				return fmt.Errorf("tags %v, stale %v", dag.Tags, dag.IsStale)
-			}
-		}
-
-		write(live, liveDAG("e2e-v1"))
+		write(live, string(harness.DAGFile("e2e_live", "e2e-v1")))
 		mustCall(t, 5*time.Minute, "sync")
-		visible("a new DAG file", hasTag("e2e-v1"))
+		visible("a new DAG file", dagTagged(token, "e2e_live", "e2e-v1"))
 
-		write(live, liveDAG("e2e-v2"))
+		write(live, string(harness.DAGFile("e2e_live", "e2e-v2")))
 		mustCall(t, 5*time.Minute, "sync")
-		visible("a changed DAG file (a new tag)", hasTag("e2e-v2"))
+		visible("a changed DAG file (a new tag)", dagTagged(token, "e2e_live", "e2e-v2"))
 
 		if err := os.Remove(live); err != nil {
 			t.Fatal(err)
 		}
 		mustCall(t, 5*time.Minute, "sync")
-		visible("a deleted DAG file (stale)", func() error {
-			err := api("GET", "/api/v2/dags/e2e_live", token, nil, &dag)
-			if err != nil && strings.Contains(err.Error(), "404") || err == nil && dag.IsStale {
-				return nil
-			}
-			return fmt.Errorf("still active (%v)", err)
-		})
+		visible("a deleted DAG file (stale)", dagGone(token, "e2e_live"))
 
 		// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
 		write(broken, "from airflow.sdk import dag  # a DAG file that cannot import\nimport does_not_exist_e2e\n")
@@ -343,16 +312,7 @@ func TestStack(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "e2e_broken.py") || !strings.Contains(err.Error(), "No module named 'does_not_exist_e2e'") {
 			t.Errorf("sync does not name the broken file and Python's error: %v", err)
 		}
-		visible("the broken file in importErrors", func() error {
-			var errs json.RawMessage
-			if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
-				return err
-			}
-			if !strings.Contains(string(errs), "e2e_broken.py") || !strings.Contains(string(errs), "No module named 'does_not_exist_e2e'") {
-				return fmt.Errorf("not listed yet")
-			}
-			return nil
-		})
+		visible("the broken file in importErrors", importError(token, "e2e_broken.py", "No module named 'does_not_exist_e2e'"))
 		_ = os.Remove(broken)
 		mustCall(t, 5*time.Minute, "sync") // the project's folder again
 	})
@@ -770,13 +730,6 @@ func lineage(t *testing.T, manifest, model string) map[string]bool {
 	return out
 }
 
-// liveDAG is a DAG file whose DAG carries tag.
-func liveDAG(id, tag string) string {
-	return "import pendulum\nfrom airflow.sdk import dag, task\n\n\n" +
-		"@dag(dag_id=\"" + id + "\", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[\"" + tag + "\"])\n" +
-		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n"
-}
-
 // dagTagged waits until the REST API shows DAG id, active, with tag.
 func dagTagged(token, id, tag string) func() error {
 	return func() error {
@@ -847,29 +800,12 @@ func liveEdits(t *testing.T, token string) {
 			}
 		}
 	}
-	edit("a new DAG file", write(file, liveDAG("e2e_edit", "live-v1")), dagTagged(token, "e2e_edit", "live-v1"))
-	edit("a changed DAG file (a new tag)", write(file, liveDAG("e2e_edit", "live-v2")), dagTagged(token, "e2e_edit", "live-v2"))
-	edit("a deleted DAG file (gone or stale)", func() { _ = os.Remove(file) }, func() error {
-		var dag struct {
-			IsStale bool `json:"is_stale"`
-		}
-		err := api("GET", "/api/v2/dags/e2e_edit", token, nil, &dag)
-		if err != nil && strings.Contains(err.Error(), "404") || err == nil && dag.IsStale {
-			return nil
-		}
-		return fmt.Errorf("still active (%v)", err)
-	})
+	edit("a new DAG file", write(file, string(harness.DAGFile("e2e_edit", "live-v1"))), dagTagged(token, "e2e_edit", "live-v1"))
+	edit("a changed DAG file (a new tag)", write(file, string(harness.DAGFile("e2e_edit", "live-v2"))), dagTagged(token, "e2e_edit", "live-v2"))
+	edit("a deleted DAG file (gone or stale)", func() { _ = os.Remove(file) }, dagGone(token, "e2e_edit"))
 	// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
-	edit("a broken DAG file in importErrors", write(broken, "from airflow.sdk import dag  # cannot import\nimport does_not_exist_live\n"), func() error {
-		var errs json.RawMessage
-		if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
-			return err
-		}
-		if !strings.Contains(string(errs), "e2e_edit_broken.py") || !strings.Contains(string(errs), "No module named 'does_not_exist_live'") {
-			return fmt.Errorf("not listed yet")
-		}
-		return nil
-	})
+	edit("a broken DAG file in importErrors", write(broken, "from airflow.sdk import dag  # cannot import\nimport does_not_exist_live\n"),
+		importError(token, "e2e_edit_broken.py", "No module named 'does_not_exist_live'"))
 	waitFor(t, "the broken file named in live's output", time.Minute, 200*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "dags/e2e_edit_broken.py: import error at line 2: ModuleNotFoundError: No module named 'does_not_exist_live'") {
 			return fmt.Errorf("not yet")
@@ -888,4 +824,33 @@ func liveEdits(t *testing.T, token string) {
 		t.Errorf("live did not stop cleanly on Ctrl-C: %v", err)
 	}
 	stopped = true
+}
+
+// dagGone waits until DAG id is stale or unknown to the REST API.
+func dagGone(token, id string) func() error {
+	return func() error {
+		var dag struct {
+			IsStale bool `json:"is_stale"`
+		}
+		err := api("GET", "/api/v2/dags/"+id, token, nil, &dag)
+		if err != nil && strings.Contains(err.Error(), "404") || err == nil && dag.IsStale {
+			return nil
+		}
+		return fmt.Errorf("still active (%v)", err)
+	}
+}
+
+// importError waits until the REST API lists an import error of file with
+// Python's message.
+func importError(token, file, message string) func() error {
+	return func() error {
+		var errs json.RawMessage
+		if err := api("GET", "/api/v2/importErrors", token, nil, &errs); err != nil {
+			return err
+		}
+		if !strings.Contains(string(errs), file) || !strings.Contains(string(errs), message) {
+			return fmt.Errorf("not listed yet")
+		}
+		return nil
+	}
 }

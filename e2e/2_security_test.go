@@ -315,15 +315,7 @@ var keptLogs = map[string]string{}
 // volume's root) and Airflow's task and processor logs (dag_id=...).
 func rememberKeptLogs(t *testing.T) {
 	t.Helper()
-	state := os.Getenv("DAGGER_ENGINE_STATE")
-	if state == "" {
-		return
-	}
-	roots, err := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, root := range roots {
+	for _, root := range snapshotRoots(t) {
 		entries, err := os.ReadDir(root)
 		if err != nil {
 			continue

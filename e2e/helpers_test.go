@@ -279,14 +279,24 @@ func wipe(t *testing.T, module []string) {
 // file "key" at a volume's root); call it before a wipe removes them.
 func rememberKeys(t *testing.T) {
 	t.Helper()
-	state := os.Getenv("DAGGER_ENGINE_STATE")
-	if state == "" {
-		return
-	}
-	files, _ := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs/key"))
-	for _, f := range files {
-		if data, err := os.ReadFile(f); err == nil && keyRe.Match(data) {
+	for _, root := range snapshotRoots(t) {
+		if data, err := os.ReadFile(filepath.Join(root, "key")); err == nil && keyRe.Match(data) {
 			generatedKeys[string(data)] = true
 		}
 	}
+}
+
+// snapshotRoots are the roots of every snapshot in the native engine's
+// state (a cache volume's content is one); none with another engine.
+func snapshotRoots(t *testing.T) []string {
+	t.Helper()
+	state := os.Getenv("DAGGER_ENGINE_STATE")
+	if state == "" {
+		return nil
+	}
+	roots, err := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roots
 }

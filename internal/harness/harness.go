@@ -196,3 +196,11 @@ func (b *Buffer) Len() int {
 	defer b.mu.Unlock()
 	return b.buf.Len()
 }
+
+// DAGFile is a DAG file defining DAG id, tagged tag, with one task that
+// does nothing: what the tests and the benchmark save to see it arrive.
+func DAGFile(id, tag string) []byte {
+	return []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
+		"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[%q])\n"+
+		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id, tag))
+}
