@@ -127,7 +127,14 @@ func (m *module) dbt(_ bool, cmd string) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	return execTime(progress, "dbt "+cmd)
+	own, err := execTime(progress, "dbt "+cmd)
+	if err == nil && own <= 0 {
+		err = fmt.Errorf("dbt %s: its exec took %s by the progress output", cmd, own)
+	}
+	if err != nil {
+		_ = os.WriteFile(filepath.Join(os.TempDir(), "bench-dbt-progress.log"), []byte(progress), 0o644)
+	}
+	return own, err
 }
 
 func (m *module) Synced() error { _, _, err := call("sync"); return err }
