@@ -355,10 +355,12 @@ func (c *compose) Memory() (uint64, int, error) {
 // --- shared ---------------------------------------------------------------
 
 // execTime is how long the exec whose command line holds what ran, as a
-// call's plain progress output says ("withExec ...", then on the same span
-// "Container.withExec DONE [3.9s]").
+// call's plain progress output says: its span ("withExec ...") ends with
+// "Container.withExec DONE [3.9s]", and each line of its output carries
+// the time since it began ("[3.7s] | ..."). The plain output may print a
+// DONE line early, so the longest of these is taken.
 func execTime(progress, what string) (time.Duration, error) {
-	span := ""
+	span, longest := "", time.Duration(0)
 	for _, raw := range strings.Split(progress, "\n") {
 		m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
 		if m == nil {
@@ -367,14 +369,27 @@ func execTime(progress, what string) (time.Duration, error) {
 		if strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what) {
 			span = m[1]
 		}
-		if d := execDone.FindStringSubmatch(m[3]); d != nil && m[1] == span {
-			return time.ParseDuration(d[1])
+		if m[1] != span || span == "" {
+			continue
+		}
+		for _, re := range []*regexp.Regexp{execDone, execOutput} {
+			if d := re.FindStringSubmatch(m[3]); d != nil {
+				if t, err := time.ParseDuration(d[1]); err == nil {
+					longest = max(longest, t)
+				}
+			}
 		}
 	}
-	return 0, fmt.Errorf("no finished exec of %q in the progress output", what)
+	if longest == 0 {
+		return 0, fmt.Errorf("no exec of %q with a time in the progress output", what)
+	}
+	return longest, nil
 }
 
-var execDone = regexp.MustCompile(`^Container\.withExec DONE \[([0-9hms.]+)\]$`)
+var (
+	execDone   = regexp.MustCompile(`^Container\.withExec DONE \[([0-9hms.]+)\]$`)
+	execOutput = regexp.MustCompile(`^\[([0-9hms.]+)\] \| `)
+)
 
 // readyFrom finds, in a service's timestamped output, its first line and
 // its ready line at or after t0. A missing ready line is an error: a
