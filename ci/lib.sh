@@ -16,6 +16,15 @@ RUN_DIR=$NATIVE_DIR/run
 STAMP_DIR=$NATIVE_DIR/stamps
 LOG_DIR=$NATIVE_DIR/logs
 ENGINE_SOCK=$RUN_DIR/engine.sock
+# The engine runs in a network namespace of its own, as on another machine:
+# it listens on TCP at ENGINE_ADDR, which the host reaches over a veth pair
+# (HOST_ADDR on this side). Its unix socket serves this machine's own checks.
+ENGINE_NETNS=dataplat-engine
+HOST_ADDR=10.231.0.1
+ENGINE_ADDR=10.231.0.2
+ENGINE_TCP=tcp://$ENGINE_ADDR:1234
+# The loopback registry, reached from the engine's namespace through this socket.
+REGISTRY_SOCK=$RUN_DIR/registry.sock
 ENV_FILE=$NATIVE_DIR/env
 
 mkdir -p "$BIN_DIR" "$RUN_DIR" "$STAMP_DIR" "$LOG_DIR"
@@ -38,11 +47,13 @@ client_env() {
 	export PATH=$BIN_DIR:$PATH
 }
 
-# engine_answers: the engine socket exists and serves a query within 60 s.
+# engine_answers: the engine serves a query within 60 s, on its socket and over TCP.
 engine_answers() {
 	[ -S "$ENGINE_SOCK" ] || return 1
 	# From a folder without dagger.json: a module there would need the Go SDK first.
-	(client_env; cd "$RUN_DIR" && echo '{version}' | timeout 60 dagger query >/dev/null 2>&1)
+	(client_env; cd "$RUN_DIR" && echo '{version}' | timeout 60 dagger query >/dev/null 2>&1) &&
+		(client_env; export _EXPERIMENTAL_DAGGER_RUNNER_HOST=$ENGINE_TCP
+			cd "$RUN_DIR" && echo '{version}' | timeout 60 dagger query >/dev/null 2>&1)
 }
 
 # pid_alive FILE: the process whose PID is in FILE still runs.

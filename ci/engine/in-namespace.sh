@@ -12,6 +12,12 @@ for d in usr etc opt run; do
 	mkdir -p "$ns/$d.upper" "$ns/$d.work"
 	mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ns/$d.upper,workdir=$ns/$d.work" "/$d"
 done
+# A /sys of this network namespace (the engine reads its containers' veth
+# statistics there), with the host's cgroup tree kept.
+mkdir -p "$ns/cgroup"
+mount --rbind /sys/fs/cgroup "$ns/cgroup"
+mount -t sysfs sysfs /sys
+mount --rbind "$ns/cgroup" /sys/fs/cgroup
 mkdir -p "$ns/cni" /var/lib/cni
 mount --bind "$ns/cni" /var/lib/cni
 
@@ -41,4 +47,4 @@ export _DAGGER_ENGINE_SYSTEMENV_GOPROXY=${GOPROXY:-https://proxy.golang.org,dire
 # Per-client SQLite databases want many open files; take what the hard limit allows.
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 exec tini -s -- dagger-engine --config /etc/dagger/engine.toml \
-	--root "$NATIVE_DIR/engine-state" --addr "unix://$ENGINE_SOCK"
+	--root "$NATIVE_DIR/engine-state" --addr "unix://$ENGINE_SOCK" --addr "$ENGINE_TCP"
