@@ -9,8 +9,9 @@ source "$(dirname "$0")/lib.sh"
 
 # engine_netns: the namespace, its link to this host and its way out; idempotent.
 engine_netns() {
-	ip netns list | grep -qw "$ENGINE_NETNS" || ip netns add "$ENGINE_NETNS"
-	if ! ip link show dpe-host >/dev/null 2>&1; then
+	[ -e "/run/netns/$ENGINE_NETNS" ] || ip netns add "$ENGINE_NETNS"
+	if ! ip -n "$ENGINE_NETNS" link show dpe-engine >/dev/null 2>&1; then
+		ip link del dpe-host 2>/dev/null || true
 		ip link add dpe-host type veth peer name dpe-engine
 		ip link set dpe-engine netns "$ENGINE_NETNS"
 		ip addr add "$HOST_ADDR/30" dev dpe-host
@@ -22,12 +23,22 @@ engine_netns() {
 		ip link set dpe-engine up
 		ip route replace default via '$HOST_ADDR'"
 	sysctl -qw net.ipv4.ip_forward=1
-	# dockerd's FORWARD policy is DROP: let the engine's traffic through, and NAT it out.
-	local net=${HOST_ADDR%.*}.0/30
+	# dockerd's FORWARD policy is DROP: let the engine's traffic out and its
+	# answers back in (nothing else: its TCP port has no authentication), and NAT it.
+	local net=${HOST_ADDR%.*}.0/30 back
+	back=(-d "$net" -m conntrack --ctstate "ESTABLISHED,RELATED" -j ACCEPT)
 	iptables -C FORWARD -s "$net" -j ACCEPT 2>/dev/null || iptables -I FORWARD -s "$net" -j ACCEPT
-	iptables -C FORWARD -d "$net" -j ACCEPT 2>/dev/null || iptables -I FORWARD -d "$net" -j ACCEPT
+	iptables -C FORWARD "${back[@]}" 2>/dev/null || iptables -I FORWARD "${back[@]}"
 	iptables -t nat -C POSTROUTING -s "$net" -j MASQUERADE 2>/dev/null ||
 		iptables -t nat -A POSTROUTING -s "$net" -j MASQUERADE
+}
+
+# clear_netns: what a killed engine left in its namespace (its DNS server)
+# would fail the next start; the registry relay stays.
+clear_netns() {
+	for pid in $(ip netns pids "$ENGINE_NETNS"); do
+		[ "$pid" = "$(cat "$RUN_DIR/registry-relay.pid" 2>/dev/null)" ] || kill -KILL "$pid" 2>/dev/null || true
+	done
 }
 
 # registry_bridge: the loopback registry at localhost:5000 of the engine's
@@ -54,19 +65,20 @@ registry_bridge() {
 }
 
 pidfile=$RUN_DIR/engine.pid
-if [ "${1:-}" = --restart ] && pid_alive "$pidfile"; then
-	log "stopping engine (pid $(cat "$pidfile")) for a restart"
-	kill -TERM "$(cat "$pidfile")"
-	for _ in $(seq 100); do pid_alive "$pidfile" || break; sleep 0.1; done
-fi
-if pid_alive "$pidfile" && engine_answers; then
+if [ "${1:-}" != --restart ] && pid_alive "$pidfile" && engine_answers; then
 	log "engine already running (pid $(cat "$pidfile"))"; exit 0
 fi
+# Asked to restart, or running but not answering (on both addresses): one
+# engine only on the state folder.
+if pid_alive "$pidfile"; then
+	log "stopping engine (pid $(cat "$pidfile"))"
+	kill -TERM "$(cat "$pidfile")"
+	for _ in $(seq 100); do pid_alive "$pidfile" || break; sleep 0.1; done
+	pid_alive "$pidfile" && kill -KILL "$(cat "$pidfile")"
+	for _ in $(seq 50); do pid_alive "$pidfile" || break; sleep 0.1; done
+fi
 engine_netns
-# What a killed engine left in its namespace (its DNS server) would fail the next start.
-for pid in $(ip netns pids "$ENGINE_NETNS"); do
-	[ "$pid" = "$(cat "$RUN_DIR/registry-relay.pid" 2>/dev/null)" ] || kill -KILL "$pid" 2>/dev/null || true
-done
+clear_netns
 registry_bridge
 rm -f "$ENGINE_SOCK"
 # nsenter rather than `ip netns exec`, which would mount a /sys without cgroups.
