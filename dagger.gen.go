@@ -491,7 +491,14 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg flower", err))
 				}
 			}
-			return (*DataPlatform).Up(&parent, ctx, workers, flower)
+			var remoteWorkers bool
+			if inputArgs["remoteWorkers"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["remoteWorkers"]), &remoteWorkers)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg remoteWorkers", err))
+				}
+			}
+			return (*DataPlatform).Up(&parent, ctx, workers, flower, remoteWorkers)
 		case "Valkey":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
@@ -513,6 +520,34 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
 			return (*DataPlatform).Worker(&parent, ctx)
+		case "WorkerNode":
+			var parent DataPlatform
+			err = json.Unmarshal(parentJSON, &parent)
+			if err != nil {
+				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var stack string
+			if inputArgs["stack"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["stack"]), &stack)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg stack", err))
+				}
+			}
+			var advertise string
+			if inputArgs["advertise"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["advertise"]), &advertise)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg advertise", err))
+				}
+			}
+			var workers int
+			if inputArgs["workers"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["workers"]), &workers)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workers", err))
+				}
+			}
+			return (*DataPlatform).WorkerNode(&parent, ctx, stack, advertise, workers)
 		case "":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)

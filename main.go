@@ -102,8 +102,35 @@ func (m *DataPlatform) Up(
 	// Also run Flower, the Celery dashboard.
 	// +optional
 	flower bool,
+	// Let workers of other machines join (worker-node): Valkey, behind its
+	// password, also on the host (VALKEY_PORT). Not encrypted: see the
+	// README's "Scaling out".
+	// +optional
+	remoteWorkers bool,
 ) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers, Flower: flower})
+	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers, Flower: flower, RemoteWorkers: remoteWorkers})
+}
+
+// WorkerNode returns Celery workers for this machine that join the stack
+// of another (run there with `up --remote-workers`), as one service
+// carrying their log server's port (8793), which that stack's api-server
+// reads task logs from. Run it with `dagger call worker-node --stack HOST
+// --advertise ADDR up`, with the stack's .env (its passwords); it fails at
+// start, naming the variable, when the stack refuses a password. The
+// workers run this checkout's dags/ and plugins/ as they are at start.
+// +cache="never"
+func (m *DataPlatform) WorkerNode(
+	ctx context.Context,
+	// Address of the stack's machine, as this machine reaches it (host name or IP).
+	stack string,
+	// Address of this machine, as the stack's machine reaches it (host name or IP).
+	advertise string,
+	// Number of Celery workers.
+	// +default=1
+	workers int,
+) (*dagger.Service, error) {
+	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers,
+		Node: &pipeline.Node{Stack: stack, Advertise: advertise}})
 }
 
 // Postgres returns the PostgreSQL service alone (port 5432).
@@ -378,7 +405,11 @@ func (m *DataPlatform) service(ctx context.Context, target string, o pipeline.Op
 	if err != nil {
 		return nil, err
 	}
-	if o, err = p.options(ctx, refuseStack, o); err != nil {
+	b := refuseStack
+	if o.Node != nil {
+		b = dataUnused // a worker node holds no data of the project
+	}
+	if o, err = p.options(ctx, b, o); err != nil {
 		return nil, err
 	}
 	plan, err := pipeline.StackPlan(p.cfg, o, target)

@@ -30,7 +30,7 @@ func AirflowEnv(c Config) map[string]string {
 		"AIRFLOW__CORE__AUTH_MANAGER":                "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
 		"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "true",
 		"AIRFLOW__CORE__LOAD_EXAMPLES":               "false",
-		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL":    fmt.Sprintf("http://%s:%d/execution/", HostAPIServer, PortAPIServer),
+		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL":    c.apiServerURL() + "/execution/",
 		"AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK":    "true",
 		"AIRFLOW__API_AUTH__JWT_ISSUER":              c.AirflowJWTIssuer,
 		"AIRFLOW_CONFIG":                             AirflowHome + "/config/airflow.cfg",
@@ -38,6 +38,15 @@ func AirflowEnv(c Config) map[string]string {
 		// Where the example DAGs write and dbt reads (see dags/).
 		"ANALYTICS_RAW_SCHEMA": "raw",
 	}
+}
+
+// apiServerURL is where Airflow containers reach the api-server: by name
+// in the stack, at the stack's address and host port on a worker node.
+func (c Config) apiServerURL() string {
+	if c.stack != "" {
+		return fmt.Sprintf("http://%s:%d", c.stack, c.AirflowAPIPort)
+	}
+	return fmt.Sprintf("http://%s:%d", HostAPIServer, PortAPIServer)
 }
 
 // airflowCredential is the Airflow variable that carries each secret.
@@ -48,6 +57,7 @@ var airflowCredential = map[string]string{
 	SecretFernetKey:      "AIRFLOW__CORE__FERNET_KEY",
 	SecretJWTSecret:      "AIRFLOW__API_AUTH__JWT_SECRET",
 	SecretFlowerAuth:     "AIRFLOW__CELERY__FLOWER_BASIC_AUTH",
+	SecretLogServerKey:   "AIRFLOW__API__SECRET_KEY",
 	// The analytics database as an Airflow connection, for the DAGs.
 	SecretAnalyticsConn: "AIRFLOW_CONN_ANALYTICS",
 }
@@ -104,8 +114,9 @@ func (c Config) generated(secret string) bool {
 
 // airflow builds one Airflow container from the shared settings, without
 // credentials (see withCredentials). Every Airflow container runs as
-// AIRFLOW_UID:0 and shares one logs volume, so the api-server reads task
-// logs from disk rather than from the workers; each sees the project's
+// AIRFLOW_UID:0 and shares one logs volume, so the api-server reads the
+// stack's task logs from disk rather than from the workers (a worker
+// node's come from its log server, see Node); each sees the project's
 // dags/ and plugins/ live (see LiveFolders). Airflow's plain settings from
 // .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, kind Kind, args []string, needs ...string) Spec {
@@ -139,6 +150,12 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 // AirflowUser is the user:group every Airflow container runs as.
 func (c Config) AirflowUser() string { return itoa(c.AirflowUID) + ":0" }
 
+// ownVolumes is the root step giving the logs volume and the live folders
+// to AIRFLOW_UID (init/own-volumes.sh).
+func ownVolumes(c Config) []string {
+	return append([]string{"sh", ownVolumesScript, c.AirflowUser(), "--logs", c.logsVolume().Path}, liveTrees(c)...)
+}
+
 // Init is the one-shot airflow-init: migrate the metadata database, create the
 // admin user if missing, warn when the machine is under the spec's minimum.
 // Unlike the official image it fails on any error, and a second run on the
@@ -148,8 +165,7 @@ func (c Config) AirflowUser() string { return itoa(c.AirflowUID) + ":0" }
 // wipe removes them); it makes the live folders exactly the project's.
 func Init(c Config) Spec {
 	s := withCredentials(c, airflow(c, JobInit, Job, []string{"bash", airflowInitScript}, HostPostgres), SecretSQLAlchemyConn)
-	root := []string{"sh", ownVolumesScript, c.AirflowUser(), "--logs", c.logsVolume().Path}
-	root = append(root, liveTrees(c)...)
+	root := ownVolumes(c)
 	for _, name := range []string{SecretFernetKey, SecretJWTSecret} {
 		if c.generated(name) {
 			s.Volumes = append(s.Volumes, c.keyVolume(name))
@@ -178,6 +194,11 @@ func APIServer(c Config) Spec {
 	s.Ports = []int{PortAPIServer}
 	return s
 }
+
+// remoteReader is the api-server of a stack with remote workers: it signs
+// its requests for their task logs with the key their log servers check
+// (see logServerKey).
+func remoteReader(c Config, s Spec) Spec { return withCredentials(c, s, SecretLogServerKey) }
 
 // Scheduler, with its health endpoint on 8974. Like the dag-processor and
 // the triggerer it talks to the database, not to the api-server, so (as in
@@ -208,8 +229,14 @@ func Triggerer(c Config) Spec {
 // reaches the api-server by name and starts beside it, not after it.
 // DUMB_INIT_SETSID=0 lets Celery finish running tasks on SIGTERM, as in the spec.
 func Worker(c Config, i int) Spec {
+	return celeryWorker(c, i, "%h")
+}
+
+// celeryWorker is worker i, known to Celery as airflow-worker-i@host;
+// more are more options of `airflow celery worker`.
+func celeryWorker(c Config, i int, host string, more ...string) Spec {
 	name := fmt.Sprintf("airflow-worker-%d", i)
-	s := airflowService(c, name, []string{"airflow", "celery", "worker", "--celery-hostname", name + "@%h"},
+	s := airflowService(c, name, append([]string{"airflow", "celery", "worker", "--celery-hostname", name + "@" + host}, more...),
 		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, Connections)
 	s.Reaches = []string{HostAPIServer}
 	s.Env["DUMB_INIT_SETSID"] = "0"

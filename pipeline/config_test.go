@@ -32,7 +32,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		// added by this project
 		"POSTGRES_IMAGE_NAME": "postgres:16", "DBT_IMAGE_NAME": "ghcr.io/dbt-labs/dbt-postgres:1.9.0",
 		"AIRFLOW_JWT_SECRET": "", "AIRFLOW_JWT_ISSUER": "airflow", "COMPOSE_PROJECT_NAME": "dataplatform",
-		"LIVE_PORT": "8090",
+		"LIVE_PORT": "8090", "VALKEY_PORT": "6379",
 	}
 	got := values(cfg)
 	if !reflect.DeepEqual(got, want) {

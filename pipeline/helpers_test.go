@@ -25,6 +25,13 @@ func everySpec(t *testing.T, c Config) []Spec {
 	for _, s := range stackSpecs(t, c, 2, true) {
 		all = append(all, s)
 	}
+	node, err := StackPlan(c, Options{Workers: 1, Node: &Node{Stack: "10.0.0.1", Advertise: "10.0.0.2"}}, HostGateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range node.Specs {
+		all = append(all, s)
+	}
 	return append(all, CLI(c, []string{"version"}), Shell(c), Dbt(c, []string{"debug"}), DbtCI(c, "pr1", true), DbtDocs(c), EltCheck(c),
 		Sync(c), DagCheck(c, ""), Holders(c), Logs(c, "postgres", 10), Wipe(c))
 }

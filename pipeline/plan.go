@@ -17,6 +17,14 @@ type Options struct {
 	// whether Flower runs, when the target needs the whole stack.
 	Workers int
 	Flower  bool
+	// RemoteWorkers puts Valkey on the host (VALKEY_PORT), for workers of
+	// other machines (Node); they reach PostgreSQL and the api-server
+	// through the ports the stack has on the host anyway.
+	RemoteWorkers bool
+	// Node, when set, makes the plan a worker node's instead of the
+	// stack's: Workers Celery workers on this machine that join the stack
+	// of another.
+	Node *Node
 	// Database is the address of a running stack's PostgreSQL the call
 	// uses instead of starting its own (see the data lock); "" for its own.
 	Database string
@@ -34,7 +42,8 @@ type Plan struct {
 	Specs  map[string]Spec
 	Stages [][]string
 	// Config is the configuration the specs were made from (with the
-	// plan's database): the secrets come from it (Secrets).
+	// plan's database, or a worker node's stack and project): the secrets
+	// come from it (Secrets).
 	Config Config
 }
 
@@ -66,7 +75,16 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 		o.Holder = HolderStack
 	}
 	c.database = o.Database
-	all := stack(c, o)
+	var all []Spec
+	if o.Node != nil {
+		if err := o.Node.check(); err != nil {
+			return Plan{}, err
+		}
+		c = o.Node.config(c)
+		all = o.Node.specs(c, o.Workers)
+	} else {
+		all = stack(c, o)
+	}
 	if extra != nil {
 		s := extra(c)
 		target = s.Name
@@ -158,7 +176,15 @@ func stack(c Config, o Options) []Spec {
 	if o.Flower {
 		all = append(all, Flower(c))
 	}
-	gw := Gateway(c, o.Flower)
+	if o.RemoteWorkers {
+		all[slices.IndexFunc(all, func(s Spec) bool { return s.Name == HostAPIServer })] = remoteReader(c, APIServer(c))
+	}
+	return withGateway(all, Gateway(c, o))
+}
+
+// withGateway adds gw to all, needing every long-running container: starting
+// it starts them all.
+func withGateway(all []Spec, gw Spec) []Spec {
 	for _, s := range all {
 		if s.Kind == Service {
 			gw.Needs = append(gw.Needs, s.Name)

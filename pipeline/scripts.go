@@ -26,6 +26,7 @@ var (
 	showLogScript       = script("show-log.sh")
 	wipeVolumesScript   = script("wipe-volumes.sh")
 	parseNowScript      = script("parse-now.py")
+	remoteCheckScript   = script("remote-check.py")
 )
 
 func script(name string) string { return ScriptsDir + "/" + name }

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -21,13 +24,15 @@ const (
 	SecretJWTSecret         = "airflow-jwt-secret"
 	SecretAnalyticsConn     = "airflow-conn-analytics"
 	SecretFlowerAuth        = "airflow-flower-basic-auth"
+	SecretLogServerKey      = "airflow-log-server-key"
 )
 
 // Secrets computes every secret value from the configuration, by name.
 // Credentials are percent-encoded inside connection URLs, so any printable
 // character works in a password (and none can redirect a connection).
 func Secrets(c Config) map[string]string {
-	host := c.DatabaseHost()
+	host, port := c.DatabaseHost(), c.databasePort()
+	broker, brokerPort := c.broker()
 	secrets := map[string]string{
 		SecretPostgresPassword:  c.PostgresPassword,
 		SecretAirflowDBPassword: c.AirflowDBPassword,
@@ -35,12 +40,13 @@ func Secrets(c Config) map[string]string {
 		SecretValkeyPassword:    c.ValkeyPassword,
 		SecretValkeyConf:        "requirepass " + valkeyQuote(c.ValkeyPassword) + "\n",
 		SecretWWWPassword:       c.AirflowWWWPassword,
-		SecretSQLAlchemyConn:    dbURL("postgresql+psycopg2", host, c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
-		SecretResultBackend:     "db+" + dbURL("postgresql", host, c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
+		SecretSQLAlchemyConn:    dbURL("postgresql+psycopg2", host, port, c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
+		SecretResultBackend:     "db+" + dbURL("postgresql", host, port, c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
 		SecretBrokerURL: fmt.Sprintf("redis://:%s@%s:%d/0", EscapeUserinfo(c.ValkeyPassword),
-			HostValkey, PortValkey),
+			broker, brokerPort),
 		SecretFlowerAuth:    c.AirflowWWWUser + ":" + c.AirflowWWWPassword,
-		SecretAnalyticsConn: dbURL("postgresql", host, c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
+		SecretAnalyticsConn: dbURL("postgresql", host, port, c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
+		SecretLogServerKey:  logServerKey(c),
 	}
 	// Keys the user gave; the others are generated in the stack (see Init).
 	if c.AirflowFernetKey != "" {
@@ -61,9 +67,21 @@ func passThroughSecret(variable string) string {
 }
 
 // dbURL is a connection URL to a database of the stack's PostgreSQL.
-func dbURL(scheme, host, user, password, db string) string {
+func dbURL(scheme, host string, port int, user, password, db string) string {
 	return fmt.Sprintf("%s://%s:%s@%s:%d/%s", scheme, EscapeUserinfo(user), EscapeUserinfo(password),
-		host, PortPostgres, db)
+		host, port, db)
+}
+
+// logServerKey signs the api-server's requests for task logs to a worker
+// node's log server ([api] secret_key; only with remote workers, see
+// remoteReader). Both ends must hold the same key, on two machines, so it
+// is derived from a secret both already have: the Airflow role's password,
+// which opens far more (the metadata database). The api-server also signs
+// its UI sessions with it; it changes with that password.
+func logServerKey(c Config) string {
+	mac := hmac.New(sha256.New, []byte(c.AirflowDBPassword))
+	mac.Write([]byte("dataplatform worker log server"))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // EscapeUserinfo percent-encodes every byte but RFC 3986's unreserved ones.

@@ -21,30 +21,34 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		fernet   = SecretFernetKey + " (generated)"
 		jwt      = SecretJWTSecret + " (generated)"
 		userConn = "env-airflow-conn-warehouse"
+		logKey   = SecretLogServerKey
 	)
 	want := map[string][]string{
 		HostPostgres:            {SecretPostgresPassword, SecretAirflowDBPassword, SecretDbtDBPassword},
 		HostValkey:              {SecretValkeyPassword, SecretValkeyConf},
 		JobInit:                 {sql, SecretWWWPassword, fernet, jwt}, // makes the keys
-		HostAPIServer:           {sql, fernet, jwt, conn, userConn},
-		"airflow-scheduler":     {sql, broker, results, fernet, jwt}, // signs the tasks' tokens
+		HostAPIServer:           {sql, fernet, jwt, conn, userConn},    // logKey too with --remote-workers (TestRemoteWorkersOpenOnlyValkey)
+		"airflow-scheduler":     {sql, broker, results, fernet, jwt},   // signs the tasks' tokens
 		"airflow-dag-processor": {sql, fernet, conn, userConn},
 		"airflow-triggerer":     {sql, fernet, conn, userConn},
-		"airflow-worker-1":      {sql, broker, results, conn, userConn},
-		HostFlower:              {sql, broker, SecretFlowerAuth},
-		HostGateway:             nil,
-		HostLive:                {SecretWWWPassword}, // its login is the admin's
-		"airflow-cli":           {sql, broker, results, fernet, conn, userConn},
-		"airflow-shell":         {sql, broker, results, fernet, conn, userConn},
-		"dbt":                   {SecretDbtDBPassword},
-		"dbt-ci":                {SecretDbtDBPassword},
-		"dbt-docs":              {SecretDbtDBPassword},
-		"elt-check":             {SecretDbtDBPassword, SecretWWWPassword},
-		"sync":                  {sql, conn, userConn}, // parses the DAGs
-		"dag-check":             {sql, conn, userConn},
-		"find-holders":          nil,
-		"logs":                  nil,
-		"wipe":                  {fernet, jwt}, // mounts every volume, to empty it
+		"airflow-worker-1":      {sql, broker, results, conn, userConn}, // a worker node's too
+		// A worker node's (everySpec has them too).
+		JobRemoteCheck:  {sql, broker},
+		HostLogServer:   {logKey},
+		HostFlower:      {sql, broker, SecretFlowerAuth},
+		HostGateway:     nil,
+		HostLive:        {SecretWWWPassword}, // its login is the admin's
+		"airflow-cli":   {sql, broker, results, fernet, conn, userConn},
+		"airflow-shell": {sql, broker, results, fernet, conn, userConn},
+		"dbt":           {SecretDbtDBPassword},
+		"dbt-ci":        {SecretDbtDBPassword},
+		"dbt-docs":      {SecretDbtDBPassword},
+		"elt-check":     {SecretDbtDBPassword, SecretWWWPassword},
+		"sync":          {sql, conn, userConn}, // parses the DAGs
+		"dag-check":     {sql, conn, userConn},
+		"find-holders":  nil,
+		"logs":          nil,
+		"wipe":          {fernet, jwt}, // mounts every volume, to empty it
 	}
 	c, err := load(t, "AIRFLOW_CONN_WAREHOUSE=postgresql://u:p@db/w")
 	if err != nil {

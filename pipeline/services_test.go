@@ -124,7 +124,7 @@ func TestOverridesReachServices(t *testing.T) {
 			t.Errorf("volume %q not keyed by project", v.Key)
 		}
 	}
-	if got := Gateway(c, false).Ports; !slices.Equal(got, []int{8080, 5432, 8090}) {
+	if got := Gateway(c, Options{}).Ports; !slices.Equal(got, []int{8080, 5432, 8090}) {
 		t.Errorf("gateway ports %v", got)
 	}
 	pip, _ := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0")

@@ -35,6 +35,7 @@ type Config struct {
 	ValkeyPassword  string `env:"VALKEY_PASSWORD, default=changeme" secret:"valkeyPassword" check:"password" warn:"known"`
 	ValkeyImage     string `env:"VALKEY_IMAGE_NAME, default=valkey/valkey:9.0.2" check:"image"`
 	ValkeyMaxmemory string `env:"VALKEY_MAXMEMORY, default=256mb" check:"size"`
+	ValkeyPort      int    `env:"VALKEY_PORT, default=6379" check:"port"` // added: on the host only with `up --remote-workers`
 
 	// Airflow metadata database
 	AirflowDBUser     string `env:"AIRFLOW_DB_USER, default=airflow" check:"name"`
@@ -78,14 +79,37 @@ type Config struct {
 	// database: where containers reach PostgreSQL, set by a plan (see
 	// Options.Database): "" for the stack's own service, HostPostgres.
 	database string
+	// stack: the address of the stack's machine a worker node joins (see
+	// Node); "" in the stack itself.
+	stack string
 }
 
 // DatabaseHost is the host containers reach PostgreSQL at.
 func (c Config) DatabaseHost() string {
-	if c.database != "" {
+	switch {
+	case c.stack != "":
+		return c.stack
+	case c.database != "":
 		return c.database
 	}
 	return HostPostgres
+}
+
+// databasePort is the port containers reach PostgreSQL at: a worker node
+// reaches the stack's through its host port.
+func (c Config) databasePort() int {
+	if c.stack != "" {
+		return c.PostgresPort
+	}
+	return PortPostgres
+}
+
+// broker is the host and port containers reach Valkey at.
+func (c Config) broker() (string, int) {
+	if c.stack != "" {
+		return c.stack, c.ValkeyPort
+	}
+	return HostValkey, PortValkey
 }
 
 // Variable is one row of the table: a field of Config and its tags.
