@@ -8,6 +8,7 @@
 // an engine and dockerd (README "Performance"):
 //
 //	go run ./bench [-runs 3]
+//	go run ./bench -remote [-runs 3]   # 1 local worker, then 1 local + 2 of a worker node
 //
 // It uses its own projects (module: bench, compose: benchcompose) and wipes
 // their data first; its 50-task DAG (bench/dags) is in dags/ only while it
@@ -36,6 +37,7 @@ const (
 	pgPort         = 25432
 	flowerPort     = 25555
 	livePort       = 28090
+	valkeyPort     = 26379 // with --remote-workers
 	project        = "bench"
 	composeProject = "benchcompose"
 	chartPath      = "bench/startup.svg"
@@ -65,7 +67,14 @@ func record(measure, unit, sys string, v float64) {
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measure per system (the median is reported)")
+	remote := flag.Bool("remote", false, "instead, the 50-task DAG's throughput with a worker node joined (module only)")
 	flag.Parse()
+	if *remote {
+		must(addBenchDAG())
+		remoteWorkers(*runs)
+		removeBenchDAG()
+		return
+	}
 	must(preflight())
 	must(addBenchDAG())
 	start := time.Now()

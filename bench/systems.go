@@ -50,12 +50,15 @@ type system interface {
 type module struct {
 	up *harness.Running
 	tl *timeline
+	// upArgs are more options of `up` (e.g. --remote-workers).
+	upArgs []string
 }
 
 func (m *module) Name() string { return "Dagger module" }
 
 // benchProject is the module's project of the benchmark.
-var benchProject = harness.Project{Dir: ".", Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort, LivePort: livePort}
+var benchProject = harness.Project{Dir: ".", Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort,
+	LivePort: livePort, ValkeyPort: valkeyPort}
 
 // call runs one dagger call and returns its stdout and progress output.
 func call(args ...string) (string, string, error) {
@@ -69,7 +72,7 @@ func (m *module) Wipe() error { _, _, err := call("wipe"); return err }
 func (m *module) Start() error {
 	m.tl = newTimeline(time.Now())
 	var err error
-	m.up, err = benchProject.Start(m.tl, nil, "up", "--workers", "1", "up")
+	m.up, err = benchProject.Start(m.tl, nil, append(append([]string{"up", "--workers", "1"}, m.upArgs...), "up")...)
 	return err
 }
 

@@ -12,27 +12,29 @@ import (
 	"time"
 )
 
-// The fault-test project: its own data, its own DAG (fault_retry) and an
-// Airflow setting that fails a task whose worker died after 30 s instead of
-// 300 s (e2e/testdata/faults/config/airflow.cfg).
+// The fault-test project: its own data, its own DAGs (fault_retry,
+// remote_fanout) and an Airflow setting that fails a task whose worker
+// died after 30 s instead of 300 s (e2e/testdata/faults/config/airflow.cfg).
 const faultProject = "e2e-faults"
 
 func faultArgs() []string {
 	return append(moduleArgs(),
 		"--set", "COMPOSE_PROJECT_NAME="+faultProject,
-		"--set", "AIRFLOW_PROJ_DIR=e2e/testdata/faults")
+		"--set", "AIRFLOW_PROJ_DIR=e2e/testdata/faults",
+		"--set", fmt.Sprintf("VALKEY_PORT=%d", valkeyPort))
 }
 
 // TestFaults kills a Celery worker in the middle of a task, then stops
 // PostgreSQL under a running scheduler, and checks the stack recovers from
-// both: the DAG runs still succeed.
+// both: the DAG runs still succeed. Then workers of a second machine join
+// the stack, and that machine goes away mid-run (remoteWorkers).
 func TestFaults(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the fault tests signal the engine's processes from this host: run them as root on the engine's machine (CI does)")
 	}
 	module := faultArgs()
 	wipe(t, module)
-	st := startWith(t, module, "up", "--workers", "2", "up")
+	st := startWith(t, module, "up", "--workers", "2", "--flower", "--remote-workers", "up")
 	defer func() {
 		stop(t, st)
 		if t.Failed() {
@@ -156,6 +158,11 @@ func TestFaults(t *testing.T) {
 		if state != "success" {
 			t.Fatalf("the first run after postgres came back ended %s", state)
 		}
+	})
+
+	t.Run("workers of another machine", func(t *testing.T) {
+		waitHealthy(t, st, 3*time.Minute)
+		remoteWorkers(t, login(t))
 	})
 }
 

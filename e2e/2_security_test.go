@@ -157,8 +157,6 @@ func TestPersistence(t *testing.T) {
 	})
 }
 
-const valkeyPort = 16379
-
 // ansi matches the colour codes of the CLI's plain progress output.
 var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
 

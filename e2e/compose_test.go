@@ -81,6 +81,7 @@ func TestEquivalenceNonDefaults(t *testing.T) {
 		"AIRFLOW_PROJ_DIR=sub/project",
 		"FLOWER_PORT=15555",
 		"LIVE_PORT=18090",
+		"VALKEY_PORT=16379",
 		"COMPOSE_PROJECT_NAME=equivalence_check",
 		"",
 	}, "\n")
@@ -482,7 +483,7 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 // forwards to the host, to the same service and port.
 func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 	t.Helper()
-	gw := pipeline.Gateway(c, true)
+	gw := pipeline.Gateway(c, pipeline.Options{Flower: true})
 	re := regexp.MustCompile(`^(\d+):([a-z0-9-]+):(\d+)$`)
 	want := map[string]string{} // "service host->container"
 	for _, arg := range gw.Args {

@@ -30,6 +30,7 @@ const (
 	pgPort     = 15432
 	flowerPort = 15555
 	livePort   = 18090
+	valkeyPort = 16379 // Valkey alone, or a stack's with --remote-workers
 )
 
 // transcript collects everything the dagger CLI printed in this run, for the

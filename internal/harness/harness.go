@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -23,7 +24,7 @@ type Project struct {
 	Dir  string // the repository: where dagger.json is
 	Name string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
 	// Host ports (0: the configuration's own).
-	APIPort, PostgresPort, FlowerPort, LivePort int
+	APIPort, PostgresPort, FlowerPort, LivePort, ValkeyPort int
 	// Flags are more constructor flags (e.g. secret arguments), Env more
 	// environment for the CLI (e.g. the variables env:// secrets read).
 	Flags []string
@@ -38,7 +39,8 @@ func (p Project) ModuleFlags() []string {
 	for _, s := range []struct {
 		name string
 		v    int
-	}{{"AIRFLOW_API_PORT", p.APIPort}, {"POSTGRES_PORT", p.PostgresPort}, {"FLOWER_PORT", p.FlowerPort}, {"LIVE_PORT", p.LivePort}} {
+	}{{"AIRFLOW_API_PORT", p.APIPort}, {"POSTGRES_PORT", p.PostgresPort}, {"FLOWER_PORT", p.FlowerPort}, {"LIVE_PORT", p.LivePort},
+		{"VALKEY_PORT", p.ValkeyPort}} {
 		if s.v != 0 {
 			flags = append(flags, "--set", fmt.Sprintf("%s=%d", s.name, s.v))
 		}
@@ -131,12 +133,60 @@ func (r *Running) Stop(grace time.Duration) {
 	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case <-r.done:
+		r.ended()
 	case <-time.After(grace):
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		<-r.done
+		r.Kill()
 	}
+}
+
+// Kill kills the call's process group at once, as a machine that goes
+// away would, and waits for it to end.
+func (r *Running) Kill() {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.done
+	r.ended()
+}
+
+// ended adds what the call printed to the project's transcript.
+func (r *Running) ended() {
 	if r.p.Transcript != nil {
 		_, _ = r.p.Transcript.Write([]byte(r.Log.String()))
+	}
+}
+
+// HostAddr is this machine's address as the engine's containers reach it
+// (where a worker node finds a stack's host ports, and a stack finds the
+// node's log server): E2E_HOST_ADDR, or the source address of the
+// default route.
+func HostAddr() (string, error) {
+	if a := os.Getenv("E2E_HOST_ADDR"); a != "" {
+		return a, nil
+	}
+	c, err := net.Dial("udp", "192.0.2.255:9") // no packet is sent
+	if err != nil {
+		return "", fmt.Errorf("no address of this machine for a worker node (set E2E_HOST_ADDR): %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// WaitPort waits until localhost:port accepts a connection, or the call
+// r exits, or timeout passes.
+func WaitPort(r *Running, port int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if r.Exited() {
+			return fmt.Errorf("the call exited before port %d answered:\n%s", port, Tail(r.Log.String(), 60))
+		}
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("localhost:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %d: not answering after %s: %w", port, timeout, err)
+		}
+		time.Sleep(time.Second)
 	}
 }
 
