@@ -195,11 +195,6 @@ func APIServer(c Config) Spec {
 	return s
 }
 
-// remoteReader is the api-server of a stack with remote workers: it signs
-// its requests for their task logs with the key their log servers check
-// (see logServerKey).
-func remoteReader(c Config, s Spec) Spec { return withCredentials(c, s, SecretLogServerKey) }
-
 // Scheduler, with its health endpoint on 8974. Like the dag-processor and
 // the triggerer it talks to the database, not to the api-server, so (as in
 // the spec) it starts beside the api-server rather than after it.

@@ -169,15 +169,17 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 // o.Workers Celery workers and, when asked, Flower; the one-shot init; and
 // the gateway, which needs every long-running one.
 func stack(c Config, o Options) []Spec {
-	all := []Spec{Postgres(c), Valkey(c), Init(c), APIServer(c), Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
+	api := APIServer(c)
+	if o.RemoteWorkers {
+		// It signs its requests for a worker node's task logs (see logServerKey).
+		api = withCredentials(c, api, SecretLogServerKey)
+	}
+	all := []Spec{Postgres(c), Valkey(c), Init(c), api, Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
 	for i := 1; i <= o.Workers; i++ {
 		all = append(all, Worker(c, i))
 	}
 	if o.Flower {
 		all = append(all, Flower(c))
-	}
-	if o.RemoteWorkers {
-		all[slices.IndexFunc(all, func(s Spec) bool { return s.Name == HostAPIServer })] = remoteReader(c, APIServer(c))
 	}
 	return withGateway(all, Gateway(c, o))
 }

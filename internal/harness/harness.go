@@ -162,7 +162,8 @@ func HostAddr() (string, error) {
 	if a := os.Getenv("E2E_HOST_ADDR"); a != "" {
 		return a, nil
 	}
-	c, err := net.Dial("udp", "192.0.2.255:9") // no packet is sent
+	// A TEST-NET-3 address, reached only by the default route; no packet is sent.
+	c, err := net.Dial("udp", "203.0.113.1:9")
 	if err != nil {
 		return "", fmt.Errorf("no address of this machine for a worker node (set E2E_HOST_ADDR): %w", err)
 	}
