@@ -59,6 +59,30 @@ engine_answers() {
 # pid_alive FILE: the process whose PID is in FILE still runs.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# stop_named NAME: stops what $RUN_DIR/NAME.pid names (TERM, then KILL
+# after 15 s) and removes the file.
+stop_named() {
+	local pidfile=$RUN_DIR/$1.pid pid
+	if pid_alive "$pidfile"; then
+		pid=$(cat "$pidfile")
+		log "stopping $1 (pid $pid)"
+		kill -TERM "$pid"
+		for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -0 "$pid" 2>/dev/null && { log "$1 still running, killing"; kill -KILL "$pid"; }
+	fi
+	rm -f "$pidfile"
+}
+
+# clear_netns [KEEP_PID]: kills what runs in the engine's network namespace
+# (a killed engine leaves its DNS server there, which fails the next
+# start), but KEEP_PID.
+clear_netns() {
+	[ -e "/run/netns/$ENGINE_NETNS" ] || return 0
+	for pid in $(ip netns pids "$ENGINE_NETNS"); do
+		[ "$pid" = "${1:-}" ] || kill -KILL "$pid" 2>/dev/null || true
+	done
+}
+
 # phase NAME FUNCTION: runs a phase and records its wall time; phases_report
 # TITLE prints them with the total since the first phase.
 phases=()

@@ -33,14 +33,6 @@ engine_netns() {
 		iptables -t nat -A POSTROUTING -s "$net" -j MASQUERADE
 }
 
-# clear_netns: what a killed engine left in its namespace (its DNS server)
-# would fail the next start; the registry relay stays.
-clear_netns() {
-	for pid in $(ip netns pids "$ENGINE_NETNS"); do
-		[ "$pid" = "$(cat "$RUN_DIR/registry-relay.pid" 2>/dev/null)" ] || kill -KILL "$pid" 2>/dev/null || true
-	done
-}
-
 # registry_bridge: the loopback registry at localhost:5000 of the engine's
 # namespace too, as engine.json names it, relayed through a unix socket
 # (that namespace's loopback is its own).
@@ -70,15 +62,9 @@ if [ "${1:-}" != --restart ] && pid_alive "$pidfile" && engine_answers; then
 fi
 # Asked to restart, or running but not answering (on both addresses): one
 # engine only on the state folder.
-if pid_alive "$pidfile"; then
-	log "stopping engine (pid $(cat "$pidfile"))"
-	kill -TERM "$(cat "$pidfile")"
-	for _ in $(seq 100); do pid_alive "$pidfile" || break; sleep 0.1; done
-	pid_alive "$pidfile" && kill -KILL "$(cat "$pidfile")"
-	for _ in $(seq 50); do pid_alive "$pidfile" || break; sleep 0.1; done
-fi
+stop_named engine
 engine_netns
-clear_netns
+clear_netns "$(cat "$RUN_DIR/registry-relay.pid" 2>/dev/null)" # the relay stays
 registry_bridge
 rm -f "$ENGINE_SOCK"
 # nsenter rather than `ip netns exec`, which would mount a /sys without cgroups.
