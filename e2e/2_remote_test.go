@@ -149,13 +149,13 @@ func remoteWorkers(t *testing.T, token string) {
 		stopped = true
 		killedAt := time.Now()
 		killed := 0
-		for _, p := range nodeProcesses(nodeProject, "") {
+		for _, p := range projectProcesses(nodeProject, "") {
 			if syscall.Kill(p.pid, syscall.SIGKILL) == nil {
 				killed++
 			}
 		}
 		waitFor(t, "the node's workers gone", 2*time.Minute, time.Second, func() error {
-			if ps := nodeProcesses(nodeProject, "celery"); len(ps) > 0 {
+			if ps := projectProcesses(nodeProject, "celery"); len(ps) > 0 {
 				return fmt.Errorf("%d processes left", len(ps))
 			}
 			return nil
@@ -242,16 +242,4 @@ func flowerWorkers() ([]string, error) {
 		return nil, err
 	}
 	return keys(workers), nil
-}
-
-// nodeProcesses are the processes of a worker node's project whose
-// command line holds word.
-func nodeProcesses(project, word string) []proc {
-	var out []proc
-	for _, p := range processes() {
-		if strings.Contains(p.cmdline(), word) && p.env(pipeline.ProjectEnv) == project {
-			out = append(out, p)
-		}
-	}
-	return out
 }

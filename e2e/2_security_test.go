@@ -98,8 +98,22 @@ func TestPersistence(t *testing.T) {
 		t.Helper()
 		pg := startService(t, append(extra, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))...)
 		kv := startService(t, append(extra, "valkey", "up", "--ports", fmt.Sprintf("%d:6379", valkeyPort))...)
-		defer stop(t, pg)
-		defer stop(t, kv)
+		defer func() {
+			stop(t, kv)
+			stop(t, pg)
+			// The engine ends a service some seconds after its call: until
+			// then its server holds the data, and the next call is refused.
+			name := project
+			if len(extra) > 0 {
+				name = strings.TrimPrefix(extra[len(extra)-1], "COMPOSE_PROJECT_NAME=")
+			}
+			waitFor(t, "project "+name+"'s servers gone", 2*time.Minute, time.Second, func() error {
+				if ps := projectProcesses(name, ""); len(ps) > 0 {
+					return fmt.Errorf("%d processes left", len(ps))
+				}
+				return nil
+			})
+		}()
 		alive := func() {
 			for name, s := range map[string]*harness.Running{"postgres": pg, "valkey": kv} {
 				if s.Exited() {

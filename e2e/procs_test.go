@@ -123,3 +123,15 @@ func killDescendants(root int) int {
 	}
 	return n
 }
+
+// projectProcesses are the processes of a project's containers (by the
+// DATAPLATFORM_PROJECT each carries) whose command line holds word.
+func projectProcesses(project, word string) []proc {
+	var out []proc
+	for _, p := range processes() {
+		if strings.Contains(p.cmdline(), word) && p.env(pipeline.ProjectEnv) == project {
+			out = append(out, p)
+		}
+	}
+	return out
+}
