@@ -10,7 +10,9 @@ through the stack's host port. Python's standard library only.
 HTTP, with the admin's login (HTTP Basic: LIVE_USER, LIVE_PASSWORD):
     GET    /files               {"dags": {"a.py": "<sha256>", ...}, ...}
     PUT    /files/NAME/PATH     the file's new content (written whole, then
-                                renamed into place, with the time it came)
+                                renamed into place); answers {"written":
+                                bytes, "at": the time it took its place,
+                                in seconds since the epoch}
     DELETE /files/NAME/PATH     the file, and the folders it leaves empty
 A PATH may not leave its folder, nor name a hidden file or __pycache__.
 """
@@ -23,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 MAX_BYTES = 16 << 20
 ROOTS = {}
@@ -112,8 +115,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, full)  # whole, never half-written; now as its time
-        self.answer(200, {"written": len(data)})
+        os.replace(tmp, full)  # whole, never half-written
+        # The watcher tells a parse of this content from one that read the
+        # file before by this time (the stack's clock, Airflow's too).
+        self.answer(200, {"written": len(data), "at": time.time()})
 
     def do_DELETE(self):
         if not self.authorized():

@@ -15,6 +15,7 @@ the changed files alone are imported here, as the dag-processor would.
 (`dagger call dag-check` checks every DAG file.)
 """
 
+import datetime
 import hashlib
 import os
 import sys
@@ -22,6 +23,9 @@ import time
 
 BUNDLE = "dags-folder"  # Airflow's bundle of the dags folder
 WAIT = 60
+# A parse that began less than this after the copy may have read a file as
+# it was before (its start is its end less its duration, a few ms late).
+MARGIN = datetime.timedelta(seconds=0.25)
 
 
 def changed_dag_files(list_file):
@@ -48,7 +52,7 @@ def request(cur, rel):
     )
 
 
-def ask_the_stack(changed, deleted, dags_dir):
+def ask_the_stack(changed, deleted):
     """Ask the running stack's dag-processor, return the failures."""
     import psycopg2
 
@@ -75,23 +79,24 @@ def ask_the_stack(changed, deleted, dags_dir):
                 failures.append(rel)
                 left.remove(rel)
                 continue
-            cur.execute(
-                "SELECT dag_id FROM dag WHERE bundle_name = %s AND relative_fileloc = %s "
-                "AND last_parsed_time >= %s AND NOT is_stale ORDER BY dag_id",
-                (BUNDLE, rel, asked),
-            )
-            dags = [r[0] for r in cur.fetchall()]
-            if not dags:
-                continue
             # A parse under way when the file changed read it as it was
-            # (and hides the change from the dag-processor): the source it
-            # kept says so; ask again.
-            cur.execute("SELECT source_code FROM dag_code WHERE dag_id = %s ORDER BY last_updated DESC LIMIT 1", (dags[0],))
-            row = cur.fetchone()
-            with open(os.path.join(dags_dir, rel)) as f:
-                if row and row[0] != f.read():
-                    request(cur, rel)
-                    continue
+            # (and hides the change from the dag-processor for minutes):
+            # only one that began after the copy counts; else ask again.
+            # (Airflow's copy of the source is no proof: it reads the file
+            # again when it stores the result.)
+            cur.execute(
+                "SELECT dag_id, last_parsed_time - make_interval(secs => coalesce(last_parse_duration, 0)) > %s "
+                "FROM dag WHERE bundle_name = %s AND relative_fileloc = %s "
+                "AND last_parsed_time >= %s AND NOT is_stale ORDER BY dag_id",
+                (asked + MARGIN, BUNDLE, rel, asked),
+            )
+            rows = cur.fetchall()
+            if not rows:
+                continue
+            if not any(after for _, after in rows):
+                request(cur, rel)
+                continue
+            dags = [dag_id for dag_id, _ in rows]
             print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
             left.remove(rel)
     for rel in left:
@@ -121,7 +126,7 @@ def main():
         print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
         return 0
     if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
-        failures = ask_the_stack(changed, deleted, dags_dir)
+        failures = ask_the_stack(changed, deleted)
     else:
         failures = import_here(dags_dir, changed)
     if failures:

@@ -139,8 +139,17 @@ func (r Receiver) Remote() (Tree, error) {
 	return tree, nil
 }
 
-// Put sends one file ("dags/a.py") with its content.
-func (r Receiver) Put(p string, content []byte) error { return r.do("PUT", "/files/"+p, content, nil) }
+// Put sends one file ("dags/a.py") with its content, and says when the
+// content took the file's place, by the stack's clock.
+func (r Receiver) Put(p string, content []byte) (time.Time, error) {
+	var answer struct {
+		At float64 `json:"at"`
+	}
+	if err := r.do("PUT", "/files/"+p, content, &answer); err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMicro(int64(answer.At * 1e6)), nil
+}
 
 // Delete removes one file from the stack.
 func (r Receiver) Delete(p string) error { return r.do("DELETE", "/files/"+p, nil, nil) }

@@ -69,6 +69,32 @@ ModuleNotFoundError: No module named 'does_not_exist'
 	}
 }
 
+// A parse counts for a file sent at written only if it began after the
+// new content took its place: one under way then (ended later, read the
+// file before) does not.
+func TestParsedAfterTheWrite(t *testing.T) {
+	written := time.Date(2026, 11, 30, 20, 35, 8, 0, time.UTC)
+	parse := func(endedAfter time.Duration, took float64) dagInfo {
+		return dagInfo{ID: "d", LastParsed: written.Add(endedAfter), ParseDuration: took}
+	}
+	for _, c := range []struct {
+		what string
+		dags []dagInfo
+		want bool
+	}{
+		{"began a second after", []dagInfo{parse(1500*time.Millisecond, 0.5)}, true},
+		{"began before, ended after", []dagInfo{parse(400*time.Millisecond, 0.6)}, false},
+		{"began within the margin", []dagInfo{parse(600*time.Millisecond, 0.5)}, false},
+		{"ended before", []dagInfo{parse(-time.Second, 0.1)}, false},
+		{"one DAG of two parsed after", []dagInfo{parse(-time.Second, 0.1), parse(2*time.Second, 0.3)}, true},
+		{"no DAG", nil, false},
+	} {
+		if got := parsedAfter(c.dags, written); got != c.want {
+			t.Errorf("%s: %v, want %v", c.what, got, c.want)
+		}
+	}
+}
+
 // The watcher against the real receiver (init/live-receiver.py), with no
 // Airflow: the stack's folder becomes the project's, a save reaches it
 // within a second, a deletion too; Airflow's silence is said, not fatal.
@@ -98,6 +124,11 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 		Settle:   20 * time.Millisecond,
 	}
 	waitUntil(t, "the receiver answers", func() bool { _, err := w.Receiver.Remote(); return err == nil })
+	sent := time.Now()
+	at, err := w.Receiver.Put("dags/put.py", []byte("p = 0\n"))
+	if err != nil || at.Before(sent.Add(-10*time.Millisecond)) || at.After(time.Now().Add(10*time.Millisecond)) {
+		t.Errorf("a PUT sent at %s says the file took its place at %s (%v)", sent.Format(time.StampMicro), at.Format(time.StampMicro), err)
+	}
 	ctx, cancel := testContext(t)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -123,7 +154,7 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sent dags/a.py", "deleted dags/old.py", "sent dags/new/b.py", "deleted dags/a.py", "Airflow's REST API does not answer"} {
+	for _, want := range []string{"sent dags/a.py", "deleted dags/old.py", "deleted dags/put.py", "sent dags/new/b.py", "deleted dags/a.py", "Airflow's REST API does not answer"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out.String())
 		}

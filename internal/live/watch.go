@@ -2,8 +2,6 @@ package live
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,8 +30,9 @@ type Watcher struct {
 	// write in several steps).
 	Settle time.Duration
 
-	token  string
-	remote map[string]bool // the files the stack has, as far as this watcher knows
+	token   string
+	remote  map[string]bool      // the files the stack has, as far as this watcher knows
+	written map[string]time.Time // when each file sent took its place in the stack
 }
 
 func (w *Watcher) say(format string, args ...any) {
@@ -150,10 +149,14 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			if err != nil {
 				return err
 			}
-			if err := w.Receiver.Put(p, data); err != nil {
+			at, err := w.Receiver.Put(p, data)
+			if err != nil {
 				return err
 			}
-			w.remote[p] = true
+			if w.written == nil {
+				w.written = map[string]time.Time{}
+			}
+			w.remote[p], w.written[p] = true, at
 			w.say("sent %s", p)
 		} else {
 			if !w.remote[p] {
@@ -187,10 +190,11 @@ type state struct {
 }
 
 type dagInfo struct {
-	ID         string `json:"dag_id"`
-	File       string `json:"relative_fileloc"`
-	Token      string `json:"file_token"`
-	LastParsed string `json:"last_parsed_time"`
+	ID            string    `json:"dag_id"`
+	File          string    `json:"relative_fileloc"`
+	Token         string    `json:"file_token"`
+	LastParsed    time.Time `json:"last_parsed_time"`
+	ParseDuration float64   `json:"last_parse_duration"` // seconds
 }
 
 type importError struct {
@@ -262,10 +266,10 @@ func (w *Watcher) parseNow(files []string, before state) {
 
 // report says, for each DAG file, what Airflow made of it once it has
 // parsed it (waiting up to a minute): its DAGs, or its import error with
-// the file's line, or that its DAGs are gone. A parse that read the file
-// as it was before (one under way when it was sent, which also hides the
-// change from the dag-processor) is told apart by the source Airflow
-// kept, and the file is asked for again.
+// the file's line, or that its DAGs are gone. A parse that may have read
+// the file as it was before (one under way when it was sent, which also
+// hides the change from the dag-processor for minutes) is told apart by
+// when it began, and the file is asked for again.
 func (w *Watcher) report(files []string, local Tree, before state) {
 	left := slices.Clone(files)
 	deadline := time.Now().Add(time.Minute)
@@ -289,8 +293,8 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 				w.say("%s: its DAGs are gone", p)
 				return true
 			case exists && len(dags) > 0 && newer(dags, before.dags[rel]):
-				if !w.sourceIs(dags[0].ID, local[p]) {
-					// Airflow parsed what the file held before: ask again.
+				if !parsedAfter(dags, w.written[p]) {
+					// This parse may have read what the file held before: ask again.
 					_ = restapi.Do("PUT", w.API+"/api/v2/parseDagFile/"+dags[0].Token, w.token, nil, nil)
 					before.dags[rel] = dags
 					return false
@@ -310,25 +314,32 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 	}
 }
 
-// sourceIs: the source Airflow keeps of DAG id is the file whose SHA-256 is sum.
-func (w *Watcher) sourceIs(id, sum string) bool {
-	var src struct {
-		Content string `json:"content"`
-	}
-	if w.get("/api/v2/dagSources/"+id, &src) != nil {
-		return true // cannot tell: take the parse as it is
-	}
-	got := sha256.Sum256([]byte(src.Content))
-	return hex.EncodeToString(got[:]) == sum
+// parseMargin: a parse that began less than this after the file took
+// its place may have read it as it was before. Its start is estimated
+// from the end of the parse less its duration, which errs late by the few
+// milliseconds Airflow takes to store the result; the parse reads the
+// file some milliseconds after it begins.
+const parseMargin = 250 * time.Millisecond
+
+// parsedAfter: some DAG of the file was parsed by a parse that began after
+// written. Airflow's copy of a DAG's source is no proof of the content
+// parsed: it reads the file again when it stores the result.
+func parsedAfter(dags []dagInfo, written time.Time) bool {
+	return slices.ContainsFunc(dags, func(d dagInfo) bool {
+		began := d.LastParsed.Add(-time.Duration(d.ParseDuration * float64(time.Second)))
+		return began.After(written.Add(parseMargin))
+	})
 }
 
 // newer: some DAG of now was parsed after every DAG of before.
 func newer(now, before []dagInfo) bool {
-	last := ""
+	var last time.Time
 	for _, d := range before {
-		last = max(last, d.LastParsed)
+		if d.LastParsed.After(last) {
+			last = d.LastParsed
+		}
 	}
-	return slices.ContainsFunc(now, func(d dagInfo) bool { return d.LastParsed > last })
+	return slices.ContainsFunc(now, func(d dagInfo) bool { return d.LastParsed.After(last) })
 }
 
 func watchTree(fsw *fsnotify.Watcher, dir string) error {
