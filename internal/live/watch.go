@@ -140,7 +140,8 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 	}
 	before, err := w.airflowState()
 	if err != nil {
-		w.say("Airflow's REST API does not answer (%v): files are sent, not followed", err)
+		w.say("Airflow's REST API does not answer (%v): files are sent, not followed "+
+			"(if the stack runs, restart `dagger call up up`: Dagger's tunnel can stop answering one port, see the README's Known limitations)", err)
 	}
 	var dagFiles []string
 	for _, p := range paths {
