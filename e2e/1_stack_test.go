@@ -285,8 +285,16 @@ func TestStack(t *testing.T) {
 			took := waitFor(t, what, 2*time.Minute, 500*time.Millisecond, check)
 			t.Logf("edit-to-visible: %s %.1f s after sync ended", what, took.Seconds())
 		}
+		// A module the DAG files import: Airflow never parses it, and sync
+		// says so at once instead of waiting for a parse.
+		helper := filepath.Join(dags, "e2e_helper.py")
+		t.Cleanup(func() { _ = os.Remove(helper) })
+		write(helper, "ANSWER = 42  # imported by the DAG files\n")
 		write(live, string(harness.DAGFile("e2e_live", "e2e-v1")))
-		mustCall(t, 5*time.Minute, "sync")
+		if out := mustCall(t, 5*time.Minute, "sync"); !strings.Contains(out, "ok       dags/e2e_helper.py: no DAG (Airflow parses only files that mention airflow and dag)") {
+			t.Errorf("sync does not say the helper module holds no DAG:\n%s", out)
+		}
+		_ = os.Remove(helper)
 		visible("a new DAG file", dagTagged(token, "e2e_live", "e2e-v1"))
 
 		write(live, string(harness.DAGFile("e2e_live", "e2e-v2")))
@@ -806,6 +814,16 @@ func liveEdits(t *testing.T, token string) {
 		return nil
 	})
 	_ = os.Remove(broken)
+	helper := filepath.Join(dags, "e2e_edit_helper.py")
+	t.Cleanup(func() { _ = os.Remove(helper) })
+	write(helper, "ANSWER = 42  # imported by the DAG files\n")()
+	waitFor(t, "a helper module said to hold no DAG", time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "dags/e2e_edit_helper.py: no DAG (Airflow parses only files that mention airflow and dag)") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	_ = os.Remove(helper)
 	waitFor(t, "the broken file's deletion sent", time.Minute, 200*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "deleted dags/e2e_edit_broken.py") {
 			return fmt.Errorf("not yet")

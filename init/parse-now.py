@@ -29,17 +29,29 @@ MARGIN = datetime.timedelta(seconds=0.25)
 
 
 def changed_dag_files(list_file):
-    changed, deleted = [], []
+    """The .py files of dags/ changed and deleted, and whether any file was."""
+    changed, deleted, synced = [], [], False
     with open(list_file) as f:
         for line in f:
             what, _, path = line.strip().partition(" ")
+            synced = synced or bool(path)
             if not path.startswith("dags/"):
                 continue
             rel = path[len("dags/"):]
             print(f"{what:8} {path}", flush=True)
             if rel.endswith(".py"):
                 (changed if what == "changed" else deleted).append(rel)
-    return changed, deleted
+    return changed, deleted, synced
+
+
+def skipped(path):
+    """Airflow's safe mode (on by default) parses only a file that mentions
+    "airflow" and "dag" or "asset" (its default heuristic)."""
+    if os.environ.get("AIRFLOW__CORE__DAG_DISCOVERY_SAFE_MODE", "true").lower() in ("false", "0"):
+        return False
+    with open(path, "rb") as f:
+        content = f.read().lower()
+    return b"airflow" not in content or not (b"dag" in content or b"asset" in content)
 
 
 def request(cur, rel):
@@ -121,9 +133,15 @@ def import_here(dags_dir, changed):
 
 def main():
     list_file, dags_dir = sys.argv[1], sys.argv[2]
-    changed, deleted = changed_dag_files(list_file)
+    changed, deleted, synced = changed_dag_files(list_file)
+    for rel in [r for r in changed if skipped(os.path.join(dags_dir, r))]:
+        print(f"ok       dags/{rel}: no DAG (Airflow parses only files that mention airflow and dag)", flush=True)
+        changed.remove(rel)
     if not changed and not deleted:
-        print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
+        if synced:
+            print("sync: the stack has the project's files; no DAG file to parse", flush=True)
+        else:
+            print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
         return 0
     if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
         failures = ask_the_stack(changed, deleted)

@@ -69,6 +69,21 @@ ModuleNotFoundError: No module named 'does_not_exist'
 	}
 }
 
+func TestSkippedByAirflowAsItsSafeModeDoes(t *testing.T) {
+	for content, want := range map[string]bool{
+		"from airflow.sdk import dag\n":          false,
+		"import airflow\nDAG = 1\n":              false,
+		"from airflow.sdk import Asset\n":        false,
+		"HELPERS = 1  # used by the DAG files\n": true,
+		"from airflow.sdk import BaseOperator\n": true,
+		"":                                       true,
+	} {
+		if got := SkippedByAirflow([]byte(content)); got != want {
+			t.Errorf("%q: %v, want %v", content, got, want)
+		}
+	}
+}
+
 // A parse counts for a file sent at written only if it began after the
 // new content took its place: one under way then (ended later, read the
 // file before) does not.

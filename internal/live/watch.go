@@ -272,7 +272,14 @@ func (w *Watcher) parseNow(files []string, before state) {
 // hides the change from the dag-processor for minutes) is told apart by
 // when it began, and the file is asked for again.
 func (w *Watcher) report(files []string, local Tree, before state) {
-	left := slices.Clone(files)
+	left := slices.DeleteFunc(slices.Clone(files), func(p string) bool {
+		data, err := os.ReadFile(w.local(p))
+		if _, sent := local[p]; !sent || err != nil || !SkippedByAirflow(data) {
+			return false
+		}
+		w.say("%s: no DAG (Airflow parses only files that mention airflow and dag)", p)
+		return true
+	})
 	deadline := time.Now().Add(time.Minute)
 	for len(left) > 0 && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)
