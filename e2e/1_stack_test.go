@@ -731,9 +731,22 @@ func lineage(t *testing.T, manifest, model string) map[string]bool {
 	return out
 }
 
-// dagTagged waits until the REST API shows DAG id, active, with tag.
+// dagTagged waits until the REST API shows DAG id of harness.DAGFile, active,
+// with tag, and with its task for tag (the DAG's serialized form, which
+// Airflow stores apart from its tags).
 func dagTagged(token, id, tag string) func() error {
 	return func() error {
+		var tasks struct {
+			Tasks []struct {
+				ID string `json:"task_id"`
+			} `json:"tasks"`
+		}
+		if err := api("GET", "/api/v2/dags/"+id+"/tasks", token, nil, &tasks); err != nil {
+			return err
+		}
+		if len(tasks.Tasks) != 1 || tasks.Tasks[0].ID != harness.TaskOf(tag) {
+			return fmt.Errorf("tasks %v", tasks.Tasks)
+		}
 		var dag struct {
 			IsStale bool `json:"is_stale"`
 			Tags    []struct {

@@ -121,9 +121,14 @@ func (c Config) generated(secret string) bool {
 // .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, kind Kind, args []string, needs ...string) Spec {
 	env := AirflowEnv(c)
-	// New DAG files are looked for every 5 s, not 300 (the edit loop);
-	// .env may say otherwise.
+	// The edit loop; .env may say otherwise. New DAG files are looked for
+	// every 5 s, not 300. A DAG's tasks (its serialized form, what the
+	// scheduler runs and the UI draws) are stored at every parse that
+	// changed them: Airflow's default skips that for 30 s after the last
+	// store, so a second save within 30 s changed the DAG's tags at once but
+	// its tasks only at a later parse of the file, minutes later here.
 	env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] = "5"
+	env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
 	for k, v := range c.AirflowSettings {
 		env[k] = v
 	}

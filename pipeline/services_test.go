@@ -160,6 +160,21 @@ func TestAirflowEnvAndSecrets(t *testing.T) {
 	}
 }
 
+// The edit loop's settings reach the dag-processor, and .env overrides them.
+func TestEditLoopSettings(t *testing.T) {
+	env := DagProcessor(mustDefault(t)).Env
+	if env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] != "5" || env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] != "0" {
+		t.Errorf("refresh interval %q, serialized DAG update interval %q", env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"], env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"])
+	}
+	c, err := load(t, "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL=30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := DagProcessor(c).Env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"]; got != "30" {
+		t.Errorf(".env's interval not honoured: %q", got)
+	}
+}
+
 // No password of the configuration appears in any plain env var or argument.
 func TestNoSecretInPlainEnvOrArgs(t *testing.T) {
 	c, err := load(t, `POSTGRES_PASSWORD=pg-Secret-1

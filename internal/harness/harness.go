@@ -249,9 +249,13 @@ func (b *Buffer) Len() int {
 }
 
 // DAGFile is a DAG file defining DAG id, tagged tag, with one task that
-// does nothing: what the tests and the benchmark save to see it arrive.
+// does nothing, named TaskOf(tag): what the tests and the benchmark save to
+// see it arrive (the tag in the DAG's record, the task in its tasks).
 func DAGFile(id, tag string) []byte {
 	return []byte(fmt.Sprintf("import pendulum\nfrom airflow.sdk import dag, task\n\n\n"+
 		"@dag(dag_id=%q, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=\"UTC\"), tags=[%q])\n"+
-		"def live():\n    @task\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id, tag))
+		"def live():\n    @task(task_id=%q)\n    def noop():\n        pass\n\n    noop()\n\n\nlive()\n", id, tag, TaskOf(tag)))
 }
+
+// TaskOf is the task of DAGFile(id, tag).
+func TaskOf(tag string) string { return "noop-" + tag }
