@@ -1,13 +1,18 @@
 package pipeline
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Init's root step, for real: the logs folder and the live folders are
@@ -108,5 +113,62 @@ func TestWithPipInstallsFirst(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "pip: pkg-a==1.0\npip: pkg-b\nscheduler-ran") {
 		t.Errorf("%v\n%s", err, out)
+	}
+}
+
+// freePort is a TCP port of 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A connection to the gateway before its service listens is held until
+// the service answers, not closed (see init/forward.sh: Dagger's tunnel
+// stops forwarding a port that wrote into a closed connection).
+func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Fatal("socat is needed (the gateway's relay): ", err)
+	}
+	listen, upstream := freePort(t), freePort(t)
+	fwd := exec.Command("sh", "../init/forward.sh", fmt.Sprintf("%d:127.0.0.1:%d", listen, upstream))
+	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its socat too, at the end
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-fwd.Process.Pid, syscall.SIGKILL); _ = fwd.Wait() }()
+	var conn net.Conn
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen)); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal("forward.sh does not listen: ", err)
+		}
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the service is not there yet
+	svc, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", upstream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	go func() {
+		c, err := svc.Accept()
+		if err == nil {
+			_, _ = io.Copy(c, c) // echo
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := bufio.NewReader(conn).ReadString('\n')
+	if got != "ping\n" {
+		t.Errorf("the service's answer through forward.sh: %q (%v); the connection was not held for it", got, err)
 	}
 }
