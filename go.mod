@@ -32,6 +32,8 @@ require mvdan.cc/sh/v3 v3.12.0
 
 require github.com/fsnotify/fsnotify v1.10.1
 
+require golang.org/x/mod v0.28.0
+
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect

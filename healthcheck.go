@@ -7,6 +7,7 @@ import (
 	"github.com/Khan/genqlient/graphql"
 
 	"dagger/data-platform/internal/dagger"
+	"dagger/data-platform/pipeline"
 )
 
 // A service is ready when its exposed ports accept connections: what the
@@ -61,12 +62,33 @@ func (p *platform) withoutImageHealthcheck(ctr *dagger.Container) (*dagger.Conta
 	return dag.LoadContainerFromID(data.Load.Without.ID), nil
 }
 
-// engineReadsImageHealthchecks: the engine's Container has
-// withoutDockerHealthcheck (Dagger v0.20.1 and later). Asked once a call.
+// engineReadsImageHealthchecks: the engine's services use image health
+// checks (Dagger v0.20.1 and later, whose Container has
+// withoutDockerHealthcheck). Asked once a call, from the engine's version:
+// one cheap call, where reading Container's fields from the API costs about
+// 1 s on 2 cores (the engine records a span for each field). Only a
+// version that is not a release's is answered from the fields.
 func (p *platform) engineReadsImageHealthchecks() (bool, error) {
 	if p.healthchecks != nil {
 		return *p.healthchecks, nil
 	}
+	version, err := dag.Version(p.ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading the engine's version: %w", err)
+	}
+	reads, known := pipeline.EngineReadsImageHealthchecks(version)
+	if !known {
+		if reads, err = p.containerHasField("withoutDockerHealthcheck"); err != nil {
+			return false, err
+		}
+	}
+	p.healthchecks = &reads
+	return reads, nil
+}
+
+// containerHasField reads from the engine's API whether Container has a
+// field of that name.
+func (p *platform) containerHasField(name string) (bool, error) {
 	var data struct {
 		Type struct {
 			Fields []struct {
@@ -83,11 +105,9 @@ func (p *platform) engineReadsImageHealthchecks() (bool, error) {
 	if len(data.Type.Fields) == 0 {
 		return false, fmt.Errorf("reading the engine's API: no fields of Container")
 	}
-	reads := slices.ContainsFunc(data.Type.Fields, func(f struct {
+	return slices.ContainsFunc(data.Type.Fields, func(f struct {
 		Name string `json:"name"`
 	}) bool {
-		return f.Name == "withoutDockerHealthcheck"
-	})
-	p.healthchecks = &reads
-	return reads, nil
+		return f.Name == name
+	}), nil
 }
