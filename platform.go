@@ -201,7 +201,7 @@ func (p *platform) container(plan pipeline.Plan, spec pipeline.Spec, services ma
 		}
 	}
 	for _, port := range spec.Ports {
-		ctr = ctr.WithExposedPort(port)
+		ctr = ctr.WithExposedPort(port, dagger.ContainerWithExposedPortOpts{ExperimentalSkipHealthcheck: spec.BootsLate})
 	}
 	for _, need := range spec.Needs {
 		if svc, ok := services[need]; ok {

@@ -138,6 +138,7 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 	return Spec{
 		Name:      name,
 		Kind:      kind,
+		BootsLate: kind == Service,
 		Image:     c.AirflowImage,
 		Args:      args,
 		User:      c.AirflowUser(),

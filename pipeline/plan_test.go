@@ -75,6 +75,38 @@ func TestPlanNamesWhatIsReached(t *testing.T) {
 	}
 }
 
+// Nothing waits for the Airflow services' ports (they answer 10-20 s after
+// start): only the gateway binds them, and the gateway opens the host
+// ports at once. The databases are waited for: init binds them and needs
+// them answering. Every container of every function is checked.
+func TestOnlyTheGatewayBindsWhatBootsLate(t *testing.T) {
+	c := mustDefault(t)
+	stack := stackSpecs(t, c, 2, true)
+	late := map[string]bool{}
+	for name, s := range stack {
+		if s.BootsLate {
+			late[name] = true
+		}
+	}
+	for _, name := range []string{HostAPIServer, "airflow-scheduler", "airflow-worker-1", HostFlower} {
+		if !late[name] {
+			t.Errorf("%s: waited for by its binders", name)
+		}
+	}
+	for _, name := range []string{HostPostgres, HostValkey, HostLive, HostGateway} {
+		if late[name] {
+			t.Errorf("%s: not waited for, but init or the host ports need it answering", name)
+		}
+	}
+	for _, s := range everySpec(t, c) {
+		for _, n := range s.Needs {
+			if late[n] && s.Name != HostGateway {
+				t.Errorf("%s binds %s, which nothing waits for", s.Name, n)
+			}
+		}
+	}
+}
+
 // Every container gets the scripts and names its project.
 func TestPlanGivesEveryContainerTheScripts(t *testing.T) {
 	c := mustDefault(t)

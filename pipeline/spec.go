@@ -31,6 +31,12 @@ type Spec struct {
 	Ports      []int             // exposed ports; a service is ready when they accept connections
 	Volumes    []Volume
 	Mounts     []Mount
+	// BootsLate: its ports answer only once Airflow has booted (10-20 s on 2
+	// cores), and nothing that binds it needs them at once (the gateway), so
+	// nothing waits for them: Dagger's port check, its back-off grown by
+	// then, found them up to 5 s late. Airflow's health report says when it
+	// is ready; compose publishes its ports at once too.
+	BootsLate bool
 	// Needs: services it binds by name, or jobs that must have finished,
 	// before it starts.
 	Needs []string
