@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +54,15 @@ func onHost(t *testing.T, s Spec, paths ...string) []string {
 		}
 	}
 	return cmd
+}
+
+// freePort is a TCP port of 127.0.0.1 that nothing listens on.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -20,12 +20,7 @@ import (
 func TestLiveReceiver(t *testing.T) {
 	dir := t.TempDir()
 	dags, plugins := filepath.Join(dir, "dags"), filepath.Join(dir, "plugins")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freePort(t)
 	cmd := exec.Command("python3", "../init/live-receiver.py", fmt.Sprint(port), "dags="+dags, "plugins="+plugins)
 	cmd.Env = append(os.Environ(), "LIVE_USER=admin", "LIVE_PASSWORD=s3cret pw")
 	if err := cmd.Start(); err != nil {

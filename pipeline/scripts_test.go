@@ -116,17 +116,6 @@ func TestWithPipInstallsFirst(t *testing.T) {
 	}
 }
 
-// freePort is a TCP port of 127.0.0.1 that nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // A connection to the gateway before its service listens is held until
 // the service answers, not closed (see init/forward.sh: Dagger's tunnel
 // stops forwarding a port that wrote into a closed connection).
