@@ -74,10 +74,11 @@ func dbURL(scheme, host string, port int, user, password, db string) string {
 
 // logServerKey signs the api-server's requests for task logs to a worker
 // node's log server ([api] secret_key; the api-server has it only with
-// remote workers, see stack). Both ends must hold the same key, on two machines, so it
-// is derived from a secret both already have: the Airflow role's password,
-// which opens far more (the metadata database). The api-server also signs
-// its UI sessions with it; it changes with that password.
+// remote workers, see stack). Both ends must hold the same key, on two
+// machines, so it is derived from a secret both already have: the Airflow
+// role's password, which opens far more (the metadata database). The
+// api-server also signs its UI sessions with it; it changes with that
+// password.
 func logServerKey(c Config) string {
 	mac := hmac.New(sha256.New, []byte(c.AirflowDBPassword))
 	mac.Write([]byte("dataplatform worker log server"))
