@@ -49,7 +49,7 @@ func (w *Watcher) Sync() error {
 	if err != nil {
 		return err
 	}
-	w.remote = map[string]bool{}
+	w.remote, w.written = map[string]bool{}, map[string]time.Time{}
 	for p := range remote {
 		w.remote[p] = true
 	}
@@ -143,8 +143,9 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 		w.say("Airflow's REST API does not answer (%v): files are sent, not followed "+
 			"(if the stack runs, restart `dagger call up up`: Dagger's tunnel can stop answering one port, see the README's Known limitations)", err)
 	}
-	var dagFiles []string
+	var dagFiles, noDAG []string
 	for _, p := range paths {
+		isDAGFile := strings.HasPrefix(p, "dags/") && strings.HasSuffix(p, ".py")
 		if _, ok := local[p]; ok {
 			data, err := os.ReadFile(w.local(p))
 			if err != nil {
@@ -154,11 +155,12 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			if err != nil {
 				return err
 			}
-			if w.written == nil {
-				w.written = map[string]time.Time{}
-			}
 			w.remote[p], w.written[p] = true, at
 			w.say("sent %s", p)
+			if isDAGFile && SkippedByAirflow(data) {
+				noDAG = append(noDAG, p) // nothing to wait for
+				continue
+			}
 		} else {
 			if !w.remote[p] {
 				continue // a file that came and went (an editor's temporary file)
@@ -169,11 +171,17 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			delete(w.remote, p)
 			w.say("deleted %s", p)
 		}
-		if strings.HasPrefix(p, "dags/") && strings.HasSuffix(p, ".py") {
+		if isDAGFile {
 			dagFiles = append(dagFiles, p)
 		}
 	}
-	if err != nil || len(dagFiles) == 0 {
+	if err != nil {
+		return nil
+	}
+	for _, p := range noDAG {
+		w.say("%s: no DAG (Airflow parses only files that mention airflow and dag)", p)
+	}
+	if len(dagFiles) == 0 {
 		return nil
 	}
 	w.parseNow(dagFiles, before)
@@ -272,14 +280,7 @@ func (w *Watcher) parseNow(files []string, before state) {
 // hides the change from the dag-processor for minutes) is told apart by
 // when it began, and the file is asked for again.
 func (w *Watcher) report(files []string, local Tree, before state) {
-	left := slices.DeleteFunc(slices.Clone(files), func(p string) bool {
-		data, err := os.ReadFile(w.local(p))
-		if _, sent := local[p]; !sent || err != nil || !SkippedByAirflow(data) {
-			return false
-		}
-		w.say("%s: no DAG (Airflow parses only files that mention airflow and dag)", p)
-		return true
-	})
+	left := slices.Clone(files)
 	deadline := time.Now().Add(time.Minute)
 	for len(left) > 0 && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)
