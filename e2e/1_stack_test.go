@@ -405,6 +405,10 @@ func TestStack(t *testing.T) {
 		if first == second {
 			t.Error("second dbt test printed exactly the first one's output: answered from cache")
 		}
+		// The first call's parse was kept: the second re-parses nothing.
+		if strings.Contains(second, "Unable to do partial parsing") {
+			t.Errorf("the second dbt test parsed the project in full:\n%s", second)
+		}
 	})
 }
 

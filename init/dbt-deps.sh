@@ -1,15 +1,21 @@
 #!/bin/sh
 # dataplatform: dbt deps
 #
-# Gives the dbt project in PROJECT its packages (packages.yml), then runs
-# COMMAND:
+# Gives the dbt project in PROJECT its packages (packages.yml) and dbt's
+# last parse of it, then runs COMMAND:
 #
 #   dbt-deps.sh PROJECT CACHE -- COMMAND [ARG...]
 #
-# From CACHE (a volume of the project) when packages.yml and
+# Packages come from CACHE (a volume of the project) when packages.yml and
 # package-lock.yml are as they were when it was filled; otherwise from
 # `dbt deps`, which then refills it. (`dbt deps` removes its install folder,
 # so the volume cannot be that folder.)
+#
+# The parse (target/partial_parse.msgpack) is kept in CACHE after COMMAND,
+# so the next call re-parses only the files that changed, as dbt does when
+# target/ stays on disk (compose's bind mount): dbt itself checks the saved
+# parse against the files, its version, vars and profile, and parses in
+# full when they differ. COMMAND's exit status is the script's.
 set -eu
 project=$1 cache=$2
 shift 2
@@ -24,4 +30,15 @@ if [ -f packages.yml ]; then
 		rm -rf "$cache/dbt_packages" && cp -a dbt_packages "$cache/" && echo "$hash" >"$cache/installed"
 	fi
 fi
-exec "$@"
+parse=target/partial_parse.msgpack
+if [ -f "$cache/partial_parse.msgpack" ]; then
+	mkdir -p target && cp "$cache/partial_parse.msgpack" "$parse"
+fi
+rc=0
+"$@" || rc=$?
+if [ -f "$parse" ]; then
+	# Renamed into place: a call running beside this one reads a whole file.
+	cp "$parse" "$cache/.partial_parse.$$" && mv "$cache/.partial_parse.$$" "$cache/partial_parse.msgpack" \
+		|| echo "dbt-deps.sh: could not keep dbt's parse in $cache" >&2
+fi
+exit "$rc"

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -159,5 +160,39 @@ func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
 	got, err := bufio.NewReader(conn).ReadString('\n')
 	if got != "ping\n" {
 		t.Errorf("the service's answer through forward.sh: %q (%v); the connection was not held for it", got, err)
+	}
+}
+
+// dbt's parse of the project is kept between calls (init/dbt-deps.sh): a
+// call finds the last call's target/partial_parse.msgpack in place, keeps
+// the one its command leaves, and exits with the command's status.
+func TestDbtKeepsItsParseBetweenCalls(t *testing.T) {
+	c, err := load(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	call := func(write string) (found string, code int) {
+		t.Helper()
+		project := t.TempDir() // each call gets a fresh copy of dbt/
+		s := Dbt(c, nil)
+		// In place of dbt: tell what parse it found, leave another, fail.
+		s.Args = []string{"sh", "-c", `cat target/partial_parse.msgpack 2>/dev/null || echo none; mkdir -p target; echo "$0" >target/partial_parse.msgpack; exit 3`, write}
+		args := onHost(t, s, DbtPackagesCache, cache, DbtProject, project)
+		out, err := exec.Command(args[0], args[1:]...).Output()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("the command's failure was lost: %v\n%s", err, out)
+		}
+		return strings.TrimSpace(string(out)), exit.ExitCode()
+	}
+	if found, code := call("parse-1"); found != "none" || code != 3 {
+		t.Errorf("first call: found %q, exit %d; want none, 3", found, code)
+	}
+	if found, code := call("parse-2"); found != "parse-1" || code != 3 {
+		t.Errorf("second call: found %q, exit %d; want the first call's parse-1, 3", found, code)
+	}
+	if found, _ := call("parse-3"); found != "parse-2" {
+		t.Errorf("third call: found %q; want parse-2", found)
 	}
 }
