@@ -14,11 +14,16 @@ import (
 // +cache="never"
 func (m *DataPlatform) DagCheck(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// A folder of DAG files to check instead of the project's.
 	// +optional
 	dags *dagger.Directory,
 ) (string, error) {
-	p, err := m.load(ctx)
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
 	}
@@ -32,8 +37,15 @@ func (m *DataPlatform) DagCheck(
 
 // CheckDags is DagCheck on the project's dags/, for `dagger check`.
 // +check
-func (m *DataPlatform) CheckDags(ctx context.Context) error {
-	_, err := m.DagCheck(ctx, nil)
+func (m *DataPlatform) CheckDags(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	_, err := m.DagCheck(ctx, source, nil)
 	return err
 }
 
@@ -41,8 +53,15 @@ func (m *DataPlatform) CheckDags(ctx context.Context) error {
 // /docker-entrypoint-initdb.d/ runs on first start, and the credentials
 // from POSTGRES_USER / POSTGRES_PASSWORD are accepted (and a wrong password is not).
 // +check
-func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
-	p, err := m.load(ctx)
+func (m *DataPlatform) CheckPostgresImage(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return err
 	}
@@ -79,8 +98,15 @@ func (m *DataPlatform) CheckPostgresImage(ctx context.Context) error {
 // CheckValkeyImage checks that the Valkey service answers PING only with its
 // password, and runs with noeviction and AOF on.
 // +check
-func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
-	p, err := m.load(ctx)
+func (m *DataPlatform) CheckValkeyImage(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return err
 	}
@@ -135,8 +161,15 @@ func (m *DataPlatform) CheckValkeyImage(ctx context.Context) error {
 // CheckAirflowImage checks that the Airflow image runs Airflow 3.1.7 and that
 // the Celery, Postgres and FAB providers import.
 // +check
-func (m *DataPlatform) CheckAirflowImage(ctx context.Context) error {
-	p, err := m.load(ctx)
+func (m *DataPlatform) CheckAirflowImage(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return err
 	}
@@ -158,8 +191,15 @@ func (m *DataPlatform) CheckAirflowImage(ctx context.Context) error {
 
 // CheckDbtImage checks that dbt runs and lists the postgres adapter.
 // +check
-func (m *DataPlatform) CheckDbtImage(ctx context.Context) error {
-	p, err := m.load(ctx)
+func (m *DataPlatform) CheckDbtImage(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return err
 	}

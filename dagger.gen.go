@@ -57,7 +57,6 @@ func convertSlice[I any, O any](in []I, f func(I) O) []O {
 
 func (r DataPlatform) MarshalJSON() ([]byte, error) {
 	var concrete struct {
-		Source             *dagger.Directory
 		Set                []string
 		PostgresPassword   *dagger.Secret
 		ValkeyPassword     *dagger.Secret
@@ -67,7 +66,6 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 		FernetKey          *dagger.Secret
 		JwtSecret          *dagger.Secret
 	}
-	concrete.Source = r.Source
 	concrete.Set = r.Set
 	concrete.PostgresPassword = r.PostgresPassword
 	concrete.ValkeyPassword = r.ValkeyPassword
@@ -81,7 +79,6 @@ func (r DataPlatform) MarshalJSON() ([]byte, error) {
 
 func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 	var concrete struct {
-		Source             *dagger.Directory
 		Set                []string
 		PostgresPassword   *dagger.Secret
 		ValkeyPassword     *dagger.Secret
@@ -95,7 +92,6 @@ func (r *DataPlatform) UnmarshalJSON(bs []byte) error {
 	if err != nil {
 		return err
 	}
-	r.Source = concrete.Source
 	r.Set = concrete.Set
 	r.PostgresPassword = concrete.PostgresPassword
 	r.ValkeyPassword = concrete.ValkeyPassword
@@ -232,6 +228,13 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
 			var args string
 			if inputArgs["args"] != nil {
 				err = json.Unmarshal([]byte(inputArgs["args"]), &args)
@@ -239,61 +242,117 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg args", err))
 				}
 			}
-			return (*DataPlatform).AirflowCli(&parent, ctx, args)
+			return (*DataPlatform).AirflowCli(&parent, ctx, source, args)
 		case "ApiServer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).ApiServer(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).ApiServer(&parent, ctx, source)
 		case "CheckAirflowImage":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*DataPlatform).CheckAirflowImage(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return nil, (*DataPlatform).CheckAirflowImage(&parent, ctx, source)
 		case "CheckDags":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*DataPlatform).CheckDags(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return nil, (*DataPlatform).CheckDags(&parent, ctx, source)
 		case "CheckDbtImage":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*DataPlatform).CheckDbtImage(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return nil, (*DataPlatform).CheckDbtImage(&parent, ctx, source)
 		case "CheckPostgresImage":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*DataPlatform).CheckPostgresImage(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return nil, (*DataPlatform).CheckPostgresImage(&parent, ctx, source)
 		case "CheckValkeyImage":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return nil, (*DataPlatform).CheckValkeyImage(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return nil, (*DataPlatform).CheckValkeyImage(&parent, ctx, source)
 		case "Config":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Config(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Config(&parent, ctx, source)
 		case "DagCheck":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var dags *dagger.Directory
 			if inputArgs["dags"] != nil {
@@ -302,19 +361,33 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg dags", err))
 				}
 			}
-			return (*DataPlatform).DagCheck(&parent, ctx, dags)
+			return (*DataPlatform).DagCheck(&parent, ctx, source, dags)
 		case "DagProcessor":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).DagProcessor(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).DagProcessor(&parent, ctx, source)
 		case "Dbt":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var cmd string
 			if inputArgs["cmd"] != nil {
@@ -323,12 +396,19 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			return (*DataPlatform).Dbt(&parent, ctx, cmd)
+			return (*DataPlatform).Dbt(&parent, ctx, source, cmd)
 		case "DbtCi":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var state *dagger.Directory
 			if inputArgs["state"] != nil {
@@ -358,12 +438,19 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg allowFailure", err))
 				}
 			}
-			return (*DataPlatform).DbtCi(&parent, ctx, state, schemaSuffix, freshness, allowFailure)
+			return (*DataPlatform).DbtCi(&parent, ctx, source, state, schemaSuffix, freshness, allowFailure)
 		case "DbtCiDrop":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var schemaSuffix string
 			if inputArgs["schemaSuffix"] != nil {
@@ -372,19 +459,33 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg schemaSuffix", err))
 				}
 			}
-			return (*DataPlatform).DbtCiDrop(&parent, ctx, schemaSuffix)
+			return (*DataPlatform).DbtCiDrop(&parent, ctx, source, schemaSuffix)
 		case "DbtDocs":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).DbtDocs(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).DbtDocs(&parent, ctx, source)
 		case "DbtTarget":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var cmd string
 			if inputArgs["cmd"] != nil {
@@ -393,33 +494,61 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg cmd", err))
 				}
 			}
-			return (*DataPlatform).DbtTarget(&parent, ctx, cmd)
+			return (*DataPlatform).DbtTarget(&parent, ctx, source, cmd)
 		case "EltCheck":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).EltCheck(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).EltCheck(&parent, ctx, source)
 		case "Flower":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Flower(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Flower(&parent, ctx, source)
 		case "Init":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Init(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Init(&parent, ctx, source)
 		case "Logs":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var service string
 			if inputArgs["service"] != nil {
@@ -435,47 +564,89 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg tail", err))
 				}
 			}
-			return (*DataPlatform).Logs(&parent, ctx, service, tail)
+			return (*DataPlatform).Logs(&parent, ctx, source, service, tail)
 		case "Postgres":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Postgres(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Postgres(&parent, ctx, source)
 		case "Scheduler":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Scheduler(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Scheduler(&parent, ctx, source)
 		case "Shell":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Shell(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Shell(&parent, ctx, source)
 		case "Sync":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Sync(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Sync(&parent, ctx, source)
 		case "Triggerer":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Triggerer(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Triggerer(&parent, ctx, source)
 		case "Up":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var workers int
 			if inputArgs["workers"] != nil {
@@ -498,33 +669,61 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg remoteWorkers", err))
 				}
 			}
-			return (*DataPlatform).Up(&parent, ctx, workers, flower, remoteWorkers)
+			return (*DataPlatform).Up(&parent, ctx, source, workers, flower, remoteWorkers)
 		case "Valkey":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Valkey(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Valkey(&parent, ctx, source)
 		case "Wipe":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Wipe(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Wipe(&parent, ctx, source)
 		case "Worker":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
 			}
-			return (*DataPlatform).Worker(&parent, ctx)
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
+			}
+			return (*DataPlatform).Worker(&parent, ctx, source)
 		case "WorkerNode":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
+			}
+			var source *dagger.Directory
+			if inputArgs["source"] != nil {
+				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
+				if err != nil {
+					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
+				}
 			}
 			var stack string
 			if inputArgs["stack"] != nil {
@@ -547,19 +746,12 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg workers", err))
 				}
 			}
-			return (*DataPlatform).WorkerNode(&parent, ctx, stack, advertise, workers)
+			return (*DataPlatform).WorkerNode(&parent, ctx, source, stack, advertise, workers)
 		case "":
 			var parent DataPlatform
 			err = json.Unmarshal(parentJSON, &parent)
 			if err != nil {
 				panic(fmt.Errorf("%s: %w", "failed to unmarshal parent object", err))
-			}
-			var source *dagger.Directory
-			if inputArgs["source"] != nil {
-				err = json.Unmarshal([]byte(inputArgs["source"]), &source)
-				if err != nil {
-					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg source", err))
-				}
 			}
 			var set []string
 			if inputArgs["set"] != nil {
@@ -617,7 +809,7 @@ func invoke(ctx context.Context, parentJSON []byte, parentName string, fnName st
 					panic(fmt.Errorf("%s: %w", "failed to unmarshal input arg jwtSecret", err))
 				}
 			}
-			return New(source, set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret), nil
+			return New(set, postgresPassword, valkeyPassword, airflowDbPassword, dbtDbPassword, airflowWwwPassword, fernetKey, jwtSecret), nil
 		default:
 			return nil, fmt.Errorf("unknown function %s", fnName)
 		}

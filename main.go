@@ -6,6 +6,11 @@
 // single values overridden by --set NAME=VALUE and secret arguments.
 // `dagger call up up` runs the whole stack with its ports on the host;
 // `dagger call dbt --cmd=test` runs dbt against the analytics database.
+//
+// Each function takes the project itself (--source, this directory by
+// default) rather than the constructor: the constructor's result is then
+// the same after an edit of dags/ or dbt/, and Dagger answers it from its
+// cache instead of running it again (about 3 s of every call after an edit).
 package main
 
 import (
@@ -18,9 +23,6 @@ import (
 )
 
 type DataPlatform struct {
-	// The project: .env, dags/, plugins/, config/, dbt/, init/ and scripts/.
-	Source *dagger.Directory
-
 	// +private
 	Set []string
 
@@ -44,10 +46,6 @@ type DataPlatform struct {
 }
 
 func New(
-	// Project directory; its .env is read when present, otherwise defaults apply.
-	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
-	source *dagger.Directory,
 	// Override single .env values, as NAME=VALUE (e.g. AIRFLOW_API_PORT=8081).
 	// +optional
 	set []string,
@@ -74,7 +72,7 @@ func New(
 	jwtSecret *dagger.Secret,
 ) *DataPlatform {
 	return &DataPlatform{
-		Source: source, Set: set,
+		Set:              set,
 		PostgresPassword: postgresPassword, ValkeyPassword: valkeyPassword,
 		AirflowDbPassword: airflowDbPassword, DbtDbPassword: dbtDbPassword,
 		AirflowWwwPassword: airflowWwwPassword, FernetKey: fernetKey, JwtSecret: jwtSecret,
@@ -82,8 +80,15 @@ func New(
 }
 
 // Config prints the effective configuration, secrets masked.
-func (m *DataPlatform) Config(ctx context.Context) (string, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) Config(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
 	}
@@ -96,6 +101,11 @@ func (m *DataPlatform) Config(ctx context.Context) (string, error) {
 // +cache="never"
 func (m *DataPlatform) Up(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// Number of Celery workers.
 	// +default=1
 	workers int,
@@ -108,7 +118,7 @@ func (m *DataPlatform) Up(
 	// +optional
 	remoteWorkers bool,
 ) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers, Flower: flower, RemoteWorkers: remoteWorkers})
+	return m.service(ctx, source, pipeline.HostGateway, pipeline.Options{Workers: workers, Flower: flower, RemoteWorkers: remoteWorkers})
 }
 
 // WorkerNode returns Celery workers for this machine that join the stack
@@ -121,6 +131,11 @@ func (m *DataPlatform) Up(
 // +cache="never"
 func (m *DataPlatform) WorkerNode(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// Address of the stack's machine, as this machine reaches it (host name or IP).
 	stack string,
 	// Address of this machine, as the stack's machine reaches it (host name or IP).
@@ -129,65 +144,128 @@ func (m *DataPlatform) WorkerNode(
 	// +default=1
 	workers int,
 ) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostGateway, pipeline.Options{Workers: workers,
+	return m.service(ctx, source, pipeline.HostGateway, pipeline.Options{Workers: workers,
 		Node: &pipeline.Node{Stack: stack, Advertise: advertise}})
 }
 
 // Postgres returns the PostgreSQL service alone (port 5432).
 // +cache="never"
-func (m *DataPlatform) Postgres(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostPostgres, pipeline.Options{Workers: 1})
+func (m *DataPlatform) Postgres(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, pipeline.HostPostgres, pipeline.Options{Workers: 1})
 }
 
 // Valkey returns the Valkey broker service alone (port 6379).
 // +cache="never"
-func (m *DataPlatform) Valkey(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostValkey, pipeline.Options{Workers: 1})
+func (m *DataPlatform) Valkey(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, pipeline.HostValkey, pipeline.Options{Workers: 1})
 }
 
 // ApiServer returns the Airflow api-server (port 8080), with PostgreSQL,
 // Valkey and init behind it.
 // +cache="never"
-func (m *DataPlatform) ApiServer(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostAPIServer, pipeline.Options{Workers: 1})
+func (m *DataPlatform) ApiServer(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, pipeline.HostAPIServer, pipeline.Options{Workers: 1})
 }
 
 // Scheduler returns the Airflow scheduler (health on 8974) with what it needs.
 // +cache="never"
-func (m *DataPlatform) Scheduler(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, "airflow-scheduler", pipeline.Options{Workers: 1})
+func (m *DataPlatform) Scheduler(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, "airflow-scheduler", pipeline.Options{Workers: 1})
 }
 
 // DagProcessor returns the Airflow dag-processor with what it needs.
 // +cache="never"
-func (m *DataPlatform) DagProcessor(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, "airflow-dag-processor", pipeline.Options{Workers: 1})
+func (m *DataPlatform) DagProcessor(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, "airflow-dag-processor", pipeline.Options{Workers: 1})
 }
 
 // Triggerer returns the Airflow triggerer with what it needs.
 // +cache="never"
-func (m *DataPlatform) Triggerer(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, "airflow-triggerer", pipeline.Options{Workers: 1})
+func (m *DataPlatform) Triggerer(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, "airflow-triggerer", pipeline.Options{Workers: 1})
 }
 
 // Worker returns one Celery worker with what it needs.
 // +cache="never"
-func (m *DataPlatform) Worker(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, "airflow-worker-1", pipeline.Options{Workers: 1})
+func (m *DataPlatform) Worker(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, "airflow-worker-1", pipeline.Options{Workers: 1})
 }
 
 // Flower returns the Celery dashboard (port 5555) with what it needs.
 // +cache="never"
-func (m *DataPlatform) Flower(ctx context.Context) (*dagger.Service, error) {
-	return m.service(ctx, pipeline.HostFlower, pipeline.Options{Workers: 1, Flower: true})
+func (m *DataPlatform) Flower(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	return m.service(ctx, source, pipeline.HostFlower, pipeline.Options{Workers: 1, Flower: true})
 }
 
 // Init runs airflow-init against the live database: migrate, create the admin
 // user if missing, check the machine's resources. Fails on any error; safe to
 // run again. Returns its output.
 // +cache="never"
-func (m *DataPlatform) Init(ctx context.Context) (string, error) {
-	return m.run(ctx, refuseStack, pipeline.Init)
+func (m *DataPlatform) Init(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	return m.run(ctx, source, refuseStack, pipeline.Init)
 }
 
 // AirflowCli runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
@@ -196,6 +274,11 @@ func (m *DataPlatform) Init(ctx context.Context) (string, error) {
 // +cache="never"
 func (m *DataPlatform) AirflowCli(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// The command line after "airflow".
 	args string,
 ) (string, error) {
@@ -203,7 +286,7 @@ func (m *DataPlatform) AirflowCli(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.CLI(c, argv) })
+	return m.run(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.CLI(c, argv) })
 }
 
 // Dbt runs one dbt command line against the analytics database, e.g.
@@ -212,6 +295,11 @@ func (m *DataPlatform) AirflowCli(
 // +cache="never"
 func (m *DataPlatform) Dbt(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// The command line after "dbt".
 	cmd string,
 ) (string, error) {
@@ -219,7 +307,7 @@ func (m *DataPlatform) Dbt(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	return m.run(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 }
 
 // DbtTarget runs a dbt command line and returns dbt's target/ folder, e.g.
@@ -227,6 +315,11 @@ func (m *DataPlatform) Dbt(
 // +cache="never"
 func (m *DataPlatform) DbtTarget(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// The command line after "dbt".
 	// +default="docs generate"
 	cmd string,
@@ -235,7 +328,7 @@ func (m *DataPlatform) DbtTarget(
 	if err != nil {
 		return nil, err
 	}
-	ctr, spec, err := m.job(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	ctr, spec, err := m.job(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +345,11 @@ func (m *DataPlatform) DbtTarget(
 // +cache="never"
 func (m *DataPlatform) DbtCi(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// Artifacts of an earlier run (e.g. the main branch's): build only the
 	// models changed since, and their children, deferring to it for the rest.
 	// +optional
@@ -267,7 +365,7 @@ func (m *DataPlatform) DbtCi(
 	// +optional
 	allowFailure bool,
 ) (*dagger.Directory, error) {
-	p, err := m.load(ctx)
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return nil, err
 	}
@@ -302,11 +400,16 @@ func (m *DataPlatform) DbtCi(
 // +cache="never"
 func (m *DataPlatform) DbtCiDrop(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// The suffix the run used.
 	// +optional
 	schemaSuffix string,
 ) (string, error) {
-	p, err := m.load(ctx)
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
 	}
@@ -319,8 +422,15 @@ func (m *DataPlatform) DbtCiDrop(
 // DbtDocs generates dbt's documentation and serves it on port 8081:
 // `dagger call dbt-docs up --ports 8081:8081`, then http://localhost:8081.
 // +cache="never"
-func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) DbtDocs(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Service, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +446,15 @@ func (m *DataPlatform) DbtDocs(ctx context.Context) (*dagger.Service, error) {
 // logs on failure), runs dbt build, and checks the marts against the rows the
 // DAG loaded. Uses the project's data. Returns the report.
 // +cache="never"
-func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
-	return m.run(ctx, refuseStack, pipeline.EltCheck)
+func (m *DataPlatform) EltCheck(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	return m.run(ctx, source, refuseStack, pipeline.EltCheck)
 }
 
 // Sync makes the project's dags/ and plugins/ live in its stack, while it
@@ -348,16 +465,30 @@ func (m *DataPlatform) EltCheck(ctx context.Context) (string, error) {
 // plugins/ changes take effect when a service next starts. (`dagger call
 // dag-check` imports every DAG file.)
 // +cache="never"
-func (m *DataPlatform) Sync(ctx context.Context) (string, error) {
-	return m.run(ctx, useStack, pipeline.Sync)
+func (m *DataPlatform) Sync(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	return m.run(ctx, source, useStack, pipeline.Sync)
 }
 
 // Shell returns an Airflow container with the project's settings and the
 // CLI's credentials (the spec's `docker compose exec`): open it with
 // `dagger call shell terminal` (on the running stack's database while `up`
 // runs), or run one command with `... with-exec --args=airflow,dags,list stdout`.
-func (m *DataPlatform) Shell(ctx context.Context) (*dagger.Container, error) {
-	ctr, spec, err := m.job(ctx, useStack, pipeline.Shell)
+func (m *DataPlatform) Shell(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Container, error) {
+	ctr, spec, err := m.job(ctx, source, useStack, pipeline.Shell)
 	if err != nil {
 		return nil, err
 	}
@@ -373,6 +504,11 @@ func (m *DataPlatform) Shell(ctx context.Context) (*dagger.Container, error) {
 // +cache="never"
 func (m *DataPlatform) Logs(
 	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
 	// The service, e.g. airflow-scheduler.
 	service string,
 	// How many of its last lines.
@@ -382,14 +518,21 @@ func (m *DataPlatform) Logs(
 	if err := pipeline.CheckLogs(service, tail); err != nil {
 		return "", err
 	}
-	return m.run(ctx, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Logs(c, service, tail) })
+	return m.run(ctx, source, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Logs(c, service, tail) })
 }
 
 // Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
 // spec's `docker compose down -v`. Stop `up` first.
 // +cache="never"
-func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) Wipe(
+	ctx context.Context,
+	// The project: .env (read when present, otherwise defaults apply), dags/,
+	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
 	}
@@ -400,8 +543,8 @@ func (m *DataPlatform) Wipe(ctx context.Context) (string, error) {
 }
 
 // service starts a service of the stack, target, with what it needs.
-func (m *DataPlatform) service(ctx context.Context, target string, o pipeline.Options) (*dagger.Service, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) service(ctx context.Context, source *dagger.Directory, target string, o pipeline.Options) (*dagger.Service, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return nil, err
 	}
@@ -424,8 +567,8 @@ func (m *DataPlatform) service(ctx context.Context, target string, o pipeline.Op
 }
 
 // run runs a one-shot container made by spec and returns its output.
-func (m *DataPlatform) run(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) run(ctx context.Context, source *dagger.Directory, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
 	}
@@ -433,8 +576,8 @@ func (m *DataPlatform) run(ctx context.Context, b beside, spec func(pipeline.Con
 }
 
 // job is a one-shot container made by spec, ready for its command.
-func (m *DataPlatform) job(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
-	p, err := m.load(ctx)
+func (m *DataPlatform) job(ctx context.Context, source *dagger.Directory, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+	p, err := m.load(ctx, source)
 	if err != nil {
 		return nil, pipeline.Spec{}, err
 	}

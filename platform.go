@@ -37,12 +37,12 @@ type platform struct {
 // (It runs in each function rather than once in New: the validation needs
 // the secrets' values, which must never be stored in the module's object,
 // whose fields Dagger keeps in the call's ID.)
-func (m *DataPlatform) load(ctx context.Context) (*platform, error) {
+func (m *DataPlatform) load(ctx context.Context, source *dagger.Directory) (*platform, error) {
 	dotenv := ""
-	if ok, err := m.Source.Exists(ctx, ".env"); err != nil {
+	if ok, err := source.Exists(ctx, ".env"); err != nil {
 		return nil, err
 	} else if ok {
-		if dotenv, err = m.Source.File(".env").Contents(ctx); err != nil {
+		if dotenv, err = source.File(".env").Contents(ctx); err != nil {
 			return nil, fmt.Errorf(".env: %w", err)
 		}
 	}
@@ -61,7 +61,7 @@ func (m *DataPlatform) load(ctx context.Context) (*platform, error) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
-	return &platform{ctx: ctx, cfg: cfg, source: m.Source, runID: fmt.Sprint(time.Now().UnixNano())}, nil
+	return &platform{ctx: ctx, cfg: cfg, source: source, runID: fmt.Sprint(time.Now().UnixNano())}, nil
 }
 
 // secretArgs are the secret arguments given to the constructor, by

@@ -548,10 +548,10 @@ func TestDbtCI(t *testing.T) {
 		_, err := psql("dbt", dbtPW, "analytics", "SELECT 1")
 		return err
 	})
-	module := append(moduleArgs(), "--source", proj)
+	module := moduleArgs()
 	ci := func(t *testing.T, module []string, args ...string) (string, error) {
 		t.Helper()
-		return callWith(t, 15*time.Minute, module, append([]string{"dbt-ci"}, args...)...)
+		return callWith(t, 15*time.Minute, module, append([]string{"dbt-ci", "--source", proj}, args...)...)
 	}
 
 	first := t.TempDir()
@@ -582,7 +582,7 @@ func TestDbtCI(t *testing.T) {
 		f.Close()
 		second := t.TempDir()
 		t.Cleanup(func() { // e2e_c's schemas, whatever happens
-			if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--schema-suffix", "e2e_c"); err != nil {
+			if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--source", proj, "--schema-suffix", "e2e_c"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -672,7 +672,7 @@ func TestDbtCI(t *testing.T) {
 			t.Errorf("schemas of the e2e_judge run: %q (%v)", schemas, err)
 		}
 		for _, drop := range [][]string{{"--schema-suffix", "e2e_a"}, {"--schema-suffix", "e2e_b"}} {
-			if _, err := callWith(t, 10*time.Minute, module, append([]string{"dbt-ci-drop"}, drop...)...); err != nil {
+			if _, err := callWith(t, 10*time.Minute, module, append([]string{"dbt-ci-drop", "--source", proj}, drop...)...); err != nil {
 				t.Error(err)
 			}
 		}

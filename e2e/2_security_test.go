@@ -58,7 +58,7 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, progress, err := callOutput(t, 2*time.Minute, nil, "--source", dir, "up", "up")
+	_, progress, err := callOutput(t, 2*time.Minute, nil, "up", "--source", dir, "up")
 	if err == nil {
 		t.Fatal("a .env full of bad values was accepted")
 	}
