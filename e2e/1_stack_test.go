@@ -841,12 +841,18 @@ func liveEdits(t *testing.T, token string) {
 		return nil
 	})
 	_ = os.Remove(helper)
-	waitFor(t, "the broken file's deletion sent", time.Minute, 200*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "deleted dags/e2e_edit_broken.py") {
+	waitFor(t, "the broken file's and the helper module's deletions sent", time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "deleted dags/e2e_edit_broken.py") || !strings.Contains(out.String(), "deleted dags/e2e_edit_helper.py") {
 			return fmt.Errorf("not yet")
 		}
 		return nil
 	})
+	time.Sleep(2 * time.Second) // live looks at Airflow every 250 ms while it follows a file
+	for _, f := range []string{"e2e_edit_broken.py", "e2e_edit_helper.py"} {
+		if strings.Contains(out.String(), "dags/"+f+": its DAGs are gone") {
+			t.Errorf("live says the DAGs of %s, which had none, are gone:\n%s", f, out.String())
+		}
+	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("live did not stop cleanly on Ctrl-C: %v", err)

@@ -110,6 +110,18 @@ func TestParsedAfterTheWrite(t *testing.T) {
 	}
 }
 
+// A deleted file is followed until Airflow drops its DAGs only when
+// Airflow knew DAGs of it: a helper module or a file that never imported
+// has none to lose.
+func TestDeletionFollowedOnlyForKnownDAGs(t *testing.T) {
+	s := state{dags: map[string][]dagInfo{"a.py": {{ID: "a"}}, "sub/b.py": {{ID: "b"}}}, errors: map[string]importError{"broken.py": {File: "broken.py"}}}
+	for p, want := range map[string]bool{"dags/a.py": true, "dags/sub/b.py": true, "dags/helper.py": false, "dags/broken.py": false} {
+		if got := s.knowsDAGsOf(p); got != want {
+			t.Errorf("knowsDAGsOf(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
 // The watcher against the real receiver (init/live-receiver.py), with no
 // Airflow: the stack's folder becomes the project's, a save reaches it
 // within a second, a deletion too; Airflow's silence is said, not fatal.

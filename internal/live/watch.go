@@ -170,6 +170,9 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			}
 			delete(w.remote, p)
 			w.say("deleted %s", p)
+			if !before.knowsDAGsOf(p) {
+				continue // a helper module, or a file that never imported: nothing to follow
+			}
 		}
 		if isDAGFile {
 			dagFiles = append(dagFiles, p)
@@ -196,6 +199,11 @@ type state struct {
 	dags   map[string][]dagInfo
 	errors map[string]importError
 	any    string // some DAG's file token
+}
+
+// knowsDAGsOf says whether Airflow knew DAGs of the project's file p.
+func (s state) knowsDAGsOf(p string) bool {
+	return len(s.dags[strings.TrimPrefix(p, "dags/")]) > 0
 }
 
 type dagInfo struct {
