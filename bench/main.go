@@ -101,10 +101,36 @@ func main() {
 	for i := 0; i < *runs; i++ {
 		timed("empty dagger call (config)", mod, func() error { _, _, err := call("config"); return err })
 	}
+	// The floor of a call Dagger cannot answer from its cache: the same
+	// function on a .env it has not seen (a comment with a new number).
+	for i := 0; i < *runs; i++ {
+		dir, err := unseenEnv()
+		must(err)
+		timed(uncachedEmpty, mod, func() error { _, _, err := call("config", "--source", dir); return err })
+		_ = os.RemoveAll(dir)
+	}
 
 	report(*runs, startups, start)
 	must(drawStartups(startups))
 	removeBenchDAG()
+}
+
+// uncachedEmpty is Dagger's floor for a function it runs.
+const uncachedEmpty = "  uncached empty call (config, .env changed)"
+
+// unseenEnv is a folder with the project's .env and a comment no earlier
+// call has seen.
+func unseenEnv() (string, error) {
+	dotenv, err := os.ReadFile(".env")
+	if err != nil && !os.IsNotExist(err) {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "bench-env-")
+	if err != nil {
+		return "", err
+	}
+	dotenv = append(dotenv, fmt.Sprintf("\n# bench %d\n", time.Now().UnixNano())...)
+	return dir, os.WriteFile(filepath.Join(dir, ".env"), dotenv, 0o600)
 }
 
 // benchDAG is the benchmark's 50-task DAG, in dags/ while it runs.
@@ -302,7 +328,7 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		"cold up, until all healthy": {mod, cmp}, "warm up, until all healthy": {mod, cmp},
 		"dbt test, stack running": {mod, cmp}, "dbt test, no stack running": {mod, cmp},
 		"peak memory, 50-task DAG running": {mod, cmp}, "throughput, 50-task DAG, 1 worker": {mod, cmp},
-		"edit-to-visible, new DAG file, nothing typed": {mod, cmp}, "empty dagger call (config)": {mod},
+		"edit-to-visible, new DAG file, nothing typed": {mod, cmp}, "empty dagger call (config)": {mod}, uncachedEmpty: {mod},
 		"  dbt's own time (its exec), stack running": {mod}, "  dagger call sync, one DAG file changed": {mod},
 	}
 	for m, syss := range need {
@@ -351,8 +377,8 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		fmt.Sprintf("%.1f s", warmMod-warmCmp))
 	verdict("warm up ≤ 1.5× the critical path", fmt.Sprintf("%.2f× (critical path %.1f s: %s)", warmMod/critical.Seconds(), critical.Seconds(), path),
 		warmMod <= 1.5*critical.Seconds(), fmt.Sprintf("%.1f s", warmMod-1.5*critical.Seconds()))
-	verdict("dbt call minus dbt's own time ≤ 2× the empty call", fmt.Sprintf("%.2f s − %.2f s = %.2f s = %.1f× %.2f s",
-		median(figures["dbt test, stack running"][mod]), dbtOwn, dbtOverhead, dbtOverhead/empty, empty),
+	verdict("dbt call minus dbt's own time ≤ 2× the empty call", fmt.Sprintf("%.2f s − %.2f s = %.2f s = %.1f× %.2f s (an uncached empty call: %.2f s)",
+		median(figures["dbt test, stack running"][mod]), dbtOwn, dbtOverhead, dbtOverhead/empty, empty, median(figures[uncachedEmpty][mod])),
 		dbtOverhead <= 2*empty, fmt.Sprintf("%.2f s", dbtOverhead-2*empty))
 	verdict("peak memory ≤ compose's", fmt.Sprintf("%.2f GB vs %.2f GB", memMod, memCmp), memMod <= memCmp,
 		fmt.Sprintf("%.2f GB", memMod-memCmp))
