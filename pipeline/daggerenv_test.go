@@ -2,10 +2,7 @@ package pipeline
 
 import (
 	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"unicode"
@@ -20,53 +17,12 @@ import (
 // value always reaches the module, which names it. This reads the module's
 // functions from ../*.go the way Dagger's rules do.
 func TestNoVariableIsADaggerArgument(t *testing.T) {
-	files, err := filepath.Glob("../*.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("the module's sources: %v", err)
-	}
-	type function struct {
-		name string
-		args []string
-	}
-	var fns []function
-	fset := token.NewFileSet()
-	for _, f := range files {
-		if strings.HasSuffix(f, "dagger.gen.go") {
-			continue
-		}
-		file, err := parser.ParseFile(fset, f, nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, decl := range file.Decls {
-			fd, ok := decl.(*ast.FuncDecl)
-			if !ok || !fd.Name.IsExported() {
-				continue
-			}
-			isMethod := fd.Recv != nil && len(fd.Recv.List) == 1 && strings.Contains(typeName(fd.Recv.List[0].Type), "DataPlatform")
-			if !isMethod && fd.Name.Name != "New" {
-				continue
-			}
-			fn := function{name: fd.Name.Name}
-			for _, p := range fd.Type.Params.List {
-				if typeName(p.Type) == "context.Context" {
-					continue
-				}
-				for _, n := range p.Names {
-					fn.args = append(fn.args, n.Name)
-				}
-			}
-			fns = append(fns, fn)
-		}
-	}
-	if len(fns) < 10 {
-		t.Fatalf("found only %d functions of the module", len(fns))
-	}
+	fns := moduleFunctions(t)
 	for _, v := range knownNames() {
 		for _, fn := range fns {
 			for _, arg := range fn.args {
-				if daggerReads(v, fn.name, arg) {
-					t.Errorf("Dagger reads %s as the default of %s's --%s", v, fn.name, arg)
+				if daggerReads(v, fn.name, arg.name) {
+					t.Errorf("Dagger reads %s as the default of %s's --%s", v, fn.name, arg.name)
 				}
 			}
 		}

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net"
 	"path/filepath"
 	"strings"
@@ -65,4 +68,64 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// moduleFunction is one function of the module as Dagger reads it from
+// ../*.go: the constructor (New) or an exported method of DataPlatform,
+// with its arguments, the context left out.
+type moduleFunction struct {
+	name string
+	args []moduleArg
+}
+
+// moduleArg is an argument and its doc comment, pragmas included, its
+// words joined by single spaces.
+type moduleArg struct{ name, doc string }
+
+func moduleFunctions(t *testing.T) []moduleFunction {
+	t.Helper()
+	files, err := filepath.Glob("../*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("the module's sources: %v", err)
+	}
+	var fns []moduleFunction
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "dagger.gen.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comments := ast.NewCommentMap(fset, file, file.Comments)
+		for _, decl := range file.Decls {
+			fd, ok := decl.(*ast.FuncDecl)
+			if !ok || !fd.Name.IsExported() {
+				continue
+			}
+			isMethod := fd.Recv != nil && len(fd.Recv.List) == 1 && strings.Contains(typeName(fd.Recv.List[0].Type), "DataPlatform")
+			if !isMethod && fd.Name.Name != "New" {
+				continue
+			}
+			fn := moduleFunction{name: fd.Name.Name}
+			for _, p := range fd.Type.Params.List {
+				if typeName(p.Type) == "context.Context" {
+					continue
+				}
+				var doc []string
+				for _, c := range comments[p] {
+					doc = append(doc, strings.Fields(c.Text())...)
+				}
+				for _, n := range p.Names {
+					fn.args = append(fn.args, moduleArg{name: n.Name, doc: strings.Join(doc, " ")})
+				}
+			}
+			fns = append(fns, fn)
+		}
+	}
+	if len(fns) < 10 {
+		t.Fatalf("found only %d functions of the module", len(fns))
+	}
+	return fns
 }
