@@ -48,7 +48,7 @@ func Holders(c Config) Spec {
 		Name:    "find-holders",
 		Kind:    Job,
 		Image:   c.PostgresImage, // pulled anyway, has pg_isready
-		Args:    []string{"sh", FindHoldersScript, HostPostgres, HostValkey},
+		Args:    []string{"sh", FindHoldersScript, HostPostgres + ":" + itoa(PortPostgres), HostValkey + ":" + itoa(PortValkey)},
 		Env:     map[string]string{RunDirEnv: RunDir},
 		Volumes: []Volume{c.runVolume()},
 	}

@@ -13,11 +13,19 @@ import (
 // The data lock's scripts, run here as the containers run them: a stack's
 // server holds the lock and says where it is; a second stack's server is
 // refused, naming it; a one-shot call's server waits for it; the probe
-// tells free from held without waiting.
+// tells free from held, waiting only for a server that holds its lock but
+// does not answer: until it answers (starting) or its lock is free
+// (stopping: the next stack must not be refused).
 func TestDataLockScripts(t *testing.T) {
 	run, bin := t.TempDir(), t.TempDir()
-	// pg_isready is asked about the stack's PostgreSQL; a stand-in says yes.
-	if err := os.WriteFile(filepath.Join(bin, "pg_isready"), []byte("#!/bin/sh\necho \"$*\" >> \""+run+"/asked\"\n"), 0o755); err != nil {
+	// pg_isready is asked about the stack's PostgreSQL; a stand-in says yes
+	// while the file "ready" exists.
+	ready := filepath.Join(run, "ready")
+	standIn := "#!/bin/sh\necho \"$*\" >> \"" + run + "/asked\"\n[ -e \"" + ready + "\" ]\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_isready"), []byte(standIn), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), RunDirEnv+"="+run, "PATH="+bin+":"+os.Getenv("PATH"), ProjectEnv+"=shop")
@@ -27,9 +35,10 @@ func TestDataLockScripts(t *testing.T) {
 		cmd.Env = env
 		return cmd
 	}
+	holders := onHost(t, Holders(mustDefault(t)))
 	probe := func() map[string]Holding {
 		t.Helper()
-		cmd := exec.Command("sh", "../init/find-holders.sh", HostPostgres, HostValkey)
+		cmd := exec.Command(holders[0], holders[1:]...)
 		cmd.Env = env
 		out, err := cmd.Output()
 		if err != nil {
@@ -72,8 +81,15 @@ func TestDataLockScripts(t *testing.T) {
 	if pg.Holder != HolderStack || pg.Address == "" || pg.Address == "unknown" || held[HostValkey].Holder != "" {
 		t.Errorf("while a stack holds the data: %+v", held)
 	}
-	if asked, _ := os.ReadFile(filepath.Join(run, "asked")); !strings.Contains(string(asked), "-h "+pg.Address) {
-		t.Errorf("the probe did not wait for the stack's PostgreSQL to accept connections: %q", asked)
+	if asked, _ := os.ReadFile(filepath.Join(run, "asked")); !strings.Contains(string(asked), "-h "+pg.Address+" -p 5432") {
+		t.Errorf("the probe did not ask the stack's PostgreSQL whether it accepts connections: %q", asked)
+	}
+	// Starting: the probe waits until the server answers.
+	_ = os.Remove(ready)
+	began := time.Now()
+	time.AfterFunc(1500*time.Millisecond, func() { _ = os.WriteFile(ready, nil, 0o644) })
+	if held := probe(); held[HostPostgres].Holder != HolderStack || time.Since(began) < 1500*time.Millisecond {
+		t.Errorf("a server not answering yet: %+v after %v", held, time.Since(began))
 	}
 
 	out, err := hold(HolderStack, "echo", "second server started").CombinedOutput()
@@ -107,6 +123,27 @@ func TestDataLockScripts(t *testing.T) {
 	}
 	if held := probe(); held[HostPostgres].Holder != "" {
 		t.Errorf("after every server ended: %+v", held)
+	}
+
+	// Stopping: a stack's server that no longer answers and lets its lock
+	// go a moment later leaves the data free.
+	stopping := hold(HolderStack, "sleep", "60")
+	if err := stopping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stopping.Process.Kill(); _ = stopping.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if held := probe(); held[HostPostgres].Holder == HolderStack {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the third server did not hold the data")
+		}
+	}
+	_ = os.Remove(ready)
+	time.AfterFunc(1500*time.Millisecond, func() { _ = stopping.Process.Kill() })
+	if held := probe(); held[HostPostgres].Holder != "" {
+		t.Errorf("a stack's server that stopped while the probe waited: %+v", held)
 	}
 }
 
