@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	"dagger/data-platform/pipeline"
 )
@@ -26,12 +27,26 @@ const (
 	refuseAny
 )
 
-// options completes a call's plan options with what b says to do about
-// the servers that hold the project's data now.
-func (p *platform) options(ctx context.Context, b beside, o pipeline.Options) (pipeline.Options, error) {
-	if b == dataUnused {
-		return o, nil
+// plan compiles a call's plan (compile), with the options b gives it
+// beside the servers that hold the project's data now. A first compile
+// checks the options before anything starts, and says which data the call
+// would hold.
+func (p *platform) plan(ctx context.Context, b beside, o pipeline.Options, compile func(pipeline.Options) (pipeline.Plan, error)) (pipeline.Plan, error) {
+	first, err := compile(o)
+	if err != nil || b == dataUnused {
+		return first, err
 	}
+	if o, err = p.options(ctx, b, o, first.Held()); err != nil {
+		return pipeline.Plan{}, err
+	}
+	return compile(o)
+}
+
+// options completes a call's plan options with what b says to do about
+// the servers that hold the project's data now. A call that would start
+// servers refuses only on the data they would hold (its own): `postgres`
+// beside a running `valkey` is no second server on any data.
+func (p *platform) options(ctx context.Context, b beside, o pipeline.Options, own []string) (pipeline.Options, error) {
 	held, err := p.holders(ctx)
 	if err != nil {
 		return o, err
@@ -42,7 +57,7 @@ func (p *platform) options(ctx context.Context, b beside, o pipeline.Options) (p
 		case h.Holder == pipeline.HolderStack && b == useStack && name == pipeline.HostPostgres:
 			o.Database = h.Address
 			fmt.Fprintf(os.Stderr, "note: using the PostgreSQL of project %q's running stack (%s)\n", p.cfg.ProjectName, h.Address)
-		case h.Holder == pipeline.HolderStack && b != useStack:
+		case h.Holder == pipeline.HolderStack && (b == refuseAny || b == refuseStack && slices.Contains(own, name)):
 			return o, fmt.Errorf("the data of project %q is in use by its running stack (%s at %s, started by `dagger call up` or `dagger call %s`): "+
 				"stop it first; dbt, dbt-ci, airflow-cli and shell use it as it runs", p.cfg.ProjectName, name, h.Address, name)
 		case h.Holder == pipeline.HolderCall && b == refuseAny:

@@ -552,10 +552,9 @@ func (m *DataPlatform) service(ctx context.Context, source *dagger.Directory, ta
 	if o.Node != nil {
 		b = dataUnused // a worker node holds no data of the project
 	}
-	if o, err = p.options(ctx, b, o); err != nil {
-		return nil, err
-	}
-	plan, err := pipeline.StackPlan(p.cfg, o, target)
+	plan, err := p.plan(ctx, b, o, func(o pipeline.Options) (pipeline.Plan, error) {
+		return pipeline.StackPlan(p.cfg, o, target)
+	})
 	if err != nil {
 		return nil, err
 	}

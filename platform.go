@@ -119,11 +119,9 @@ func (p *platform) run(ctx context.Context, b beside, spec func(pipeline.Config)
 // started, ready for its command; b says what it does beside a running
 // stack.
 func (p *platform) job(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
-	o, err := p.options(ctx, b, pipeline.Options{Holder: pipeline.HolderCall})
-	if err != nil {
-		return nil, pipeline.Spec{}, err
-	}
-	plan, err := pipeline.JobPlan(p.cfg, o, spec)
+	plan, err := p.plan(ctx, b, pipeline.Options{Holder: pipeline.HolderCall}, func(o pipeline.Options) (pipeline.Plan, error) {
+		return pipeline.JobPlan(p.cfg, o, spec)
+	})
 	if err != nil {
 		return nil, pipeline.Spec{}, err
 	}

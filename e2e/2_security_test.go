@@ -96,11 +96,15 @@ func TestPersistence(t *testing.T) {
 	pgPW := secrets["E2E_POSTGRES_PASSWORD"]
 	withServices := func(t *testing.T, extra []string, f func()) {
 		t.Helper()
-		pg := startService(t, append(extra, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))...)
+		// Valkey first, then PostgreSQL beside it: a call refuses only on the
+		// data its own servers would hold.
+		var pg *harness.Running
 		kv := startService(t, append(extra, "valkey", "up", "--ports", fmt.Sprintf("%d:6379", valkeyPort))...)
 		defer func() {
 			stop(t, kv)
-			stop(t, pg)
+			if pg != nil {
+				stop(t, pg)
+			}
 			// The engine ends a service some seconds after its call: until
 			// then its server holds the data, and the next call is refused.
 			name := project
@@ -116,19 +120,20 @@ func TestPersistence(t *testing.T) {
 		}()
 		alive := func() {
 			for name, s := range map[string]*harness.Running{"postgres": pg, "valkey": kv} {
-				if s.Exited() {
+				if s != nil && s.Exited() {
 					t.Fatalf("%s exited:\n%s", name, tail(s.Log.String(), 40))
 				}
 			}
 		}
+		waitFor(t, "valkey answers", 2*time.Minute, time.Second, func() error {
+			alive()
+			_, err := valkey("PING")
+			return err
+		})
+		pg = startService(t, append(extra, "postgres", "up", "--ports", fmt.Sprintf("%d:5432", pgPort))...)
 		waitFor(t, "postgres answers", 5*time.Minute, 2*time.Second, func() error {
 			alive()
 			_, err := psql("app", pgPW, "app", "SELECT 1")
-			return err
-		})
-		waitFor(t, "valkey answers", 2*time.Minute, 2*time.Second, func() error {
-			alive()
-			_, err := valkey("PING")
 			return err
 		})
 		f()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,19 @@ func holding(c Config, s Spec, data string, stale ...string) Spec {
 	s.Volumes = append(s.Volumes, c.runVolume())
 	s.Env[RunDirEnv] = RunDir
 	return s
+}
+
+// Held names the data the plan's servers hold (HostPostgres, HostValkey),
+// sorted: the data a running stack's servers could hold too.
+func (p Plan) Held() []string {
+	var held []string
+	for _, s := range p.Specs {
+		if s.Holds != "" {
+			held = append(held, s.Holds)
+		}
+	}
+	slices.Sort(held)
+	return held
 }
 
 // Holders is the one-shot probe that reads who holds the project's data

@@ -116,3 +116,37 @@ func TestPlanGivesEveryContainerTheScripts(t *testing.T) {
 		}
 	}
 }
+
+// A plan says which data its servers would hold: only that data, held by a
+// running stack, makes a call that starts servers refuse (postgres beside
+// a running valkey is no second server on any data).
+func TestPlanSaysWhichDataItHolds(t *testing.T) {
+	c := mustDefault(t)
+	stack := func(target string) func() (Plan, error) {
+		return func() (Plan, error) { return StackPlan(c, Options{Workers: 1}, target) }
+	}
+	job := func(o Options, spec func(Config) Spec) func() (Plan, error) {
+		return func() (Plan, error) { return JobPlan(c, o, spec) }
+	}
+	cli := func(c Config) Spec { return CLI(c, []string{"version"}) }
+	for name, tc := range map[string]struct {
+		plan func() (Plan, error)
+		want []string
+	}{
+		"up":                       {stack(HostGateway), []string{HostPostgres, HostValkey}},
+		"postgres":                 {stack(HostPostgres), []string{HostPostgres}},
+		"valkey":                   {stack(HostValkey), []string{HostValkey}},
+		"init":                     {job(Options{}, Init), []string{HostPostgres}},
+		"airflow-cli, own data":    {job(Options{}, cli), []string{HostPostgres}},
+		"airflow-cli beside stack": {job(Options{Database: "10.87.0.9"}, cli), nil},
+		"wipe":                     {job(Options{}, Wipe), nil},
+	} {
+		p, err := tc.plan()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := p.Held(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s holds %v, want %v", name, got, tc.want)
+		}
+	}
+}
