@@ -21,7 +21,8 @@ const (
 	// airflow-cli, shell); without one, its own, held by the call.
 	useStack
 	// refuseStack: the call would start a second server on the data (up,
-	// the services, init, elt-check): it refuses, naming the running one.
+	// the services, init, elt-check): it refuses when a running stack holds
+	// data its own servers would hold, naming the running server.
 	refuseStack
 	// refuseAny: no server may hold the data at all (wipe).
 	refuseAny

@@ -12,54 +12,64 @@
 # answer on PORT is starting or stopping: it is waited for (up to 30 s)
 # until it answers, so that a call that uses it right after never meets a
 # server still starting, or until its lock is free, so that a stack stopped
-# a moment ago does not refuse the next one.
+# a moment ago does not refuse the next one. Otherwise it takes a fraction
+# of a second.
 set -eu
 dir=${DATAPLATFORM_RUN_DIR:?}
 
-# answers NAME IP PORT: the server accepts connections (PostgreSQL: is
-# ready for them). Without a way to ask, it is taken as answering.
+# answers NAME IP PORT: the server takes requests (PostgreSQL: accepts
+# connections; Valkey: answers PING, or asks for the password, rather than
+# saying it is loading). Without a way to ask, it is taken as answering.
 answers() {
 	if [ "$1" = postgres ] && command -v pg_isready >/dev/null; then
 		pg_isready -q -h "$2" -p "$3" -t 2
 	elif command -v bash >/dev/null && command -v timeout >/dev/null; then
 		# shellcheck disable=SC2016 # bash expands them, from its arguments
-		timeout 2 bash -c ': <"/dev/tcp/$0/$1"' "$2" "$3" 2>/dev/null
+		timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "PING\r\n" >&3 && read -r -t 2 reply <&3 &&
+			case $reply in "+PONG"* | "-NOAUTH"*) exit 0 ;; *) exit 1 ;; esac' "$2" "$3" 2>/dev/null
 	fi
 }
 
+# holder NAME: "ADDRESS HOLDER" of the server that holds NAME's lock, as
+# its address file says now ("" while it writes it).
+holder() { cat "$dir/$1.addr" 2>/dev/null || true; }
+
+free() { [ ! -e "$dir/$1.lock" ] || flock -n "$dir/$1.lock" true; }
+
 for arg in "$@"; do
-	name=${arg%%:*} port=${arg#*:}
-	lock=$dir/$name.lock
-	if [ ! -e "$lock" ] || flock -n "$lock" true; then
+	case $arg in
+	*:*) name=${arg%%:*} port=${arg#*:} ;;
+	*) echo "usage: find-holders.sh NAME:PORT..." >&2; exit 2 ;;
+	esac
+	if free "$name"; then
 		echo "$name free"
 		continue
 	fi
-	holder=
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
-		holder=$(cat "$dir/$name.addr" 2>/dev/null || true)
-		[ -n "$holder" ] && break
+		[ -n "$(holder "$name")" ] && break
 		sleep 0.5
 	done
-	ip=${holder% *} kind=${holder##* }
-	if [ -z "$holder" ]; then
-		ip=unknown kind=call # held, but by whom is not known: never used, only waited for
-	else
-		waited=0
-		until answers "$name" "$ip" "$port"; do
-			if flock -n "$lock" true; then
-				break # it has stopped
-			fi
-			waited=$((waited + 1))
-			if [ "$waited" -ge 60 ]; then
+	h=$(holder "$name")
+	ip=${h% *}
+	if [ -n "$h" ] && [ "$ip" != unknown ]; then
+		deadline=$(($(date +%s) + 30))
+		until answers "$name" "$ip" "$port" || free "$name"; do
+			if [ "$(date +%s)" -ge "$deadline" ]; then
 				echo "$name: the server of project ${DATAPLATFORM_PROJECT:-?} at $ip holds its data but does not answer" >&2
 				break
 			fi
 			sleep 0.5
 		done
-		if flock -n "$lock" true; then
-			echo "$name free"
+		if free "$name"; then
+			echo "$name free" # it has stopped
 			continue
 		fi
+		h=$(holder "$name") # a new holder may have taken the lock meanwhile
+		ip=${h% *}
 	fi
-	echo "$name $kind $ip"
+	if [ -z "$h" ]; then
+		echo "$name call unknown" # held, but by whom is not known: never used, only waited for
+	else
+		echo "$name ${h##* } ${ip:-unknown}"
+	fi
 done

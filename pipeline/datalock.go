@@ -13,10 +13,11 @@ import (
 // tells a call that the data is in use, nor by whom, nor where that server
 // is. So each server runs holding a lock of its own (init/hold-data.sh): an
 // flock on a file in the project's run volume, which every call sees, with
-// its address beside it. A call learns in a fraction of a second whether the
-// project's stack runs and where its PostgreSQL is (init/find-holders.sh),
-// and uses it, or refuses, instead of waiting on the volume; and a second
-// server on the same data is refused whatever the engine's locking does.
+// its address beside it. A call learns in a fraction of a second (more only
+// while a server starts or stops) whether the project's stack runs and where
+// its PostgreSQL is (init/find-holders.sh), and uses it, or refuses, instead
+// of waiting on the volume; and a second server on the same data is refused
+// whatever the engine's locking does.
 
 // RunDir is where the run volume is mounted.
 const RunDir = "/var/lib/dataplatform/run"

@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,8 +91,8 @@ func TestDataLockScripts(t *testing.T) {
 	_ = os.Remove(ready)
 	began := time.Now()
 	time.AfterFunc(1500*time.Millisecond, func() { _ = os.WriteFile(ready, nil, 0o644) })
-	if held := probe(); held[HostPostgres].Holder != HolderStack || time.Since(began) < 1500*time.Millisecond {
-		t.Errorf("a server not answering yet: %+v after %v", held, time.Since(began))
+	if held, took := probe(), time.Since(began); held[HostPostgres].Holder != HolderStack || took < 1500*time.Millisecond || took > 8*time.Second {
+		t.Errorf("a server answering after 1.5 s: %+v after %v", held, took)
 	}
 
 	out, err := hold(HolderStack, "echo", "second server started").CombinedOutput()
@@ -141,9 +144,60 @@ func TestDataLockScripts(t *testing.T) {
 		}
 	}
 	_ = os.Remove(ready)
+	began = time.Now()
 	time.AfterFunc(1500*time.Millisecond, func() { _ = stopping.Process.Kill() })
-	if held := probe(); held[HostPostgres].Holder != "" {
-		t.Errorf("a stack's server that stopped while the probe waited: %+v", held)
+	if held, took := probe(), time.Since(began); held[HostPostgres].Holder != "" || took > 8*time.Second {
+		t.Errorf("a stack's server that stopped 1.5 s into the probe: %+v after %v", held, took)
+	}
+
+	// Valkey is asked with a PING: one still loading its data is waited for.
+	port := freePort(t)
+	kv := exec.Command("sh", "../init/hold-data.sh", HostValkey, HolderStack, "--", "sleep", "60")
+	kv.Env = env
+	if err := kv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = kv.Process.Kill(); _ = kv.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if data, err := os.ReadFile(filepath.Join(run, "valkey.addr")); err == nil && strings.HasSuffix(string(data), " stack\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Valkey server did not say where it is")
+		}
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	loadedAt := time.Now().Add(1500 * time.Millisecond)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reply := "-LOADING Valkey is loading the dataset in memory\r\n"
+			if time.Now().After(loadedAt) {
+				reply = "-NOAUTH Authentication required.\r\n"
+			}
+			_, _ = bufio.NewReader(conn).ReadString('\n')
+			_, _ = conn.Write([]byte(reply))
+			_ = conn.Close()
+		}
+	}()
+	began = time.Now()
+	cmd := exec.Command("sh", "../init/find-holders.sh", fmt.Sprintf("%s:%d", HostValkey, port))
+	cmd.Env = env
+	out, err = cmd.CombinedOutput()
+	if took := time.Since(began); err != nil || !strings.HasPrefix(string(out), "valkey stack ") || took < 1500*time.Millisecond || took > 8*time.Second {
+		t.Errorf("a Valkey loading for 1.5 s: %v %q after %v", err, out, took)
+	}
+	cmd = exec.Command("sh", "../init/find-holders.sh", HostValkey)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: find-holders.sh NAME:PORT") {
+		t.Errorf("a name without its port: %v %q", err, out)
 	}
 }
 
