@@ -32,7 +32,7 @@ func (m *DataPlatform) DagCheck(
 		dir = ".dags-under-check"
 		p.source = p.source.WithDirectory(dir, dags)
 	}
-	return p.run(ctx, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.DagCheck(c, dir) })
+	return p.run(ctx, pipeline.DataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.DagCheck(c, dir) })
 }
 
 // CheckDags is DagCheck on the project's dags/, for `dagger check`.

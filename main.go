@@ -265,7 +265,7 @@ func (m *DataPlatform) Init(
 	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
-	return m.run(ctx, source, refuseStack, pipeline.Init)
+	return m.run(ctx, source, pipeline.RefuseStack, pipeline.Init)
 }
 
 // AirflowCli runs one ad-hoc airflow CLI command (the spec's airflow-cli), e.g.
@@ -286,7 +286,7 @@ func (m *DataPlatform) AirflowCli(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.CLI(c, argv) })
+	return m.run(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.CLI(c, argv) })
 }
 
 // Dbt runs one dbt command line against the analytics database, e.g.
@@ -307,7 +307,7 @@ func (m *DataPlatform) Dbt(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	return m.run(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 }
 
 // DbtTarget runs a dbt command line and returns dbt's target/ folder, e.g.
@@ -328,7 +328,7 @@ func (m *DataPlatform) DbtTarget(
 	if err != nil {
 		return nil, err
 	}
-	ctr, spec, err := m.job(ctx, source, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +372,7 @@ func (m *DataPlatform) DbtCi(
 	if err := pipeline.CheckSchemaSuffix(p.cfg, schemaSuffix); err != nil {
 		return nil, err
 	}
-	ctr, spec, err := p.job(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtCI(c, schemaSuffix, freshness) })
+	ctr, spec, err := p.job(ctx, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtCI(c, schemaSuffix, freshness) })
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +416,7 @@ func (m *DataPlatform) DbtCiDrop(
 	if err := pipeline.CheckSchemaSuffix(p.cfg, schemaSuffix); err != nil {
 		return "", err
 	}
-	return p.run(ctx, useStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtDropSchemas(c, schemaSuffix) })
+	return p.run(ctx, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtDropSchemas(c, schemaSuffix) })
 }
 
 // DbtDocs generates dbt's documentation and serves it on port 8081:
@@ -434,7 +434,7 @@ func (m *DataPlatform) DbtDocs(
 	if err != nil {
 		return nil, err
 	}
-	ctr, spec, err := p.job(ctx, useStack, pipeline.DbtDocs)
+	ctr, spec, err := p.job(ctx, pipeline.UseStack, pipeline.DbtDocs)
 	if err != nil {
 		return nil, err
 	}
@@ -454,7 +454,7 @@ func (m *DataPlatform) EltCheck(
 	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
-	return m.run(ctx, source, refuseStack, pipeline.EltCheck)
+	return m.run(ctx, source, pipeline.RefuseStack, pipeline.EltCheck)
 }
 
 // Sync makes the project's dags/ and plugins/ live in its stack, while it
@@ -473,7 +473,7 @@ func (m *DataPlatform) Sync(
 	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
-	return m.run(ctx, source, useStack, pipeline.Sync)
+	return m.run(ctx, source, pipeline.UseStack, pipeline.Sync)
 }
 
 // Shell returns an Airflow container with the project's settings and the
@@ -488,7 +488,7 @@ func (m *DataPlatform) Shell(
 	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Container, error) {
-	ctr, spec, err := m.job(ctx, source, useStack, pipeline.Shell)
+	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, pipeline.Shell)
 	if err != nil {
 		return nil, err
 	}
@@ -518,7 +518,7 @@ func (m *DataPlatform) Logs(
 	if err := pipeline.CheckLogs(service, tail); err != nil {
 		return "", err
 	}
-	return m.run(ctx, source, dataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Logs(c, service, tail) })
+	return m.run(ctx, source, pipeline.DataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Logs(c, service, tail) })
 }
 
 // Wipe deletes the project's data (PostgreSQL, Valkey, Airflow logs): the
@@ -539,7 +539,7 @@ func (m *DataPlatform) Wipe(
 	if err := p.cfg.CheckWipe(); err != nil {
 		return "", err
 	}
-	return p.run(ctx, refuseAny, pipeline.Wipe)
+	return p.run(ctx, pipeline.RefuseAny, pipeline.Wipe)
 }
 
 // service starts a service of the stack, target, with what it needs.
@@ -548,9 +548,9 @@ func (m *DataPlatform) service(ctx context.Context, source *dagger.Directory, ta
 	if err != nil {
 		return nil, err
 	}
-	b := refuseStack
+	b := pipeline.RefuseStack
 	if o.Node != nil {
-		b = dataUnused // a worker node holds no data of the project
+		b = pipeline.DataUnused // a worker node holds no data of the project
 	}
 	plan, err := p.plan(ctx, b, o, func(o pipeline.Options) (pipeline.Plan, error) {
 		return pipeline.StackPlan(p.cfg, o, target)
@@ -566,7 +566,7 @@ func (m *DataPlatform) service(ctx context.Context, source *dagger.Directory, ta
 }
 
 // run runs a one-shot container made by spec and returns its output.
-func (m *DataPlatform) run(ctx context.Context, source *dagger.Directory, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
+func (m *DataPlatform) run(ctx context.Context, source *dagger.Directory, b pipeline.Beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
 	p, err := m.load(ctx, source)
 	if err != nil {
 		return "", err
@@ -575,7 +575,7 @@ func (m *DataPlatform) run(ctx context.Context, source *dagger.Directory, b besi
 }
 
 // job is a one-shot container made by spec, ready for its command.
-func (m *DataPlatform) job(ctx context.Context, source *dagger.Directory, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+func (m *DataPlatform) job(ctx context.Context, source *dagger.Directory, b pipeline.Beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
 	p, err := m.load(ctx, source)
 	if err != nil {
 		return nil, pipeline.Spec{}, err

@@ -90,7 +90,7 @@ func (p *platform) fresh(ctr *dagger.Container) *dagger.Container {
 
 // run runs a one-shot container made by spec, with what it needs, and
 // returns its output; on a non-zero exit the error carries the output.
-func (p *platform) run(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
+func (p *platform) run(ctx context.Context, b pipeline.Beside, spec func(pipeline.Config) pipeline.Spec) (string, error) {
 	ctr, s, err := p.job(ctx, b, spec)
 	if err != nil {
 		return "", err
@@ -118,7 +118,7 @@ func (p *platform) run(ctx context.Context, b beside, spec func(pipeline.Config)
 // job is a container made by spec, with what it needs of the stack
 // started, ready for its command; b says what it does beside a running
 // stack.
-func (p *platform) job(ctx context.Context, b beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+func (p *platform) job(ctx context.Context, b pipeline.Beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
 	plan, err := p.plan(ctx, b, pipeline.Options{Holder: pipeline.HolderCall}, func(o pipeline.Options) (pipeline.Plan, error) {
 		return pipeline.JobPlan(p.cfg, o, spec)
 	})

@@ -56,6 +56,45 @@ func (p Plan) Held() []string {
 	return held
 }
 
+// Beside says what a call does when the project's stack is running.
+type Beside int
+
+const (
+	// DataUnused: the call touches no data of PostgreSQL or Valkey (config,
+	// logs, sync, dag-check).
+	DataUnused Beside = iota
+	// UseStack: the call uses the running stack's PostgreSQL (dbt,
+	// airflow-cli, shell); without one, its own, held by the call.
+	UseStack
+	// RefuseStack: the call would start servers on the data (up, the
+	// services, init, elt-check): it refuses when a running stack holds
+	// data its own servers would hold, naming the running server.
+	// `postgres` beside a running `valkey` is no second server on any data.
+	RefuseStack
+	// RefuseAny: no server may hold the data at all (wipe).
+	RefuseAny
+)
+
+// Decide applies b to who holds the project's data now (held, see
+// ParseHolders): the address of the running stack's PostgreSQL the call
+// uses ("" for none), or why the call must not start. own is the data the
+// call's own servers would hold (Plan.Held).
+func (b Beside) Decide(project string, held map[string]Holding, own []string) (database string, err error) {
+	for _, name := range []string{HostPostgres, HostValkey} {
+		h := held[name]
+		switch {
+		case h.Holder == HolderStack && b == UseStack && name == HostPostgres:
+			database = h.Address
+		case h.Holder == HolderStack && (b == RefuseAny || b == RefuseStack && slices.Contains(own, name)):
+			return "", fmt.Errorf("the data of project %q is in use by its running stack (%s at %s, started by `dagger call up` or `dagger call %s`): "+
+				"stop it first; dbt, dbt-ci, airflow-cli and shell use it as it runs", project, name, h.Address, name)
+		case h.Holder == HolderCall && b == RefuseAny:
+			return "", fmt.Errorf("the data of project %q is in use by another call (its own %s at %s): wait for it to end", project, name, h.Address)
+		}
+	}
+	return database, nil
+}
+
 // Holders is the one-shot probe that reads who holds the project's data
 // now (see ParseHolders).
 func Holders(c Config) Spec {

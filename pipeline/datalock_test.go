@@ -212,3 +212,43 @@ func TestParseHolders(t *testing.T) {
 		}
 	}
 }
+
+// What a call does beside the servers that hold the project's data: a
+// call that uses the stack takes its PostgreSQL; one that starts servers
+// refuses only on the data they would hold, naming the running server;
+// wipe refuses on any holder; a call that touches no data never refuses.
+func TestBesideDecides(t *testing.T) {
+	stackPG := Holding{HolderStack, "10.87.0.9"}
+	stackKV := Holding{HolderStack, "10.87.0.8"}
+	callPG := Holding{HolderCall, "10.87.0.7"}
+	both := []string{HostPostgres, HostValkey}
+	for _, tc := range []struct {
+		name     string
+		b        Beside
+		held     map[string]Holding
+		own      []string
+		database string
+		refusal  string // a part of the error, "" for none
+	}{
+		{"dbt beside the stack", UseStack, map[string]Holding{HostPostgres: stackPG, HostValkey: stackKV}, []string{HostPostgres}, "10.87.0.9", ""},
+		{"dbt with nothing running", UseStack, map[string]Holding{}, []string{HostPostgres}, "", ""},
+		{"dbt beside another call", UseStack, map[string]Holding{HostPostgres: callPG}, []string{HostPostgres}, "", ""},
+		{"up beside the stack", RefuseStack, map[string]Holding{HostPostgres: stackPG, HostValkey: stackKV}, both, "", "in use by its running stack (postgres at "},
+		{"up beside a running valkey", RefuseStack, map[string]Holding{HostValkey: stackKV}, both, "", "in use by its running stack (valkey at "},
+		{"postgres beside a running valkey", RefuseStack, map[string]Holding{HostValkey: stackKV}, []string{HostPostgres}, "", ""},
+		{"up beside a call's own server", RefuseStack, map[string]Holding{HostPostgres: callPG}, both, "", ""},
+		{"wipe beside a running valkey", RefuseAny, map[string]Holding{HostValkey: stackKV}, nil, "", "in use by its running stack (valkey at "},
+		{"wipe beside a call", RefuseAny, map[string]Holding{HostPostgres: callPG}, nil, "", "in use by another call (its own postgres at "},
+		{"config beside the stack", DataUnused, map[string]Holding{HostPostgres: stackPG, HostValkey: stackKV}, nil, "", ""},
+	} {
+		database, err := tc.b.Decide("shop", tc.held, tc.own)
+		switch {
+		case tc.refusal == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.refusal != "" && (err == nil || !strings.Contains(err.Error(), tc.refusal)):
+			t.Errorf("%s: %v, want a refusal with %q", tc.name, err, tc.refusal)
+		case database != tc.database:
+			t.Errorf("%s: uses the database %q, want %q", tc.name, database, tc.database)
+		}
+	}
+}
