@@ -446,24 +446,32 @@ func runDAG(t *testing.T, token string) string {
 		}
 		t.Fatalf("DAG run %s ended %s", run.DagRunID, final)
 	}
-	// The scheduled run may still be loading: let every run finish before
-	// the marts are compared with raw.orders.
-	waitFor(t, "no DAG run active", 10*time.Minute, 5*time.Second, func() error {
+	// Unpausing also made the scheduler plan yesterday's run, which it
+	// creates only once the manual run has ended (max_active_runs=1): wait
+	// for it to exist and end too, or it loads its day into raw.orders while
+	// later steps count the rows.
+	waitFor(t, "the scheduled run done, no DAG run active", 10*time.Minute, 2*time.Second, func() error {
 		var runs struct {
 			DagRuns []struct {
-				State string `json:"state"`
+				RunType string `json:"run_type"`
+				State   string `json:"state"`
 			} `json:"dag_runs"`
 		}
 		if err := api("GET", base+"/dagRuns", token, nil, &runs); err != nil {
 			return err
 		}
+		scheduled := false
 		for _, r := range runs.DagRuns {
+			scheduled = scheduled || r.RunType == "scheduled"
 			if r.State == "failed" {
-				return fmt.Errorf("a scheduled run failed")
+				return fmt.Errorf("a %s run failed", r.RunType)
 			}
 			if r.State != "success" {
-				return fmt.Errorf("a run is %s", r.State)
+				return fmt.Errorf("a %s run is %s", r.RunType, r.State)
 			}
+		}
+		if !scheduled {
+			return fmt.Errorf("no scheduled run yet")
 		}
 		return nil
 	})
