@@ -24,14 +24,15 @@ const dagID = "elt_shop_orders"
 
 // TestFunctionsListed: the Go module loads in the engine and shows its API.
 func TestFunctionsListed(t *testing.T) {
+	recapOnFailure(t)
 	out, err := dagger(t.Context(), "functions").CombinedOutput()
 	if err != nil {
-		t.Fatalf("dagger functions: %v\n%s", err, tail(string(out), 40))
+		fatalf(t, "dagger functions: %v\n%s", err, tail(string(out), 40))
 	}
 	for _, fn := range []string{"up", "dbt", "dbt-target", "dbt-docs", "airflow-cli", "init", "wipe", "dag-check",
 		"elt-check", "postgres", "valkey", "api-server", "scheduler", "dag-processor", "triggerer", "worker", "flower"} {
 		if !strings.Contains(string(out), "\n"+fn+" ") {
-			t.Errorf("dagger functions does not list %s", fn)
+			errorf(t, "dagger functions does not list %s", fn)
 		}
 	}
 }
@@ -39,45 +40,48 @@ func TestFunctionsListed(t *testing.T) {
 // TestModuleChecks runs every `+check` function: the contract of each image
 // the module pulls (stand-ins in CI) and the DAG import check.
 func TestModuleChecks(t *testing.T) {
+	recapOnFailure(t)
 	ctx := t.Context()
 	cmd := dagger(ctx, "check", "--progress=plain")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("dagger check: %v\n%s", err, tail(string(out), 80))
+		fatalf(t, "dagger check: %v\n%s", err, tail(string(out), 80))
 	}
 	for _, name := range []string{"checkDags", "checkPostgresImage", "checkValkeyImage", "checkAirflowImage", "checkDbtImage"} {
 		if !strings.Contains(string(out), name) {
-			t.Errorf("dagger check did not run %s", name)
+			errorf(t, "dagger check did not run %s", name)
 		}
 	}
 }
 
 func TestDagCheckNamesBrokenFile(t *testing.T) {
+	recapOnFailure(t)
 	out, err := call(t, 10*time.Minute, "dag-check", "--dags", "e2e/testdata/broken_dags")
 	if err == nil {
-		t.Fatalf("broken DAG passed the check:\n%s", out)
+		fatalf(t, "broken DAG passed the check:\n%s", out)
 	}
 	for _, want := range []string{"broken_dag.py", "No module named 'airflow.providers.does_not_exist'", "1 DAG file(s) failed to import"} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+			errorf(t, "error lacks %q:\n%v", want, err)
 		}
 	}
 	ok := mustCall(t, 10*time.Minute, "dag-check")
 	if !strings.Contains(ok, "ok     "+dagID) {
-		t.Errorf("shipped DAG not reported as ok:\n%s", ok)
+		errorf(t, "shipped DAG not reported as ok:\n%s", ok)
 	}
 }
 
 // Two problems of different kinds (a value that is not a number, an
 // invalid one) come in one error, in the module's own words.
 func TestInvalidConfigFailsBeforeStart(t *testing.T) {
+	recapOnFailure(t)
 	_, err := call(t, 5*time.Minute, "--set", "VALKEY_MAXMEMORY=256", "--set", "POSTGRES_PORT=http", "config")
 	if err == nil {
-		t.Fatal("invalid configuration accepted")
+		fatal(t, "invalid configuration accepted")
 	}
 	for _, want := range []string{`VALKEY_MAXMEMORY: "256" needs a positive size with a unit`, `POSTGRES_PORT: "http" is not a whole number`} {
 		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
+			errorf(t, "error lacks %q:\n%v", want, err)
 		}
 	}
 }
@@ -86,6 +90,7 @@ func TestInvalidConfigFailsBeforeStart(t *testing.T) {
 // Flower, and walks the spec: health, API, database roles, Flower, an ELT
 // run through Airflow and dbt, the ad-hoc CLI; then dbt on its own.
 func TestStack(t *testing.T) {
+	recapOnFailure(t)
 	writeDotenv(t, stackDotenv())
 	wipe(t, moduleArgs())
 	st := startStack(t, "--workers", "2", "--flower")
@@ -108,7 +113,7 @@ func TestStack(t *testing.T) {
 			AccessToken string `json:"access_token"`
 		}
 		if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": "wrong"}, &tok); err == nil {
-			t.Error("a wrong admin password got a token")
+			fail(t, "a wrong admin password got a token")
 		}
 		waitFor(t, "shipped DAG registered", 3*time.Minute, 5*time.Second, func() error {
 			var dags struct {
@@ -134,7 +139,7 @@ func TestStack(t *testing.T) {
 	t.Run("postgres roles have least privilege", func(t *testing.T) {
 		out, err := psql("app", secrets["E2E_POSTGRES_PASSWORD"], "app", "SELECT current_user")
 		if err != nil || out != "app" {
-			t.Fatalf("app user: %v %s", err, out)
+			fatalf(t, "app user: %v %s", err, out)
 		}
 		denied := []struct{ user, pw, db string }{
 			{"dbt", secrets["E2E_DBT_DB_PASSWORD"], "airflow"},
@@ -145,13 +150,13 @@ func TestStack(t *testing.T) {
 		for _, d := range denied {
 			out, err := psql(d.user, d.pw, d.db, "SELECT 1")
 			if err == nil || !strings.Contains(out, "permission denied") {
-				t.Errorf("%s could connect to %s: %v %s", d.user, d.db, err, out)
+				errorf(t, "%s could connect to %s: %v %s", d.user, d.db, err, out)
 			}
 		}
 		out, err = psql("app", secrets["E2E_POSTGRES_PASSWORD"], "app",
 			"SELECT string_agg(rolname || '=' || rolsuper || rolcreatedb || rolcreaterole, ',' ORDER BY rolname) FROM pg_roles WHERE rolname IN ('airflow','dbt')")
 		if err != nil || out != "airflow=falsefalsefalse,dbt=falsefalsefalse" {
-			t.Errorf("role attributes: %v %s", err, out)
+			errorf(t, "role attributes: %v %s", err, out)
 		}
 	})
 
@@ -179,19 +184,19 @@ func TestStack(t *testing.T) {
 		// The load task used the connection and the variable from .env.
 		var logs json.RawMessage
 		if err := api("GET", run+"/taskInstances/load/logs/1", token, nil, &logs); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		if !strings.Contains(string(logs), "loading into the Airflow connection 'e2e_warehouse'") {
-			t.Errorf("load did not use AIRFLOW_CONN_E2E_WAREHOUSE from .env:\n%s", tail(string(logs), 40))
+			errorf(t, "load did not use AIRFLOW_CONN_E2E_WAREHOUSE from .env:\n%s", tail(string(logs), 40))
 		}
 		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build")
 		if !strings.Contains(out, "Completed successfully") {
-			t.Fatalf("dbt build:\n%s", out)
+			fatalf(t, "dbt build:\n%s", out)
 		}
 		dbtPW := secrets["E2E_DBT_DB_PASSWORD"]
 		raw, err := psql("dbt", dbtPW, "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {
-			t.Fatal(raw, err)
+			fatal(t, raw, err)
 		}
 		checks := map[string]string{
 			"SELECT sum(orders) FROM marts.daily_revenue": raw,
@@ -201,7 +206,7 @@ func TestStack(t *testing.T) {
 		for q, want := range checks {
 			got, err := psql("dbt", dbtPW, "analytics", q)
 			if err != nil || got != want {
-				t.Errorf("%s = %q (%v), want %q", q, got, err, want)
+				errorf(t, "%s = %q (%v), want %q", q, got, err, want)
 			}
 		}
 		t.Logf("raw.orders rows: %s", raw)
@@ -210,14 +215,14 @@ func TestStack(t *testing.T) {
 	t.Run("deferrable sensor waits on the triggerer", func(t *testing.T) {
 		base := "/api/v2/dags/deferred_heartbeat"
 		if err := api("PATCH", base, token, map[string]any{"is_paused": false}, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		var run struct {
 			DagRunID string `json:"dag_run_id"`
 			State    string `json:"state"`
 		}
 		if err := api("POST", base+"/dagRuns", token, map[string]any{"logical_date": nil}, &run); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		sawDeferred := false
 		waitFor(t, "deferrable DAG run finished", 5*time.Minute, 2*time.Second, func() error {
@@ -236,10 +241,10 @@ func TestStack(t *testing.T) {
 			return fmt.Errorf("state %s", run.State)
 		})
 		if run.State != "success" {
-			t.Fatalf("deferrable DAG run ended %s", run.State)
+			fatalf(t, "deferrable DAG run ended %s", run.State)
 		}
 		if !sawDeferred {
-			t.Error("the sensor was never seen in state deferred")
+			fail(t, "the sensor was never seen in state deferred")
 		}
 	})
 
@@ -256,12 +261,12 @@ func TestStack(t *testing.T) {
 			"POSTGRES_DB=app  # default\n",
 		} {
 			if !strings.Contains(cfg, want) {
-				t.Errorf("config lacks %q:\n%s", want, cfg)
+				errorf(t, "config lacks %q:\n%s", want, cfg)
 			}
 		}
 		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "config get-value core default_task_retries")
 		if strings.TrimSpace(out) != "4" {
-			t.Errorf("airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
+			errorf(t, "airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
 		}
 	})
 
@@ -276,7 +281,7 @@ func TestStack(t *testing.T) {
 		write := func(path, content string) {
 			t.Helper()
 			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 		// visible: after sync, how long until the REST API shows the change.
@@ -292,7 +297,7 @@ func TestStack(t *testing.T) {
 		write(helper, "ANSWER = 42  # imported by the DAG files\n")
 		write(live, string(harness.DAGFile("e2e_live", "e2e-v1")))
 		if out := mustCall(t, 5*time.Minute, "sync"); !strings.Contains(out, "ok       dags/e2e_helper.py: no DAG (Airflow parses only files that mention airflow and dag)") {
-			t.Errorf("sync does not say the helper module holds no DAG:\n%s", out)
+			errorf(t, "sync does not say the helper module holds no DAG:\n%s", out)
 		}
 		_ = os.Remove(helper)
 		visible("a new DAG file", dagTagged(token, "e2e_live", "e2e-v1"))
@@ -302,7 +307,7 @@ func TestStack(t *testing.T) {
 		visible("a changed DAG file (a new tag)", dagTagged(token, "e2e_live", "e2e-v2"))
 
 		if err := os.Remove(live); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		mustCall(t, 5*time.Minute, "sync")
 		visible("a deleted DAG file (stale)", dagGone(token, "e2e_live"))
@@ -311,7 +316,7 @@ func TestStack(t *testing.T) {
 		write(broken, "from airflow.sdk import dag  # a DAG file that cannot import\nimport does_not_exist_e2e\n")
 		_, err := call(t, 5*time.Minute, "sync")
 		if err == nil || !strings.Contains(err.Error(), "e2e_broken.py") || !strings.Contains(err.Error(), "No module named 'does_not_exist_e2e'") {
-			t.Errorf("sync does not name the broken file and Python's error: %v", err)
+			errorf(t, "sync does not name the broken file and Python's error: %v", err)
 		}
 		visible("the broken file in importErrors", importError(token, "e2e_broken.py", "No module named 'does_not_exist_e2e'"))
 		_ = os.Remove(broken)
@@ -321,33 +326,33 @@ func TestStack(t *testing.T) {
 	t.Run("init, wipe and a second stack refuse while the stack runs, losing nothing", func(t *testing.T) {
 		before, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {
-			t.Fatal(before, err)
+			fatal(t, before, err)
 		}
 		for _, fn := range [][]string{{"init"}, {"wipe"}, {"up", "up"}, {"postgres", "up"}} {
 			start := time.Now()
 			_, err := call(t, 3*time.Minute, fn...)
 			if err == nil || !strings.Contains(err.Error(), `the data of project "e2e" is in use by its running stack (postgres at 10.`) {
-				t.Errorf("%s while up runs: %v", fn, err)
+				errorf(t, "%s while up runs: %v", fn, err)
 			}
 			t.Logf("%s refused after %s", fn, time.Since(start).Round(100*time.Millisecond))
 		}
 		if after, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders"); after != before {
-			t.Errorf("raw.orders: %s rows before, %q (%v) after", before, after, err)
+			errorf(t, "raw.orders: %s rows before, %q (%v) after", before, after, err)
 		}
 	})
 
 	t.Run("one service's logs and a shell beside the running stack", func(t *testing.T) {
 		logs := mustCall(t, 5*time.Minute, "logs", "--service", "airflow-scheduler", "--tail", "500")
 		if !strings.Contains(logs, "Starting the scheduler") {
-			t.Errorf("the scheduler's log lacks its start:\n%s", tail(logs, 20))
+			errorf(t, "the scheduler's log lacks its start:\n%s", tail(logs, 20))
 		}
 		if strings.Contains(logs, "Application startup complete") {
-			t.Error("the scheduler's log holds the api-server's lines")
+			fail(t, "the scheduler's log holds the api-server's lines")
 		}
 		out := mustCall(t, 10*time.Minute, "shell",
 			"with-exec", "--args", "airflow,dags,list", "stdout")
 		if !strings.Contains(out, dagID) {
-			t.Errorf("airflow dags list in the shell's container:\n%s", out)
+			errorf(t, "airflow dags list in the shell's container:\n%s", out)
 		}
 	})
 
@@ -356,18 +361,18 @@ func TestStack(t *testing.T) {
 		// had they started their own, they would wait for its data.
 		out, progress, err := callOutput(t, 10*time.Minute, moduleArgs(), "dbt", "--cmd", "debug")
 		if err != nil || !strings.Contains(out, "All checks passed") {
-			t.Errorf("dbt debug beside up: %v\n%s", err, out)
+			errorf(t, "dbt debug beside up: %v\n%s", err, out)
 		}
 		if !strings.Contains(progress, `note: using the PostgreSQL of project "e2e"'s running stack (10.`) {
-			t.Errorf("dbt beside up does not say it uses the running stack's PostgreSQL:\n%s", tail(progress, 40))
+			errorf(t, "dbt beside up does not say it uses the running stack's PostgreSQL:\n%s", tail(progress, 40))
 		}
 		raw, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT count(*) FROM raw.orders")
 		if err != nil {
-			t.Fatal(raw, err)
+			fatal(t, raw, err)
 		}
 		out, err = call(t, 10*time.Minute, "dbt", "--cmd", `show --inline "select count(*) as e2e_rows from raw.orders"`)
 		if err != nil || !strings.Contains(out, "e2e_rows") || !strings.Contains(out, " "+raw+" ") {
-			t.Errorf("dbt show beside up (raw.orders has %s rows): %v\n%s", raw, err, out)
+			errorf(t, "dbt show beside up (raw.orders has %s rows): %v\n%s", raw, err, out)
 		}
 	})
 
@@ -375,7 +380,7 @@ func TestStack(t *testing.T) {
 		out := mustCall(t, 10*time.Minute, "airflow-cli", "--args", "dags list")
 		for _, id := range []string{dagID, "deferred_heartbeat"} {
 			if !strings.Contains(out, id) {
-				t.Errorf("dags list lacks %s:\n%s", id, out)
+				errorf(t, "dags list lacks %s:\n%s", id, out)
 			}
 		}
 	})
@@ -386,28 +391,28 @@ func TestStack(t *testing.T) {
 	t.Run("logs of the stopped stack", func(t *testing.T) {
 		logs := mustCall(t, 5*time.Minute, "logs", "--service", "airflow-apiserver", "--tail", "2000")
 		if !strings.Contains(logs, "Application startup complete") {
-			t.Errorf("the api-server's log lacks its start:\n%s", tail(logs, 20))
+			errorf(t, "the api-server's log lacks its start:\n%s", tail(logs, 20))
 		}
 	})
 
 	t.Run("dbt on its own, never from cache", func(t *testing.T) {
 		debug := mustCall(t, 10*time.Minute, "dbt", "--cmd", "debug")
 		if !strings.Contains(debug, "All checks passed") {
-			t.Errorf("dbt debug:\n%s", debug)
+			errorf(t, "dbt debug:\n%s", debug)
 		}
 		first := mustCall(t, 10*time.Minute, "dbt", "--cmd", "test")
 		second := mustCall(t, 10*time.Minute, "dbt", "--cmd", "test")
 		for _, out := range []string{first, second} {
 			if !strings.Contains(out, "Completed successfully") {
-				t.Fatalf("dbt test:\n%s", out)
+				fatalf(t, "dbt test:\n%s", out)
 			}
 		}
 		if first == second {
-			t.Error("second dbt test printed exactly the first one's output: answered from cache")
+			fail(t, "second dbt test printed exactly the first one's output: answered from cache")
 		}
 		// The first call's parse was kept: the second re-parses nothing.
 		if strings.Contains(second, "Unable to do partial parsing") {
-			t.Errorf("the second dbt test parsed the project in full:\n%s", second)
+			errorf(t, "the second dbt test parsed the project in full:\n%s", second)
 		}
 	})
 }
@@ -425,7 +430,7 @@ func runDAG(t *testing.T, token string) string {
 	run, err := restapi.RunDAG(fmt.Sprintf("http://localhost:%d", apiPort), token, dagID,
 		map[string]any{"logical_date": logical, "dag_run_id": "e2e-" + fmt.Sprint(time.Now().Unix())}, 10*time.Minute)
 	if run.DagRunID == "" {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	path := base + "/dagRuns/" + run.DagRunID
 	final := run.State
@@ -444,7 +449,7 @@ func runDAG(t *testing.T, token string) string {
 			b, _ := json.MarshalIndent(logs, "", " ")
 			t.Logf("task %s: %s\n%s", ti.TaskID, ti.State, tail(string(b), 60))
 		}
-		t.Fatalf("DAG run %s ended %s", run.DagRunID, final)
+		fatalf(t, "DAG run %s ended %s", run.DagRunID, final)
 	}
 	// Unpausing also made the scheduler plan yesterday's run, which it
 	// creates only once the manual run has ended (max_active_runs=1): wait
@@ -489,11 +494,12 @@ func keys[V any](m map[string]V) []string {
 // TestEltCheckFunction runs the module's own end-to-end check on fresh data:
 // the stack, the DAG through the REST API, dbt build, marts against raw rows.
 func TestEltCheckFunction(t *testing.T) {
+	recapOnFailure(t)
 	wipe(t, moduleArgs())
 	out := mustCall(t, 30*time.Minute, "elt-check")
 	for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
 		if !strings.Contains(out, want) {
-			t.Errorf("elt-check output lacks %q:\n%s", want, tail(out, 40))
+			errorf(t, "elt-check output lacks %q:\n%s", want, tail(out, 40))
 		}
 	}
 	t.Log(tail(out, 6))
@@ -502,13 +508,14 @@ func TestEltCheckFunction(t *testing.T) {
 // TestDbtDocsServe serves the generated dbt docs and fetches the page, the
 // manifest (the project's models) and the catalog (what the database holds).
 func TestDbtDocsServe(t *testing.T) {
+	recapOnFailure(t)
 	const port = 18081
 	docs := startService(t, "dbt-docs", "up", "--ports", fmt.Sprintf("%d:8081", port))
 	defer stop(t, docs)
 	var body string
 	waitFor(t, "dbt docs served", 10*time.Minute, 3*time.Second, func() error {
 		if docs.Exited() {
-			t.Fatalf("dbt-docs exited:\n%s", tail(docs.Log.String(), 40))
+			fatalf(t, "dbt-docs exited:\n%s", tail(docs.Log.String(), 40))
 		}
 		for _, path := range []string{"/", "/manifest.json", "/catalog.json"} {
 			resp, err := http.Get(fmt.Sprintf("http://localhost:%d%s", port, path))
@@ -526,7 +533,7 @@ func TestDbtDocsServe(t *testing.T) {
 	})
 	for _, want := range []string{"<html", "customer_revenue"} {
 		if !strings.Contains(body, want) {
-			t.Errorf("docs lack %q", want)
+			errorf(t, "docs lack %q", want)
 		}
 	}
 }
@@ -540,10 +547,11 @@ func TestDbtDocsServe(t *testing.T) {
 // to two sets of schemas, a non-default DBT_SCHEMA puts every relation in
 // schemas derived from it; dbt-ci-drop removes them.
 func TestDbtCI(t *testing.T) {
+	recapOnFailure(t)
 	proj := t.TempDir()
 	for _, dir := range []string{"init", "dbt", "scripts"} {
 		if err := os.CopyFS(filepath.Join(proj, dir), os.DirFS(filepath.Join(repoRoot(), dir))); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 	}
 	for _, generated := range []string{"target", "dbt_packages", "logs"} {
@@ -564,16 +572,16 @@ func TestDbtCI(t *testing.T) {
 
 	first := t.TempDir()
 	if _, err := ci(t, module, "--schema-suffix", "e2e_a", "-o", first); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	keepExported(t, first)
 	for _, f := range []string{"manifest.json", "run_results.json", "catalog.json", "index.html", "static_index.html", "summary.md", "dbt-exit-code"} {
 		if info, err := os.Stat(filepath.Join(first, f)); err != nil || info.Size() == 0 {
-			t.Errorf("artifact %s missing or empty: %v", f, err)
+			errorf(t, "artifact %s missing or empty: %v", f, err)
 		}
 	}
 	if summary, _ := os.ReadFile(filepath.Join(first, "summary.md")); !strings.Contains(string(summary), "# dbt build: passed") {
-		t.Errorf("summary of a passing build:\n%s", summary)
+		errorf(t, "summary of a passing build:\n%s", summary)
 	}
 
 	t.Run("state-aware: the changed model, its unchanged parent deferred to the state's", func(t *testing.T) {
@@ -584,18 +592,18 @@ func TestDbtCI(t *testing.T) {
 		model := filepath.Join(proj, "dbt/models/marts/daily_revenue.sql")
 		f, err := os.OpenFile(model, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		fmt.Fprintln(f, "-- changed by the e2e test")
 		f.Close()
 		second := t.TempDir()
 		t.Cleanup(func() { // e2e_c's schemas, whatever happens
 			if _, err := callWith(t, 10*time.Minute, module, "dbt-ci-drop", "--source", proj, "--schema-suffix", "e2e_c"); err != nil {
-				t.Error(err)
+				fail(t, err)
 			}
 		})
 		if _, err := ci(t, module, "--schema-suffix", "e2e_c", "--state", first, "-o", second); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		keepExported(t, second)
 		want := lineage(t, filepath.Join(first, "manifest.json"), "model.shop_analytics.daily_revenue")
@@ -606,58 +614,58 @@ func TestDbtCI(t *testing.T) {
 			}
 		}
 		if !maps.Equal(got, want) || !got["model.shop_analytics.daily_revenue"] {
-			t.Errorf("models built %v, want the changed one and its children %v", keys(got), keys(want))
+			errorf(t, "models built %v, want the changed one and its children %v", keys(got), keys(want))
 		}
 		rel, err := psql("dbt", dbtPW, "analytics", "SELECT to_regclass('public_e2e_c_marts.daily_revenue') IS NOT NULL, "+
 			"to_regclass('public_e2e_c_staging.stg_orders') IS NULL, (SELECT count(*) FROM public_e2e_c_marts.daily_revenue) > 0")
 		if err != nil || rel != "t|t|t" {
-			t.Errorf("daily_revenue built in e2e_c from the deferred stg_orders (built, parent absent, rows): %q %v", rel, err)
+			errorf(t, "daily_revenue built in e2e_c from the deferred stg_orders (built, parent absent, rows): %q %v", rel, err)
 		}
 	})
 
 	t.Run("a failing data test fails the call and is named with its rows", func(t *testing.T) {
 		failing := filepath.Join(proj, "dbt/tests/e2e_must_fail.sql")
 		if err := os.WriteFile(failing, []byte("select order_id from {{ ref('stg_orders') }}\n"), 0o644); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		defer os.Remove(failing)
 		rows, err := psql("dbt", dbtPW, "analytics", "SELECT count(*) FROM public_e2e_a_staging.stg_orders")
 		if err != nil || rows == "0" {
-			t.Fatalf("stg_orders rows: %q %v", rows, err)
+			fatalf(t, "stg_orders rows: %q %v", rows, err)
 		}
 		_, err = ci(t, module, "--schema-suffix", "e2e_a")
 		if err == nil {
-			t.Fatal("a failing test passed the call")
+			fatal(t, "a failing test passed the call")
 		}
 		for _, want := range []string{"dbt failed (exit 1)", "FAIL test e2e_must_fail, " + rows + " failing rows"} {
 			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error lacks %q:\n%v", want, err)
+				errorf(t, "error lacks %q:\n%v", want, err)
 			}
 		}
 		kept := t.TempDir()
 		if _, err := ci(t, module, "--schema-suffix", "e2e_a", "--allow-failure", "-o", kept); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		keepExported(t, kept)
 		code, _ := os.ReadFile(filepath.Join(kept, "dbt-exit-code"))
 		if strings.TrimSpace(string(code)) != "1" || len(runResults(t, filepath.Join(kept, "run_results.json"))) == 0 {
-			t.Errorf("--allow-failure: exit code %q, run results missing?", code)
+			errorf(t, "--allow-failure: exit code %q, run results missing?", code)
 		}
 	})
 
 	t.Run("schemas: one set per suffix, all derived from DBT_SCHEMA", func(t *testing.T) {
 		if _, err := ci(t, module, "--schema-suffix", "e2e_b"); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		got, err := psql("dbt", dbtPW, "analytics", "SELECT string_agg(table_schema, ',' ORDER BY table_schema) FROM information_schema.tables "+
 			"WHERE table_name = 'daily_revenue' AND table_schema LIKE 'public_e2e_%'")
 		if err != nil || got != "public_e2e_a_marts,public_e2e_b_marts" {
-			t.Errorf("daily_revenue in schemas %q (%v), want one per suffix", got, err)
+			errorf(t, "daily_revenue in schemas %q (%v), want one per suffix", got, err)
 		}
 		judge := t.TempDir()
 		withSchema := append(slices.Clone(module), "--set", "DBT_SCHEMA=e2e_judge")
 		if _, err := ci(t, withSchema, "-o", judge); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		keepExported(t, judge)
 		n := 0
@@ -667,29 +675,29 @@ func TestDbtCI(t *testing.T) {
 			}
 			n++
 			if parts := strings.Split(r.RelationName, "."); len(parts) != 3 || !strings.HasPrefix(parts[1], `"e2e_judge`) {
-				t.Errorf("%s landed in %s, outside DBT_SCHEMA e2e_judge", r.UniqueID, r.RelationName)
+				errorf(t, "%s landed in %s, outside DBT_SCHEMA e2e_judge", r.UniqueID, r.RelationName)
 			}
 		}
 		if n < 4 {
-			t.Errorf("only %d relations named in the run", n)
+			errorf(t, "only %d relations named in the run", n)
 		}
 		// Seeds too: every schema the run made is derived from DBT_SCHEMA.
 		schemas, err := psql("dbt", dbtPW, "analytics", "SELECT string_agg(DISTINCT table_schema, ',' ORDER BY table_schema) "+
 			"FROM information_schema.tables WHERE table_schema LIKE 'e2e\\_judge%'")
 		if err != nil || schemas != "e2e_judge_marts,e2e_judge_reference,e2e_judge_staging" {
-			t.Errorf("schemas of the e2e_judge run: %q (%v)", schemas, err)
+			errorf(t, "schemas of the e2e_judge run: %q (%v)", schemas, err)
 		}
 		for _, drop := range [][]string{{"--schema-suffix", "e2e_a"}, {"--schema-suffix", "e2e_b"}} {
 			if _, err := callWith(t, 10*time.Minute, module, append([]string{"dbt-ci-drop", "--source", proj}, drop...)...); err != nil {
-				t.Error(err)
+				fail(t, err)
 			}
 		}
 		if _, err := callWith(t, 10*time.Minute, withSchema, "dbt-ci-drop"); err != nil {
-			t.Error(err)
+			fail(t, err)
 		}
 		left, _ := psql("dbt", dbtPW, "analytics", `SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE 'public\_e2e\_%' OR schema_name LIKE 'e2e\_judge%'`)
 		if left != "0" {
-			t.Errorf("%s schemas left after dbt-ci-drop", left)
+			errorf(t, "%s schemas left after dbt-ci-drop", left)
 		}
 	})
 }
@@ -710,7 +718,7 @@ func runResults(t *testing.T, path string) []runResult {
 		err = json.Unmarshal(data, &rr)
 	}
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return rr.Results
 }
@@ -726,7 +734,7 @@ func lineage(t *testing.T, manifest, model string) map[string]bool {
 		err = json.Unmarshal(data, &m)
 	}
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	out := map[string]bool{}
 	var walk func(string)
@@ -786,14 +794,14 @@ func liveEdits(t *testing.T, token string) {
 	build := exec.Command("go", "build", "-o", bin, "./cmd/live")
 	build.Dir = repoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/live: %v\n%s", err, out)
+		fatalf(t, "go build ./cmd/live: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, append([]string{"--project", repoRoot()}, projectArgs()...)...)
 	cmd.Env = append(os.Environ(), "AIRFLOW_WWW_PASSWORD="+secrets["E2E_AIRFLOW_WWW_PASSWORD"])
 	out := &harness.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	stopped := false
 	defer func() {
@@ -822,7 +830,7 @@ func liveEdits(t *testing.T, token string) {
 	write := func(path, content string) func() {
 		return func() {
 			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-				t.Fatal(err)
+				fatal(t, err)
 			}
 		}
 	}
@@ -858,12 +866,12 @@ func liveEdits(t *testing.T, token string) {
 	time.Sleep(2 * time.Second) // live looks at Airflow every 250 ms while it follows a file
 	for _, f := range []string{"e2e_edit_broken.py", "e2e_edit_helper.py"} {
 		if strings.Contains(out.String(), "dags/"+f+": its DAGs are gone") {
-			t.Errorf("live says the DAGs of %s, which had none, are gone:\n%s", f, out.String())
+			errorf(t, "live says the DAGs of %s, which had none, are gone:\n%s", f, out.String())
 		}
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
-		t.Errorf("live did not stop cleanly on Ctrl-C: %v", err)
+		errorf(t, "live did not stop cleanly on Ctrl-C: %v", err)
 	}
 	stopped = true
 }

@@ -29,6 +29,7 @@ func faultArgs() []string {
 // both: the DAG runs still succeed. Then workers of a second machine join
 // the stack, and that machine goes away mid-run (remoteWorkers).
 func TestFaults(t *testing.T) {
+	recapOnFailure(t)
 	if os.Geteuid() != 0 {
 		t.Skip("the fault tests signal the engine's processes from this host: run them as root on the engine's machine (CI does)")
 	}
@@ -62,7 +63,7 @@ func TestFaults(t *testing.T) {
 		})
 		sup, worker, err := supervisorOf(ps, marker.pid)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		before := children(ps, sup.pid)
 		killed := killDescendants(sup.pid)
@@ -82,10 +83,10 @@ func TestFaults(t *testing.T) {
 		t.Logf("run %s: %s %s after the kill; task %s at try %d",
 			runID, state, time.Since(killedAt).Round(time.Second), ti.State, ti.TryNumber)
 		if state != "success" {
-			t.Fatalf("run %s ended %s after its worker was killed", runID, state)
+			fatalf(t, "run %s ended %s after its worker was killed", runID, state)
 		}
 		if ti.TryNumber != 2 {
-			t.Errorf("the task succeeded at try %d, want 2 (the first try died with its worker)", ti.TryNumber)
+			errorf(t, "the task succeeded at try %d, want 2 (the first try died with its worker)", ti.TryNumber)
 		}
 	})
 
@@ -93,17 +94,17 @@ func TestFaults(t *testing.T) {
 		waitHealthy(t, st, 3*time.Minute)
 		sup, err := supervisor("postgres", faultProject)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		server := children(processes(), sup.pid)
 		if len(server) != 1 {
-			t.Fatalf("postgres's supervisor has %d children, want the server", len(server))
+			fatalf(t, "postgres's supervisor has %d children, want the server", len(server))
 		}
 		restartsBefore := strings.Count(st.Log.String(), "airflow-scheduler: exited")
 		// Hold the supervisor, so postgres stays down like after `docker
 		// stop`, then stop the server (INT: its fast shutdown).
 		if err := syscall.Kill(sup.pid, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		resumed := false
 		resume := func() {
@@ -114,7 +115,7 @@ func TestFaults(t *testing.T) {
 		}
 		defer resume()
 		if err := syscall.Kill(server[0].pid, syscall.SIGINT); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		stoppedAt := time.Now()
 		waitFor(t, "postgres down", time.Minute, time.Second, func() error {
@@ -156,7 +157,7 @@ func TestFaults(t *testing.T) {
 			backAt.Sub(stoppedAt).Round(time.Second), resumedAt.Sub(stoppedAt).Round(time.Second),
 			backAt.Sub(resumedAt).Round(time.Second), healthyAt.Sub(backAt).Round(time.Second), restarts, runID, state)
 		if state != "success" {
-			t.Fatalf("the first run after postgres came back ended %s", state)
+			fatalf(t, "the first run after postgres came back ended %s", state)
 		}
 	})
 
@@ -177,7 +178,7 @@ func triggerFault(t *testing.T, token string, conf map[string]any) string {
 		body["conf"] = conf
 	}
 	if err := api("POST", "/api/v2/dags/fault_retry/dagRuns", token, body, &run); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return run.DagRunID
 }
@@ -207,7 +208,7 @@ func taskInstance(t *testing.T, token, runID string) faultTI {
 	t.Helper()
 	var ti faultTI
 	if err := api("GET", "/api/v2/dags/fault_retry/dagRuns/"+runID+"/taskInstances/hold", token, nil, &ti); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return ti
 }

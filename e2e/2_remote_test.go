@@ -31,7 +31,7 @@ const remoteDAG = "remote_fanout"
 func remoteWorkers(t *testing.T, token string) {
 	addr, err := harness.HostAddr()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	node := []string{"worker-node", "--stack", addr, "--advertise", addr}
 	nodeProject := faultProject + "-node"
@@ -46,11 +46,11 @@ func remoteWorkers(t *testing.T, token string) {
 		start := time.Now()
 		out, err := callWith(t, 10*time.Minute, wrong, append(node, "up")...)
 		if err == nil {
-			t.Fatalf("the worker node started with a wrong Valkey password:\n%s", tail(out, 20))
+			fatalf(t, "the worker node started with a wrong Valkey password:\n%s", tail(out, 20))
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, "VALKEY_PASSWORD: the stack's Valkey at") || !strings.Contains(msg, "refused the password") {
-			t.Fatalf("the error does not name VALKEY_PASSWORD as refused:\n%s", tail(msg, 30))
+			fatalf(t, "the error does not name VALKEY_PASSWORD as refused:\n%s", tail(msg, 30))
 		}
 		t.Logf("refused in %s", time.Since(start).Round(time.Second))
 	})
@@ -67,7 +67,7 @@ func remoteWorkers(t *testing.T, token string) {
 	}()
 	t0 := time.Now()
 	if err := harness.WaitPort(st, pipeline.PortWorkerLog, 10*time.Minute); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Logf("the worker node's log server on the host after %s", time.Since(t0).Round(time.Second))
 	nodeWorkers := []string{"airflow-worker-1@" + addr, "airflow-worker-2@" + addr}
@@ -91,7 +91,7 @@ func remoteWorkers(t *testing.T, token string) {
 		run, err := restapi.RunDAG(testProject.API(), token, remoteDAG,
 			map[string]any{"logical_date": nil, "dag_run_id": fmt.Sprintf("remote-%d", time.Now().UnixNano())}, 10*time.Minute)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		tis := remoteTasks(t, token, run.DagRunID)
 		var onNode, onStack []remoteTI
@@ -104,13 +104,13 @@ func remoteWorkers(t *testing.T, token string) {
 		}
 		t.Logf("run %s: %d tasks on the node (%s), %d on the stack's workers", run.DagRunID, len(onNode), addr, len(onStack))
 		if len(tis) != 20 || len(onNode) == 0 || len(onStack) == 0 {
-			t.Fatalf("want 20 tasks on both machines, got %d: %d on the node, %d on the stack", len(tis), len(onNode), len(onStack))
+			fatalf(t, "want 20 tasks on both machines, got %d: %d on the node, %d on the stack", len(tis), len(onNode), len(onStack))
 		}
 		ti := onNode[0]
 		log := taskLog(t, token, run.DagRunID, ti)
 		want := fmt.Sprintf("remote-fanout task %d try 1 on %s", ti.MapIndex, addr)
 		if !strings.Contains(log, want) || !strings.Contains(log, fmt.Sprintf("http://%s:%d/log/", addr, pipeline.PortWorkerLog)) {
-			t.Fatalf("the log of task %d, read through the stack, is not the node's (want %q from its log server):\n%s", ti.MapIndex, want, tail(log, 20))
+			fatalf(t, "the log of task %d, read through the stack, is not the node's (want %q from its log server):\n%s", ti.MapIndex, want, tail(log, 20))
 		}
 	})
 
@@ -164,7 +164,7 @@ func remoteWorkers(t *testing.T, token string) {
 		t.Logf("killed the worker node while %d tasks ran on it", len(running))
 		r := <-done
 		if r.err != nil {
-			t.Fatalf("after the node was killed: %v", r.err)
+			fatalf(t, "after the node was killed: %v", r.err)
 		}
 		t.Logf("run %s succeeded %s after the kill", runID, time.Since(killedAt).Round(time.Second))
 		final := remoteTasks(t, token, runID)
@@ -174,7 +174,7 @@ func remoteWorkers(t *testing.T, token string) {
 					continue
 				}
 				if ti.State != "success" || ti.TryNumber < 2 || ti.Hostname == addr {
-					t.Errorf("task %d, running on the killed node: %s at try %d on %s; want success at a later try on the stack",
+					errorf(t, "task %d, running on the killed node: %s at try %d on %s; want success at a later try on the stack",
 						ti.MapIndex, ti.State, ti.TryNumber, ti.Hostname)
 				}
 			}
@@ -194,7 +194,7 @@ func remoteTasks(t *testing.T, token, runID string) []remoteTI {
 	t.Helper()
 	tis, err := readRemoteTasks(token, runID)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return tis
 }
@@ -218,7 +218,7 @@ func taskLog(t *testing.T, token, runID string, ti remoteTI) string {
 	path := fmt.Sprintf("/api/v2/dags/%s/dagRuns/%s/taskInstances/work/logs/%d?map_index=%d&full_content=true",
 		remoteDAG, url.PathEscape(runID), ti.TryNumber, ti.MapIndex)
 	if err := api("GET", path, token, nil, &out); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	var b strings.Builder
 	for _, c := range out.Content {

@@ -33,7 +33,7 @@ func flowerStatus(t *testing.T, user, password string) int {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
@@ -59,7 +59,7 @@ func decrypted(t *testing.T, module []string, conn string) (string, error) {
 			return pw, nil
 		}
 	}
-	t.Fatalf("decrypt_connection.py printed no password for %s:\n%s", conn, out)
+	fatalf(t, "decrypt_connection.py printed no password for %s:\n%s", conn, out)
 	return "", nil
 }
 
@@ -72,6 +72,7 @@ func decrypted(t *testing.T, module []string, conn string) (string, error) {
 // key: the old ciphertext fails to decrypt. Flower asks for the admin's
 // login; a default password is named in `up`'s output.
 func TestPasswordChangesTakeEffect(t *testing.T) {
+	recapOnFailure(t)
 	wipe(t, moduleArgs())
 	run := func(module []string, f func(st *harness.Running)) {
 		t.Helper()
@@ -84,24 +85,24 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 	run(moduleArgs(), func(*harness.Running) {
 		token := login(t)
 		if code := flowerStatus(t, "", ""); code != http.StatusUnauthorized {
-			t.Errorf("Flower without a login: %d, want 401", code)
+			errorf(t, "Flower without a login: %d, want 401", code)
 		}
 		if code := flowerStatus(t, "airflow", secrets["E2E_AIRFLOW_WWW_PASSWORD"]); code != http.StatusOK {
-			t.Errorf("Flower with the admin's login: %d, want 200", code)
+			errorf(t, "Flower with the admin's login: %d, want 200", code)
 		}
 		conn := map[string]any{"connection_id": "e2e_rotation", "conn_type": "postgres", "host": "db.example",
 			"login": "u", "password": connPassword}
 		if err := api("POST", "/api/v2/connections", token, conn, nil); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		got, err := psql("airflow", secrets["E2E_AIRFLOW_DB_PASSWORD"], "airflow",
 			"SELECT is_encrypted, password FROM connection WHERE conn_id = 'e2e_rotation'")
 		if err != nil {
-			t.Fatal(got, err)
+			fatal(t, got, err)
 		}
 		encrypted, cipher, _ := strings.Cut(got, "|")
 		if encrypted != "t" || cipher == "" || strings.Contains(cipher, connPassword) {
-			t.Fatalf("the connection's password is not stored encrypted: %q", got)
+			fatalf(t, "the connection's password is not stored encrypted: %q", got)
 		}
 		ciphertext = cipher
 	})
@@ -109,32 +110,32 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 	next := newPasswordArgs()
 	run(next, func(*harness.Running) {
 		if _, err := restapi.Token(testProject.API(), "airflow", secrets["E2E_AIRFLOW_WWW_PASSWORD"]); err == nil || !strings.Contains(err.Error(), "401") {
-			t.Errorf("the old admin password still gets a token: %v", err)
+			errorf(t, "the old admin password still gets a token: %v", err)
 		}
 		token := loginWith(t, secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"])
 		for _, r := range []struct{ user, env, db string }{
 			{"app", "POSTGRES_PASSWORD", "app"}, {"airflow", "AIRFLOW_DB_PASSWORD", "airflow"}, {"dbt", "DBT_DB_PASSWORD", "analytics"},
 		} {
 			if out, err := psql(r.user, secrets["E2E_NEW_"+r.env], r.db, "SELECT 1"); err != nil {
-				t.Errorf("%s does not accept its new password: %v %s", r.user, err, out)
+				errorf(t, "%s does not accept its new password: %v %s", r.user, err, out)
 			}
 			if out, err := psql(r.user, secrets["E2E_"+r.env], r.db, "SELECT 1"); err == nil || !strings.Contains(out, "password authentication failed") {
-				t.Errorf("%s's old password is not refused: %v %s", r.user, err, out)
+				errorf(t, "%s's old password is not refused: %v %s", r.user, err, out)
 			}
 		}
 		if code := flowerStatus(t, "airflow", secrets["E2E_NEW_AIRFLOW_WWW_PASSWORD"]); code != http.StatusOK {
-			t.Errorf("Flower with the new admin password: %d, want 200", code)
+			errorf(t, "Flower with the new admin password: %d, want 200", code)
 		}
 		// A task is queued on Valkey and run by a worker: both on the new
 		// broker password.
 		run, err := restapi.RunDAG(testProject.API(), token, "deferred_heartbeat", nil, 10*time.Minute)
 		if err != nil {
-			t.Errorf("a DAG run through Celery after the Valkey password changed: %v", err)
+			errorf(t, "a DAG run through Celery after the Valkey password changed: %v", err)
 		} else {
 			t.Logf("DAG run %s: %s, on the new Valkey password", run.DagRunID, run.State)
 		}
 		if got, err := decrypted(t, next, "e2e_rotation"); err != nil || got != connPassword {
-			t.Errorf("the connection after the password change decrypts to %q (%v), want %q", got, err, connPassword)
+			errorf(t, "the connection after the password change decrypts to %q (%v), want %q", got, err, connPassword)
 		}
 	})
 
@@ -143,18 +144,18 @@ func TestPasswordChangesTakeEffect(t *testing.T) {
 	withDefault := withoutFlag(next, "--valkey-password")
 	run(withDefault, func(st *harness.Running) {
 		if !strings.Contains(st.Log.String(), "VALKEY_PASSWORD is the spec's default password") {
-			t.Error("up does not warn about the default Valkey password")
+			fail(t, "up does not warn about the default Valkey password")
 		}
 		insert := fmt.Sprintf("INSERT INTO connection (conn_id, conn_type, password, is_encrypted, is_extra_encrypted) "+
 			"VALUES ('e2e_old_key', 'postgres', '%s', true, false)", ciphertext)
 		if out, err := psql("airflow", secrets["E2E_NEW_AIRFLOW_DB_PASSWORD"], "airflow", insert); err != nil {
-			t.Fatal(out, err)
+			fatal(t, out, err)
 		}
 		got, err := decrypted(t, withDefault, "e2e_old_key")
 		if err == nil {
-			t.Errorf("after wipe, a value encrypted with the old key decrypts to %q", got)
+			errorf(t, "after wipe, a value encrypted with the old key decrypts to %q", got)
 		} else if !strings.Contains(err.Error(), "InvalidToken") {
-			t.Errorf("the old ciphertext fails otherwise than by the key (cryptography's InvalidToken):\n%v", err)
+			errorf(t, "the old ciphertext fails otherwise than by the key (cryptography's InvalidToken):\n%v", err)
 		}
 	})
 	wipe(t, withDefault)

@@ -27,6 +27,7 @@ import (
 // in), before any container runs. Then a secret through --set, and workers
 // out of range.
 func TestBadInputRejectedBeforeStart(t *testing.T) {
+	recapOnFailure(t)
 	cases := []struct{ line, want string }{
 		{"POSTGRES_PASSWORD=", "POSTGRES_PASSWORD: must not be empty"},
 		{"VALKEY_PASSWORD=", "VALKEY_PASSWORD: must not be empty"},
@@ -56,23 +57,23 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv.String()), 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	_, progress, err := callOutput(t, 2*time.Minute, nil, "up", "--source", dir, "up")
 	if err == nil {
-		t.Fatal("a .env full of bad values was accepted")
+		fatal(t, "a .env full of bad values was accepted")
 	}
 	msg := ansi.ReplaceAllString(err.Error(), "")
 	if containersRan(progress) {
-		t.Error("containers were created before the error")
+		fail(t, "containers were created before the error")
 	}
 	for _, tc := range cases {
 		if !strings.Contains(msg, tc.want) {
-			t.Errorf("%q: the error lacks %q", tc.line, tc.want)
+			errorf(t, "%q: the error lacks %q", tc.line, tc.want)
 		}
 	}
 	if !strings.Contains(msg, ".env line 21: key cannot contain a space") {
-		t.Error("the unreadable line is not named by its number")
+		fail(t, "the unreadable line is not named by its number")
 	}
 	extra := map[string][]string{
 		"a secret is never a plain argument; pass it with --valkey-password env://VAR": {"--set", "VALKEY_PASSWORD=plain", "config"},
@@ -80,18 +81,19 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	}
 	for want, args := range extra {
 		if _, err := callWith(t, 2*time.Minute, projectArgs(), args...); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%v: not rejected with %q: %v", args, want, err)
+			errorf(t, "%v: not rejected with %q: %v", args, want, err)
 		}
 	}
 	// wipe of the default project, which every unnamed checkout shares.
 	if _, err := callWith(t, 2*time.Minute, nil, "wipe"); err == nil || !strings.Contains(err.Error(), "which every checkout without a COMPOSE_PROJECT_NAME shares") {
-		t.Errorf("wipe of the unnamed default project: not refused clearly: %v", err)
+		errorf(t, "wipe of the unnamed default project: not refused clearly: %v", err)
 	}
 }
 
 // TestPersistence: PostgreSQL rows and Valkey keys survive a stop and a
 // start; another project does not see them; wipe removes them.
 func TestPersistence(t *testing.T) {
+	recapOnFailure(t)
 	wipe(t, moduleArgs())
 	pgPW := secrets["E2E_POSTGRES_PASSWORD"]
 	withServices := func(t *testing.T, extra []string, f func()) {
@@ -121,7 +123,7 @@ func TestPersistence(t *testing.T) {
 		alive := func() {
 			for name, s := range map[string]*harness.Running{"postgres": pg, "valkey": kv} {
 				if s != nil && s.Exited() {
-					t.Fatalf("%s exited:\n%s", name, tail(s.Log.String(), 40))
+					fatalf(t, "%s exited:\n%s", name, tail(s.Log.String(), 40))
 				}
 			}
 		}
@@ -140,38 +142,38 @@ func TestPersistence(t *testing.T) {
 	}
 	withServices(t, nil, func() {
 		if out, err := psql("app", pgPW, "app", "CREATE TABLE persisted (v int); INSERT INTO persisted VALUES (42)"); err != nil {
-			t.Fatal(out, err)
+			fatal(t, out, err)
 		}
 		if got, err := valkey("SET", "persisted", "yes"); err != nil || got != "+OK" {
-			t.Fatalf("SET: %q %v", got, err)
+			fatalf(t, "SET: %q %v", got, err)
 		}
 		time.Sleep(2 * time.Second) // AOF fsyncs every second
 	})
 	withServices(t, nil, func() {
 		if got, err := psql("app", pgPW, "app", "SELECT v FROM persisted"); got != "42" {
-			t.Errorf("after restart, postgres row: %q %v", got, err)
+			errorf(t, "after restart, postgres row: %q %v", got, err)
 		}
 		if got, err := valkey("GET", "persisted"); got != "yes" {
-			t.Errorf("after restart, valkey key: %q %v", got, err)
+			errorf(t, "after restart, valkey key: %q %v", got, err)
 		}
 	})
 	other := []string{"--set", "COMPOSE_PROJECT_NAME=" + project + "-other"}
 	withServices(t, other, func() {
 		if got, _ := psql("app", pgPW, "app", "SELECT to_regclass('persisted') IS NULL"); got != "t" {
-			t.Errorf("another project sees the table: %q", got)
+			errorf(t, "another project sees the table: %q", got)
 		}
 		if got, _ := valkey("EXISTS", "persisted"); got != "0" {
-			t.Errorf("another project sees the key: %q", got)
+			errorf(t, "another project sees the key: %q", got)
 		}
 	})
 	wipe(t, append(moduleArgs(), other...))
 	wipe(t, moduleArgs())
 	withServices(t, nil, func() {
 		if got, _ := psql("app", pgPW, "app", "SELECT to_regclass('persisted') IS NULL"); got != "t" {
-			t.Errorf("wipe left the table: %q", got)
+			errorf(t, "wipe left the table: %q", got)
 		}
 		if got, _ := valkey("EXISTS", "persisted"); got != "0" {
-			t.Errorf("wipe left the key: %q", got)
+			errorf(t, "wipe left the key: %q", got)
 		}
 	})
 }
@@ -222,25 +224,26 @@ func valkey(args ...string) (string, error) {
 // second run changes nothing), then against a metadata database that does
 // not exist (a clear error, not a silent success).
 func TestInitIsIdempotentAndFailsLoudly(t *testing.T) {
+	recapOnFailure(t)
 	first := mustCall(t, 15*time.Minute, "init")
 	second := mustCall(t, 15*time.Minute, "init")
 	for i, out := range []string{first, second} {
 		if !strings.Contains(out, "airflow-init: done") {
-			t.Errorf("init run %d did not finish:\n%s", i+1, tail(out, 20))
+			errorf(t, "init run %d did not finish:\n%s", i+1, tail(out, 20))
 		}
 	}
 	if !strings.Contains(second, "admin user 'airflow' already exists") {
-		t.Errorf("second init did not find the admin user:\n%s", tail(second, 20))
+		errorf(t, "second init did not find the admin user:\n%s", tail(second, 20))
 	}
 	// A changed password is no failure any more (PostgreSQL's start gives
 	// the roles the passwords of the configuration, see 2_rotation_test.go);
 	// a metadata database that does not exist is.
 	_, err := call(t, 15*time.Minute, "--set", "AIRFLOW_DB_NAME=no_such_db", "init")
 	if err == nil {
-		t.Fatal("init on a database that does not exist succeeded")
+		fatal(t, "init on a database that does not exist succeeded")
 	}
 	if !strings.Contains(err.Error(), "cannot connect to the Airflow metadata database") {
-		t.Errorf("init failure does not say why:\n%v", err)
+		errorf(t, "init failure does not say why:\n%v", err)
 	}
 }
 
@@ -251,6 +254,7 @@ func TestInitIsIdempotentAndFailsLoudly(t *testing.T) {
 // reads), and every file the tests exported (dbt-target, dbt-ci -o). Each
 // count must be 0.
 func TestNoSecretInOutputOrFiles(t *testing.T) {
+	recapOnFailure(t)
 	dir := t.TempDir()
 	mustCall(t, 15*time.Minute, "dbt-target", "--cmd", "docs generate", "-o", dir)
 	keepExported(t, dir)
@@ -262,7 +266,7 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 	if engineLog := os.Getenv("DAGGER_ENGINE_LOG"); engineLog != "" {
 		data, err := os.ReadFile(engineLog)
 		if err != nil {
-			t.Fatalf("DAGGER_ENGINE_LOG: %v", err)
+			fatalf(t, "DAGGER_ENGINE_LOG: %v", err)
 		}
 		sources["engine log"] = string(data)
 	}
@@ -277,7 +281,7 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 		// The scan reads what it must: a service's output and a task's log.
 		for _, want := range []string{"Starting the scheduler", "loading into the Airflow connection"} {
 			if !strings.Contains(kept, want) {
-				t.Errorf("the kept logs read from the engine's state lack %q: the scan misses them", want)
+				errorf(t, "the kept logs read from the engine's state lack %q: the scan misses them", want)
 			}
 		}
 		sources["the stacks' kept logs (volumes)"] = kept
@@ -290,14 +294,14 @@ func TestNoSecretInOutputOrFiles(t *testing.T) {
 		for what, value := range values {
 			if n := strings.Count(text, value); n > 0 {
 				found += n
-				t.Errorf("%s contains %s %d times", name, what, n)
+				errorf(t, "%s contains %s %d times", name, what, n)
 			}
 		}
 		t.Logf("%-32s %9d bytes searched for %d values: %d occurrences", name, len(text), len(values), found)
 		total += found
 	}
 	if transcript.Len() < 10000 || exported.Len() == 0 {
-		t.Errorf("the transcript (%d bytes) or the exported files (%d bytes) are suspiciously short: were the other tests run?", transcript.Len(), exported.Len())
+		errorf(t, "the transcript (%d bytes) or the exported files (%d bytes) are suspiciously short: were the other tests run?", transcript.Len(), exported.Len())
 	}
 }
 
@@ -319,7 +323,7 @@ func keepExported(t *testing.T, dir string) {
 		return err
 	})
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -379,7 +383,7 @@ func leakable(t *testing.T) map[string]string {
 	}
 	cfg, err := pipeline.LoadConfig(t.Context(), in)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	out := map[string]string{}
 	for env, value := range secrets {
@@ -395,7 +399,7 @@ func leakable(t *testing.T) map[string]string {
 	}
 	rememberKeys(t)
 	if os.Getenv("DAGGER_ENGINE_STATE") != "" && len(generatedKeys) < 6 {
-		t.Errorf("only %d generated keys collected from the engine's state (each stack makes 2): the scan would miss some", len(generatedKeys))
+		errorf(t, "only %d generated keys collected from the engine's state (each stack makes 2): the scan would miss some", len(generatedKeys))
 	}
 	n := 0
 	for key := range generatedKeys {
@@ -425,9 +429,10 @@ func shellEscaped(v string) string {
 // versions of .env.example gave Dagger (DB=tcp://localhost:${POSTGRES_PORT}),
 // which made Dagger itself fail on a bad POSTGRES_PORT.
 func TestBadPortsNamedByTheModule(t *testing.T) {
+	recapOnFailure(t)
 	example, err := os.ReadFile(filepath.Join(repoRoot(), ".env.example"))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	for _, bad := range [][2]string{{"POSTGRES_PORT", "abc"}, {"POSTGRES_PORT", "http"}, {"AIRFLOW_API_PORT", "abc"}, {"FLOWER_PORT", "abc"}} {
 		t.Run(bad[0]+"="+bad[1], func(t *testing.T) {
@@ -436,7 +441,7 @@ func TestBadPortsNamedByTheModule(t *testing.T) {
 			writeDotenv(t, dotenv)
 			_, progress, err := callOutput(t, 3*time.Minute, nil, "up", "up")
 			if err == nil {
-				t.Fatal("accepted")
+				fatal(t, "accepted")
 			}
 			msg := ansi.ReplaceAllString(err.Error(), "")
 			for _, want := range []*regexp.Regexp{
@@ -444,14 +449,14 @@ func TestBadPortsNamedByTheModule(t *testing.T) {
 				regexp.MustCompile(`VALKEY_MAXMEMORY: "[^"]*" needs a positive size with a unit`),
 			} {
 				if !want.MatchString(msg) {
-					t.Errorf("the error lacks %s:\n%s", want, tail(msg, 30))
+					errorf(t, "the error lacks %s:\n%s", want, tail(msg, 30))
 				}
 			}
 			if strings.Contains(msg, "load user defaults") {
-				t.Errorf("Dagger's .env reader spoke first:\n%s", tail(msg, 30))
+				errorf(t, "Dagger's .env reader spoke first:\n%s", tail(msg, 30))
 			}
 			if containersRan(progress) {
-				t.Errorf("containers ran before the error:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+				errorf(t, "containers ran before the error:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
 			}
 		})
 	}
@@ -467,9 +472,10 @@ func containersRan(progress string) bool {
 // The detection itself, on a call that runs a container (the positive
 // control of every "before any container" assertion).
 func TestContainersRanSeesAContainer(t *testing.T) {
+	recapOnFailure(t)
 	_, progress, _ := callOutput(t, 5*time.Minute, projectArgs(), "logs", "--service", "postgres", "--tail", "1")
 	if !containersRan(progress) {
-		t.Errorf("a call that ran a container is not seen to:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+		errorf(t, "a call that ran a container is not seen to:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 
 // TestEquivalenceEnvExample: the repository's .env.example, i.e. every default.
 func TestEquivalenceEnvExample(t *testing.T) {
+	recapOnFailure(t)
 	root := repoRoot()
 	checkEquivalence(t, root, filepath.Join(root, ".env.example"))
 }
@@ -49,6 +50,7 @@ func TestEquivalenceEnvExample(t *testing.T) {
 // Airflow expands $NAME in settings read from the environment. So URLs are
 // compared by their decoded parts, never as strings.
 func TestEquivalenceNonDefaults(t *testing.T) {
+	recapOnFailure(t)
 	root := repoRoot()
 	fernet := base64.URLEncoding.EncodeToString([]byte("equivalence-test-fernet-key-0001"))
 	dotenv := strings.Join([]string{
@@ -87,7 +89,7 @@ func TestEquivalenceNonDefaults(t *testing.T) {
 	}, "\n")
 	file := filepath.Join(t.TempDir(), "nondefault.env")
 	if err := os.WriteFile(file, []byte(dotenv), 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	c := checkEquivalence(t, root, file)
 	// Guard the test itself: had the module not read the file, the
@@ -97,7 +99,7 @@ func TestEquivalenceNonDefaults(t *testing.T) {
 		"AIRFLOW_JWT_ISSUER": c.AirflowJWTIssuer, "COMPOSE_PROJECT_NAME": c.ProjectName,
 	} {
 		if c.Origin[name] != pipeline.FromDotenv {
-			t.Errorf("the module took %s (%q) from %s, not from the test's .env", name, v, c.Origin[name])
+			errorf(t, "the module took %s (%q) from %s, not from the test's .env", name, v, c.Origin[name])
 		}
 	}
 }
@@ -147,24 +149,24 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 	t.Helper()
 	content, err := os.ReadFile(envFile)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	c, err := pipeline.LoadConfig(context.Background(), pipeline.Input{Dotenv: string(content)})
 	if err != nil {
-		t.Fatalf("the module refuses %s:\n%v", envFile, err)
+		fatalf(t, "the module refuses %s:\n%v", envFile, err)
 	}
 	if _, err := pipeline.StackPlan(c, pipeline.Options{Workers: 1, Flower: true}, pipeline.HostGateway); err != nil {
-		t.Fatalf("the module cannot build a stack with Flower from %s: %v", envFile, err)
+		fatalf(t, "the module cannot build a stack with Flower from %s: %v", envFile, err)
 	}
 	cf := composeConfig(t, root, envFile)
 	secrets := pipeline.Secrets(c)
 	mods := moduleServices(c)
 
 	if got, want := sortedKeys(cf.Services), sortedKeys(mods); !slices.Equal(got, want) {
-		t.Errorf("compose has the services %v; the module's counterparts are %v", got, want)
+		errorf(t, "compose has the services %v; the module's counterparts are %v", got, want)
 	}
 	if cf.Name != "" && cf.Name != c.ProjectName { // only compose v2 prints the project name
-		t.Errorf("compose names the project %q, the module %q (COMPOSE_PROJECT_NAME)", cf.Name, c.ProjectName)
+		errorf(t, "compose names the project %q, the module %q (COMPOSE_PROJECT_NAME)", cf.Name, c.ProjectName)
 	}
 	checkHostPorts(t, c, cf)
 	checkVolumeSharing(t, cf, mods)
@@ -194,20 +196,20 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 		}
 		t.Run(name, func(t *testing.T) {
 			if cs.Image != m.Image {
-				t.Errorf("image: compose runs %q, the module %q", cs.Image, m.Image)
+				errorf(t, "image: compose runs %q, the module %q", cs.Image, m.Image)
 			}
 			if got := strings.Join(cs.Profiles, ","); got != wantProfiles[name] {
-				t.Errorf("profiles: compose has %q, the spec says %q", got, wantProfiles[name])
+				errorf(t, "profiles: compose has %q, the spec says %q", got, wantProfiles[name])
 			}
 			restart := cs.Restart
 			if restart == "no" {
 				restart = ""
 			}
 			if want := map[bool]string{true: "always", false: ""}[m.Restart]; restart != want {
-				t.Errorf("restart: compose has %q, but the module's supervisor restart=%v", cs.Restart, m.Restart)
+				errorf(t, "restart: compose has %q, but the module's supervisor restart=%v", cs.Restart, m.Restart)
 			}
 			if m.Restart && len(cs.Healthcheck.Test) == 0 {
-				t.Error("a long-running service without a compose health check")
+				fail(t, "a long-running service without a compose health check")
 			}
 			checkDependsOn(t, cs, m)
 			checkEnv(t, cs, m, secrets)
@@ -216,7 +218,7 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 			if m.Image == c.AirflowImage {
 				for k := range cs.Environment {
 					if strings.HasPrefix(k, "AIRFLOW__") && !moduleAirflowNames[strings.TrimSuffix(k, "_CMD")] {
-						t.Errorf("compose sets the Airflow setting %s, which the module never sets", k)
+						errorf(t, "compose sets the Airflow setting %s, which the module never sets", k)
 					}
 				}
 			}
@@ -239,7 +241,7 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 	for k, secret := range m.SecretEnv {
 		v, ok := secrets[secret]
 		if !ok {
-			t.Errorf("the module's secret %s (for %s) has no value", secret, k)
+			errorf(t, "the module's secret %s (for %s) has no value", secret, k)
 		}
 		want[k] = v
 	}
@@ -252,33 +254,33 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 			continue // this service has no use for the key in the module
 		}
 		if _, set := cs.Environment[key.setting]; set {
-			t.Errorf("compose sets %s itself: even empty it would hide %s_CMD from Airflow", key.setting, key.setting)
+			errorf(t, "compose sets %s itself: even empty it would hide %s_CMD from Airflow", key.setting, key.setting)
 		}
 		cmd, ok := cs.Environment[key.setting+"_CMD"]
 		if !ok {
-			t.Errorf("compose has no %s_CMD to read the key", key.setting)
+			errorf(t, "compose has no %s_CMD to read the key", key.setting)
 			continue
 		}
 		passed := cs.Environment[key.dotenv]
 		switch {
 		case isGiven && isGenerated:
-			t.Errorf("the module both takes %s from .env and generates it", key.dotenv)
+			errorf(t, "the module both takes %s from .env and generates it", key.dotenv)
 		case isGiven:
 			if passed != given {
-				t.Errorf("%s: compose passes %q, the module's secret is %q", key.dotenv, passed, given)
+				errorf(t, "%s: compose passes %q, the module's secret is %q", key.dotenv, passed, given)
 			}
 			if got := runKeyCommand(t, cmd, passed, "", ""); got != given {
-				t.Errorf("%s_CMD prints %q with %s set, want .env's value %q", key.setting, got, key.dotenv, given)
+				errorf(t, "%s_CMD prints %q with %s set, want .env's value %q", key.setting, got, key.dotenv, given)
 			}
 		case isGenerated:
 			if passed != "" {
-				t.Errorf("%s: compose passes %q where the module generates the key", key.dotenv, passed)
+				errorf(t, "%s: compose passes %q where the module generates the key", key.dotenv, passed)
 			}
 			if !cs.mountedVolumeAt(volume) {
-				t.Errorf("the generated %s is read from %s, where compose mounts no volume", key.setting, volume)
+				errorf(t, "the generated %s is read from %s, where compose mounts no volume", key.setting, volume)
 			}
 			if got := runKeyCommand(t, cmd, "", volume, "generated-key-value"); got != "generated-key-value" {
-				t.Errorf("%s_CMD prints %q with %s empty, want the content of %s/key", key.setting, got, key.dotenv, volume)
+				errorf(t, "%s_CMD prints %q with %s empty, want the content of %s/key", key.setting, got, key.dotenv, volume)
 			}
 		}
 	}
@@ -286,13 +288,13 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 		got, ok := cs.Environment[k]
 		switch {
 		case !ok:
-			t.Errorf("%s: the module sets it, compose does not", k)
+			errorf(t, "%s: the module sets it, compose does not", k)
 		case strings.Contains(want[k], "://"):
 			if diff := urlDiff(got, want[k]); diff != "" {
-				t.Errorf("%s: %s", k, diff)
+				errorf(t, "%s: %s", k, diff)
 			}
 		case got != want[k]:
-			t.Errorf("%s: compose %q, module %q", k, got, want[k])
+			errorf(t, "%s: compose %q, module %q", k, got, want[k])
 		}
 	}
 }
@@ -323,12 +325,12 @@ func runKeyCommand(t *testing.T, cmd, dotenvValue, volume, content string) strin
 	}
 	if volume != "" {
 		if !strings.Contains(cmd, volume+"/key") {
-			t.Errorf("the command %q does not read %s/key", cmd, volume)
+			errorf(t, "the command %q does not read %s/key", cmd, volume)
 			return ""
 		}
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "key"), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		cmd = strings.ReplaceAll(cmd, volume, dir)
 	}
@@ -338,7 +340,7 @@ func runKeyCommand(t *testing.T, cmd, dotenvValue, volume, content string) strin
 	run.Env = env
 	out, err := run.Output()
 	if err != nil {
-		t.Errorf("the command %q fails: %v", cmd, err)
+		errorf(t, "the command %q fails: %v", cmd, err)
 	}
 	return string(out)
 }
@@ -350,10 +352,10 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 	switch {
 	case name == "postgres":
 		if len(cs.Command) > 0 || !slices.Equal(cs.Entrypoint, args) {
-			t.Errorf("postgres runs %q %q in compose, %q in the module", cs.Entrypoint, cs.Command, args)
+			errorf(t, "postgres runs %q %q in compose, %q in the module", cs.Entrypoint, cs.Command, args)
 		}
 		if got := argAfter(cs.Healthcheck.Test, "-U"); got != c.PostgresUser {
-			t.Errorf("the health check connects as %q, not POSTGRES_USER %q", got, c.PostgresUser)
+			errorf(t, "the health check connects as %q, not POSTGRES_USER %q", got, c.PostgresUser)
 		}
 		return
 	case name == "valkey":
@@ -362,10 +364,10 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 	case name == "dbt":
 		entry := strings.Join(cs.Entrypoint, " ")
 		if !strings.Contains(entry, `exec dbt "$@"`) || !strings.Contains(entry, "dbt deps") {
-			t.Errorf("the dbt entrypoint does not install the packages and then run dbt: %q", entry)
+			errorf(t, "the dbt entrypoint does not install the packages and then run dbt: %q", entry)
 		}
 		if got := append([]string{"dbt"}, cs.Command...); !slices.Equal(got, args) {
-			t.Errorf("dbt runs %q in compose, %q in the module", got, args)
+			errorf(t, "dbt runs %q in compose, %q in the module", got, args)
 		}
 		return
 	}
@@ -374,33 +376,33 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 	// which reads the variable.
 	if len(args) > 4 && strings.HasSuffix(args[1], "/with-pip.sh") && args[3] == "--" {
 		if args[2] != c.PipAdditionalReqs {
-			t.Errorf("the module's pip step installs %q, not %q", args[2], c.PipAdditionalReqs)
+			errorf(t, "the module's pip step installs %q, not %q", args[2], c.PipAdditionalReqs)
 		}
 		args = args[4:]
 	} else if c.PipAdditionalReqs != "" {
-		t.Errorf("the module has no pip step for %q", c.PipAdditionalReqs)
+		errorf(t, "the module has no pip step for %q", c.PipAdditionalReqs)
 	}
 	if got := cs.Environment["_PIP_ADDITIONAL_REQUIREMENTS"]; got != c.PipAdditionalReqs {
-		t.Errorf("_PIP_ADDITIONAL_REQUIREMENTS: compose %q, module %q", got, c.PipAdditionalReqs)
+		errorf(t, "_PIP_ADDITIONAL_REQUIREMENTS: compose %q, module %q", got, c.PipAdditionalReqs)
 	}
 	cmd, wrapper := cs.Command, cs.Entrypoint
 	if name == "airflow-init" {
 		// Init's entrypoint is the root step; the pip step starts its command.
 		if len(cmd) < 5 || cmd[0] != "bash" || cmd[1] != "-c" {
-			t.Errorf("airflow-init's command has no pip step: %q", cmd)
+			errorf(t, "airflow-init's command has no pip step: %q", cmd)
 			return
 		}
 		wrapper, cmd = cmd[:4], cmd[4:]
 		root := strings.Join(cs.Entrypoint, " ")
 		uid, _, _ := strings.Cut(m.User, ":")
 		if cs.User != "0:0" || !strings.Contains(root, "setpriv --reuid="+uid+" --regid=0 ") {
-			t.Errorf("airflow-init should start as root and drop to %s: user %q, entrypoint %q", m.User, cs.User, root)
+			errorf(t, "airflow-init should start as root and drop to %s: user %q, entrypoint %q", m.User, cs.User, root)
 		}
 	} else if cs.User != m.User {
-		t.Errorf("user: compose %q, module %q", cs.User, m.User)
+		errorf(t, "user: compose %q, module %q", cs.User, m.User)
 	}
 	if !strings.Contains(strings.Join(wrapper, " "), "pip install --quiet --no-cache-dir ${_PIP_ADDITIONAL_REQUIREMENTS}") {
-		t.Errorf("no pip step reading _PIP_ADDITIONAL_REQUIREMENTS before the command: %q", wrapper)
+		errorf(t, "no pip step reading _PIP_ADDITIONAL_REQUIREMENTS before the command: %q", wrapper)
 	}
 	if name == "airflow-worker" {
 		// The module names each worker (airflow-worker-N@host) for Flower;
@@ -410,7 +412,7 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 		}
 	}
 	if !slices.Equal(cmd, args) {
-		t.Errorf("runs %q in compose, %q in the module", cmd, args)
+		errorf(t, "runs %q in compose, %q in the module", cmd, args)
 	}
 }
 
@@ -426,23 +428,23 @@ func checkValkey(t *testing.T, c pipeline.Config, cs *service, args []string, se
 	conf := secrets[pipeline.SecretValkeyConf]
 	confPassword, err := strconv.Unquote(strings.TrimSpace(strings.TrimPrefix(conf, "requirepass ")))
 	if err != nil {
-		t.Errorf("cannot read the module's valkey.conf %q: %v", conf, err)
+		errorf(t, "cannot read the module's valkey.conf %q: %v", conf, err)
 	}
 	if password != confPassword || password != secrets[pipeline.SecretValkeyPassword] || password != c.ValkeyPassword {
-		t.Errorf("Valkey password: compose --requirepass %q, module config file %q, VALKEY_PASSWORD %q", password, confPassword, c.ValkeyPassword)
+		errorf(t, "Valkey password: compose --requirepass %q, module config file %q, VALKEY_PASSWORD %q", password, confPassword, c.ValkeyPassword)
 	}
 	// The module's first argument is its secret config file.
 	if len(args) > 1 && strings.HasSuffix(args[1], ".conf") {
 		args = slices.Delete(args, 1, 2)
 	}
 	if !slices.Equal(cmd, args) {
-		t.Errorf("Valkey options: compose %q, module %q", cmd, args)
+		errorf(t, "Valkey options: compose %q, module %q", cmd, args)
 	}
 	if got := argAfter(cmd, "--maxmemory"); got != c.ValkeyMaxmemory {
-		t.Errorf("maxmemory %q, VALKEY_MAXMEMORY is %q", got, c.ValkeyMaxmemory)
+		errorf(t, "maxmemory %q, VALKEY_MAXMEMORY is %q", got, c.ValkeyMaxmemory)
 	}
 	if got := argAfter(cmd, "--maxmemory-policy"); got != "noeviction" {
-		t.Errorf("eviction policy %q, the spec fixes noeviction", got)
+		errorf(t, "eviction policy %q, the spec fixes noeviction", got)
 	}
 }
 
@@ -460,9 +462,9 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 	}
 	for _, k := range sortedKeys(want) {
 		if got, ok := cs.DependsOn[k]; !ok {
-			t.Errorf("depends_on: the module waits for %s, compose does not", k)
+			errorf(t, "depends_on: the module waits for %s, compose does not", k)
 		} else if got.Condition != want[k] {
-			t.Errorf("depends_on %s: condition %q, want %q", k, got.Condition, want[k])
+			errorf(t, "depends_on %s: condition %q, want %q", k, got.Condition, want[k])
 		}
 	}
 	// A service the module only reaches by name (the worker's api-server),
@@ -472,9 +474,9 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 	}
 	for _, k := range sortedKeys(cs.DependsOn) {
 		if _, ok := want[k]; !ok {
-			t.Errorf("depends_on: compose waits for %s, the module neither waits for it nor reaches it", k)
+			errorf(t, "depends_on: compose waits for %s, the module neither waits for it nor reaches it", k)
 		} else if cs.DependsOn[k].Condition != want[k] {
-			t.Errorf("depends_on %s: condition %q, want %q", k, cs.DependsOn[k].Condition, want[k])
+			errorf(t, "depends_on %s: condition %q, want %q", k, cs.DependsOn[k].Condition, want[k])
 		}
 	}
 }
@@ -493,7 +495,7 @@ func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 		}
 	}
 	if len(want) != 3 || len(want)+1 != len(gw.Ports) {
-		t.Errorf("read %d forwards from the module's gateway %q, which has the ports %v", len(want), gw.Args, gw.Ports)
+		errorf(t, "read %d forwards from the module's gateway %q, which has the ports %v", len(want), gw.Args, gw.Ports)
 	}
 	got := map[string]string{}
 	for name, s := range cf.Services {
@@ -502,10 +504,10 @@ func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 		}
 	}
 	if g, w := sortedKeys(got), sortedKeys(want); !slices.Equal(g, w) {
-		t.Errorf("host ports: compose publishes %v, the module %v", g, w)
+		errorf(t, "host ports: compose publishes %v, the module %v", g, w)
 	}
 	if len(cf.Services["valkey"].Ports) != 0 {
-		t.Error("Valkey must not be reachable from the host")
+		fail(t, "Valkey must not be reachable from the host")
 	}
 }
 
@@ -525,13 +527,13 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 		case v.Path == pipeline.RunDir:
 			continue // the module's data lock; compose's containers are named, one per service
 		case mt == nil:
-			t.Errorf("the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
+			errorf(t, "the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
 		case projectFolder[v.Path] != "":
 			if want := filepath.Join(root, projectFolder[v.Path]); mt.kind != "bind" || mt.source != want {
-				t.Errorf("%s: compose mounts %s %q, the spec's folder is %s", v.Path, mt.kind, mt.source, want)
+				errorf(t, "%s: compose mounts %s %q, the spec's folder is %s", v.Path, mt.kind, mt.source, want)
 			}
 		case mt.kind != "volume":
-			t.Errorf("%s: the module keeps it in a volume, compose mounts %s %q", v.Path, mt.kind, mt.source)
+			errorf(t, "%s: the module keeps it in a volume, compose mounts %s %q", v.Path, mt.kind, mt.source)
 		}
 	}
 	// The module mounts all of init/; compose, the script the service runs
@@ -539,7 +541,7 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 	for _, arg := range m.Args {
 		if name, ok := strings.CutPrefix(arg, pipeline.ScriptsDir+"/"); ok && !strings.HasSuffix(name, "/with-pip.sh") && name != "with-pip.sh" {
 			if mt := cs.mountAt(arg); mt == nil || mt.kind != "bind" || mt.source != filepath.Join(root, "init", name) {
-				t.Errorf("the module runs %s; compose mounts %+v there, not the project's init/%s", arg, mt, name)
+				errorf(t, "the module runs %s; compose mounts %+v there, not the project's init/%s", arg, mt, name)
 			}
 		}
 	}
@@ -556,7 +558,7 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 		mt := cs.mountAt(target)
 		want := filepath.Join(root, mnt.Source)
 		if mt == nil || mt.kind != "bind" || mt.source != want {
-			t.Errorf("the module puts the project's %s at %s; compose mounts %+v there", mnt.Source, target, mt)
+			errorf(t, "the module puts the project's %s at %s; compose mounts %+v there", mnt.Source, target, mt)
 		}
 	}
 }
@@ -577,10 +579,10 @@ func checkVolumeSharing(t *testing.T, cf *file, mods map[string]pipeline.Spec) {
 				continue // reported by checkMounts
 			}
 			if prev, ok := toCompose[v.Key]; ok && prev != mt.source {
-				t.Errorf("the module's volume %s is compose's %s in one service and %s in another", v.Key, prev, mt.source)
+				errorf(t, "the module's volume %s is compose's %s in one service and %s in another", v.Key, prev, mt.source)
 			}
 			if prev, ok := toModule[mt.source]; ok && prev != v.Key {
-				t.Errorf("compose's volume %s holds both the module's %s and %s", mt.source, prev, v.Key)
+				errorf(t, "compose's volume %s holds both the module's %s and %s", mt.source, prev, v.Key)
 			}
 			toCompose[v.Key], toModule[mt.source] = mt.source, v.Key
 		}
@@ -644,7 +646,7 @@ func composeCLI(t *testing.T) []string {
 			return []string{p, "compose"}
 		}
 	}
-	t.Fatal("this check needs docker compose: neither docker-compose nor the docker compose plugin is installed " +
+	fatal(t, "this check needs docker compose: neither docker-compose nor the docker compose plugin is installed "+
 		"(`config` reads the files only, no Docker daemon is needed)")
 	return nil
 }
@@ -669,11 +671,11 @@ func composeConfig(t *testing.T, root, envFile string) *file {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s %s failed: %v\n%s", cli[0], strings.Join(args, " "), err, stderr.String())
+		fatalf(t, "%s %s failed: %v\n%s", cli[0], strings.Join(args, " "), err, stderr.String())
 	}
 	var raw rawFile
 	if err := yaml.Unmarshal(out, &raw); err != nil {
-		t.Fatalf("cannot read the output of compose config: %v\n%s", err, out)
+		fatalf(t, "cannot read the output of compose config: %v\n%s", err, out)
 	}
 	return raw.normalise(t)
 }
@@ -773,14 +775,14 @@ func (r rawFile) normalise(t *testing.T) *file {
 		for _, n := range rs.Ports {
 			p, err := readPort(n)
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				fatalf(t, "%s: %v", name, err)
 			}
 			s.Ports = append(s.Ports, p)
 		}
 		for _, n := range rs.Volumes {
 			m, err := readMount(n)
 			if err != nil {
-				t.Fatalf("%s: %v", name, err)
+				fatalf(t, "%s: %v", name, err)
 			}
 			s.Mounts = append(s.Mounts, m)
 		}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,7 +132,7 @@ func mustCall(t *testing.T, timeout time.Duration, args ...string) string {
 	t.Helper()
 	out, err := call(t, timeout, args...)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return out
 }
@@ -156,7 +157,7 @@ func startWith(t *testing.T, module []string, args ...string) *harness.Running {
 	t.Helper()
 	r, err := testProject.Start(nil, module, args...)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return r
 }
@@ -174,7 +175,7 @@ func waitHealthy(t *testing.T, r *harness.Running, timeout time.Duration) time.D
 	t.Helper()
 	return waitFor(t, "all components healthy", timeout, 2*time.Second, func() error {
 		if r.Exited() {
-			t.Fatalf("up exited early:\n%s", tail(r.Log.String(), 60))
+			fatalf(t, "up exited early:\n%s", tail(r.Log.String(), 60))
 		}
 		return harness.Unhealthy(testProject.API())
 	})
@@ -193,7 +194,7 @@ func loginWith(t *testing.T, password string) string {
 		AccessToken string `json:"access_token"`
 	}
 	if err := api("POST", "/auth/token", "", map[string]string{"username": "airflow", "password": password}, &tok); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return tok.AccessToken
 }
@@ -210,7 +211,7 @@ func waitFor(t *testing.T, what string, timeout, every time.Duration, f func() e
 		}
 		time.Sleep(every)
 	}
-	t.Fatalf("%s: not reached in %s: %v", what, timeout, err)
+	fatalf(t, "%s: not reached in %s: %v", what, timeout, err)
 	return 0
 }
 
@@ -250,10 +251,10 @@ func writeDotenv(t *testing.T, content string) {
 	t.Helper()
 	path := filepath.Join(repoRoot(), ".env")
 	if _, err := os.Stat(path); err == nil {
-		t.Fatalf("%s exists: the e2e tests need their own .env there; move yours away while they run", path)
+		fatalf(t, "%s exists: the e2e tests need their own .env there; move yours away while they run", path)
 	}
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Cleanup(func() { _ = os.Remove(path) })
 }
@@ -272,7 +273,7 @@ func wipe(t *testing.T, module []string) {
 	rememberKeys(t)
 	rememberKeptLogs(t)
 	if _, err := callWith(t, 10*time.Minute, module, "wipe"); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -297,7 +298,84 @@ func snapshotRoots(t *testing.T) []string {
 	}
 	roots, err := filepath.Glob(filepath.Join(state, "worker/snapshots/snapshots/*/fs"))
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	return roots
+}
+
+// A failed check is said twice: where it fails, and again, in short, at the
+// end of its test. CI shows the lines just before a test's FAIL line; there
+// a stack's output and the later steps' logs would stand instead, and a
+// failed call's message holds 200 lines of its progress.
+var (
+	recapMu sync.Mutex
+	recaps  = map[string][]string{} // by top-level test
+)
+
+// recapOnFailure ends t, if it failed, with the gist of each failed check
+// of it and its subtests.
+func recapOnFailure(t *testing.T) {
+	t.Cleanup(func() {
+		recapMu.Lock()
+		lines := recaps[t.Name()]
+		recapMu.Unlock()
+		if t.Failed() && len(lines) > 0 {
+			t.Logf("what failed, in short:\n%s", strings.Join(lines, "\n"))
+		}
+	})
+}
+
+// errorf and fatalf are t.Errorf and t.Fatalf that keep the message's gist
+// for recapOnFailure; fail and fatal are t.Error and t.Fatal.
+func errorf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Error(keep(t, fmt.Sprintf(format, args...)))
+}
+
+func fatalf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Fatal(keep(t, fmt.Sprintf(format, args...)))
+}
+
+func fail(t testing.TB, args ...any) {
+	t.Helper()
+	t.Error(keep(t, strings.TrimSuffix(fmt.Sprintln(args...), "\n")))
+}
+
+func fatal(t testing.TB, args ...any) {
+	t.Helper()
+	t.Fatal(keep(t, strings.TrimSuffix(fmt.Sprintln(args...), "\n")))
+}
+
+// keep records msg's gist under t's top-level test and returns msg.
+func keep(t testing.TB, msg string) string {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	recapMu.Lock()
+	recaps[top] = append(recaps[top], "- "+t.Name()+": "+gist(msg))
+	recapMu.Unlock()
+	return msg
+}
+
+var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// gist is a message's first line and the dagger CLI's own "Error:" lines
+// in it, each with up to three lines that follow it; without those, its
+// first three lines.
+func gist(msg string) string {
+	lines := strings.Split(strings.TrimSpace(colour.ReplaceAllString(msg, "")), "\n")
+	out := lines[:1]
+	for i, l := range lines {
+		if i > 0 && strings.HasPrefix(strings.TrimSpace(l), "Error:") {
+			for _, more := range lines[i:min(i+4, len(lines))] {
+				if more = strings.TrimSpace(more); more == "" {
+					break
+				}
+				out = append(out, more)
+			}
+		}
+	}
+	if len(out) == 1 {
+		out = lines[:min(3, len(lines))]
+	}
+	return strings.Join(out, "\n    ")
 }
