@@ -363,16 +363,16 @@ var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 // first three lines.
 func gist(msg string) string {
 	lines := strings.Split(strings.TrimSpace(colour.ReplaceAllString(msg, "")), "\n")
-	out := lines[:1]
-	for i, l := range lines {
-		if i > 0 && strings.HasPrefix(strings.TrimSpace(l), "Error:") {
-			for _, more := range lines[i:min(i+4, len(lines))] {
-				if more = strings.TrimSpace(more); more == "" {
-					break
-				}
-				out = append(out, more)
-			}
+	out := []string{lines[0]}
+	for i := 1; i < len(lines); i++ {
+		if !strings.HasPrefix(strings.TrimSpace(lines[i]), "Error:") {
+			continue
 		}
+		end := min(i+4, len(lines))
+		for ; i < end && strings.TrimSpace(lines[i]) != ""; i++ {
+			out = append(out, strings.TrimSpace(lines[i]))
+		}
+		i-- // the loop's i++ then reads the line after the block
 	}
 	if len(out) == 1 {
 		out = lines[:min(3, len(lines))]
