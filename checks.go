@@ -14,10 +14,10 @@ import (
 // +cache="never"
 func (m *DataPlatform) DagCheck(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// A folder of DAG files to check instead of the project's.
 	// +optional
@@ -39,10 +39,10 @@ func (m *DataPlatform) DagCheck(
 // +check
 func (m *DataPlatform) CheckDags(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	_, err := m.DagCheck(ctx, source, nil)
@@ -55,10 +55,10 @@ func (m *DataPlatform) CheckDags(
 // +check
 func (m *DataPlatform) CheckPostgresImage(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -100,10 +100,10 @@ func (m *DataPlatform) CheckPostgresImage(
 // +check
 func (m *DataPlatform) CheckValkeyImage(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -163,10 +163,10 @@ func (m *DataPlatform) CheckValkeyImage(
 // +check
 func (m *DataPlatform) CheckAirflowImage(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -193,10 +193,10 @@ func (m *DataPlatform) CheckAirflowImage(
 // +check
 func (m *DataPlatform) CheckDbtImage(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)

@@ -82,10 +82,10 @@ func New(
 // Config prints the effective configuration, secrets masked.
 func (m *DataPlatform) Config(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	p, err := m.load(ctx, source)
@@ -101,10 +101,10 @@ func (m *DataPlatform) Config(
 // +cache="never"
 func (m *DataPlatform) Up(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Number of Celery workers.
 	// +default=1
@@ -131,10 +131,10 @@ func (m *DataPlatform) Up(
 // +cache="never"
 func (m *DataPlatform) WorkerNode(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Address of the stack's machine, as this machine reaches it (host name or IP).
 	stack string,
@@ -152,10 +152,10 @@ func (m *DataPlatform) WorkerNode(
 // +cache="never"
 func (m *DataPlatform) Postgres(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostPostgres, pipeline.Options{Workers: 1})
@@ -165,10 +165,10 @@ func (m *DataPlatform) Postgres(
 // +cache="never"
 func (m *DataPlatform) Valkey(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostValkey, pipeline.Options{Workers: 1})
@@ -179,10 +179,10 @@ func (m *DataPlatform) Valkey(
 // +cache="never"
 func (m *DataPlatform) ApiServer(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostAPIServer, pipeline.Options{Workers: 1})
@@ -192,10 +192,10 @@ func (m *DataPlatform) ApiServer(
 // +cache="never"
 func (m *DataPlatform) Scheduler(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-scheduler", pipeline.Options{Workers: 1})
@@ -205,10 +205,10 @@ func (m *DataPlatform) Scheduler(
 // +cache="never"
 func (m *DataPlatform) DagProcessor(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-dag-processor", pipeline.Options{Workers: 1})
@@ -218,10 +218,10 @@ func (m *DataPlatform) DagProcessor(
 // +cache="never"
 func (m *DataPlatform) Triggerer(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-triggerer", pipeline.Options{Workers: 1})
@@ -231,10 +231,10 @@ func (m *DataPlatform) Triggerer(
 // +cache="never"
 func (m *DataPlatform) Worker(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-worker-1", pipeline.Options{Workers: 1})
@@ -244,10 +244,10 @@ func (m *DataPlatform) Worker(
 // +cache="never"
 func (m *DataPlatform) Flower(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostFlower, pipeline.Options{Workers: 1, Flower: true})
@@ -259,10 +259,10 @@ func (m *DataPlatform) Flower(
 // +cache="never"
 func (m *DataPlatform) Init(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.RefuseStack, pipeline.Init)
@@ -274,10 +274,10 @@ func (m *DataPlatform) Init(
 // +cache="never"
 func (m *DataPlatform) AirflowCli(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "airflow".
 	args string,
@@ -295,10 +295,10 @@ func (m *DataPlatform) AirflowCli(
 // +cache="never"
 func (m *DataPlatform) Dbt(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "dbt".
 	cmd string,
@@ -315,10 +315,10 @@ func (m *DataPlatform) Dbt(
 // +cache="never"
 func (m *DataPlatform) DbtTarget(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "dbt".
 	// +default="docs generate"
@@ -345,10 +345,10 @@ func (m *DataPlatform) DbtTarget(
 // +cache="never"
 func (m *DataPlatform) DbtCi(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Artifacts of an earlier run (e.g. the main branch's): build only the
 	// models changed since, and their children, deferring to it for the rest.
@@ -400,10 +400,10 @@ func (m *DataPlatform) DbtCi(
 // +cache="never"
 func (m *DataPlatform) DbtCiDrop(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The suffix the run used.
 	// +optional
@@ -424,10 +424,10 @@ func (m *DataPlatform) DbtCiDrop(
 // +cache="never"
 func (m *DataPlatform) DbtDocs(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	p, err := m.load(ctx, source)
@@ -448,10 +448,10 @@ func (m *DataPlatform) DbtDocs(
 // +cache="never"
 func (m *DataPlatform) EltCheck(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.RefuseStack, pipeline.EltCheck)
@@ -467,13 +467,73 @@ func (m *DataPlatform) EltCheck(
 // +cache="never"
 func (m *DataPlatform) Sync(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.UseStack, pipeline.Sync)
+}
+
+// LiveKey returns the project's live key: the one credential the stack's
+// receiver of live edits takes (LIVE_PORT writes DAG files, code every
+// worker runs). Random, made once per project and kept with its data, like
+// a generated Fernet key; wipe removes it. The live command fetches it
+// itself; `dagger call live-key plaintext` prints it.
+// +cache="never"
+func (m *DataPlatform) LiveKey(
+	ctx context.Context,
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (*dagger.Secret, error) {
+	p, err := m.load(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	key, err := p.run(ctx, pipeline.DataUnused, pipeline.LiveKey)
+	if err != nil {
+		return nil, err
+	}
+	return dag.SetSecret("dataplatform-"+p.cfg.ProjectName+"-live-key-"+p.runID, strings.TrimSpace(key)), nil
+}
+
+// LiveClient builds the live command for your machine: run it in your
+// project beside `dagger call up up` (or with --up instead) and every save
+// of dags/ and plugins/ reaches the running stack, with Airflow's verdict
+// on each DAG file. Needs nothing but Dagger:
+// `dagger call live-client --platform=current export --path ./live`, then
+// `./live` (it calls the module named by DAGGER_MODULE, or -m).
+func (m *DataPlatform) LiveClient(
+	ctx context.Context,
+	// The OS and architecture to build for: current is this machine's; the
+	// engine's by default.
+	// +optional
+	platform dagger.Platform,
+) (*dagger.File, error) {
+	if platform == "" {
+		var err error
+		if platform, err = dag.DefaultPlatform(ctx); err != nil {
+			return nil, err
+		}
+	}
+	goos, goarch, file, err := pipeline.LiveClientTarget(string(platform))
+	if err != nil {
+		return nil, err
+	}
+	return dag.Container().From(pipeline.GoImage).
+		WithMountedCache("/go/pkg/mod", dag.CacheVolume("dataplatform-go-mod")).
+		WithMountedCache("/root/.cache/go-build", dag.CacheVolume("dataplatform-go-build")).
+		WithDirectory("/src", dag.CurrentModule().Source()).
+		WithWorkdir("/src").
+		WithEnvVariable("CGO_ENABLED", "0").
+		WithEnvVariable("GOOS", goos).
+		WithEnvVariable("GOARCH", goarch).
+		WithExec([]string{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/" + file, "./cmd/live"}).
+		File("/out/" + file), nil
 }
 
 // Shell returns an Airflow container with the project's settings and the
@@ -482,10 +542,10 @@ func (m *DataPlatform) Sync(
 // runs), or run one command with `... with-exec --args=airflow,dags,list stdout`.
 func (m *DataPlatform) Shell(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Container, error) {
 	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, pipeline.Shell)
@@ -504,10 +564,10 @@ func (m *DataPlatform) Shell(
 // +cache="never"
 func (m *DataPlatform) Logs(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The service, e.g. airflow-scheduler.
 	service string,
@@ -526,10 +586,10 @@ func (m *DataPlatform) Logs(
 // +cache="never"
 func (m *DataPlatform) Wipe(
 	ctx context.Context,
-	// The project: .env (read when present, otherwise defaults apply), dags/,
-	// plugins/, config/, dbt/, init/ and scripts/; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
+	// each read when present; this directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init", "!scripts", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	p, err := m.load(ctx, source)

@@ -183,19 +183,16 @@ func (p *platform) container(plan pipeline.Plan, spec pipeline.Spec, services ma
 		ctr = withVolume(ctr, v)
 	}
 	for _, m := range spec.Mounts {
-		if m.Optional {
-			ok, err := p.source.Exists(p.ctx, m.Source)
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				continue
-			}
+		from, err := p.mountSource(m)
+		if err != nil {
+			return nil, err
 		}
-		if m.Dir {
-			ctr = ctr.WithDirectory(m.Path, p.source.Directory(m.Source), dagger.ContainerWithDirectoryOpts{Owner: spec.User})
-		} else {
-			ctr = ctr.WithFile(m.Path, p.source.File(m.Source), dagger.ContainerWithFileOpts{Owner: spec.User, Permissions: 0o755})
+		switch {
+		case from == nil: // an optional file the project lacks
+		case m.Dir:
+			ctr = ctr.WithDirectory(m.Path, from.Directory(m.Source), dagger.ContainerWithDirectoryOpts{Owner: spec.User})
+		default:
+			ctr = ctr.WithFile(m.Path, from.File(m.Source), dagger.ContainerWithFileOpts{Owner: spec.User, Permissions: 0o755})
 		}
 	}
 	for _, port := range spec.Ports {
@@ -218,6 +215,28 @@ func (p *platform) container(plan pipeline.Plan, spec pipeline.Spec, services ma
 		ctr = p.fresh(ctr)
 	}
 	return ctr, nil
+}
+
+// mountSource is the directory a mount copies from: the project, or the
+// module's own source (never the project's copy of a module file); nil
+// for an optional file the project lacks.
+func (p *platform) mountSource(m pipeline.Mount) (*dagger.Directory, error) {
+	if m.From == pipeline.FromModule {
+		return dag.CurrentModule().Source(), nil
+	}
+	if !m.Optional && m.From == pipeline.FromProject {
+		return p.source, nil
+	}
+	ok, err := p.source.Exists(p.ctx, m.Source)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok:
+		return p.source, nil
+	case m.From == pipeline.FromProjectOrModule:
+		return dag.CurrentModule().Source(), nil
+	}
+	return nil, nil
 }
 
 // secret is one secret value of a plan, as a Dagger secret. Its name is

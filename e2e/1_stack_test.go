@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"dagger/data-platform/internal/harness"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -268,6 +270,10 @@ func TestStack(t *testing.T) {
 		if strings.TrimSpace(out) != "4" {
 			errorf(t, "airflow config get-value core default_task_retries = %q, want 4 (from .env)", out)
 		}
+	})
+
+	t.Run("the live receiver takes only the project's live key", func(t *testing.T) {
+		liveReceiverRefusesStrangers(t, token)
 	})
 
 	t.Run("live edits reach the running stack with nothing typed", func(t *testing.T) {
@@ -549,7 +555,7 @@ func TestDbtDocsServe(t *testing.T) {
 func TestDbtCI(t *testing.T) {
 	recapOnFailure(t)
 	proj := t.TempDir()
-	for _, dir := range []string{"init", "dbt", "scripts"} {
+	for _, dir := range []string{"init", "dbt"} {
 		if err := os.CopyFS(filepath.Join(proj, dir), os.DirFS(filepath.Join(repoRoot(), dir))); err != nil {
 			fatal(t, err)
 		}
@@ -785,10 +791,15 @@ func dagTagged(token, id, tag string) func() error {
 	}
 }
 
-// liveEdits runs the live-edit command (cmd/live) beside the running stack
-// and, with nothing typed, sees a new, a changed, a deleted and a broken
-// DAG file in the REST API, printing the seconds from each file's write;
-// the broken file is named in the command's output with its line and error.
+// liveEdits runs the live-edit command beside the running stack, with
+// nothing configured but where the stack is (it fetches the live key
+// through the module itself), and reads what it says of each save: a new
+// file parsed; a file changed twice in a row with the same size, the
+// second save within a second of the first (Python's bytecode check
+// cannot tell those two apart), repeated, each time "parsed" only once
+// the REST API holds the second version; a broken file named with its
+// line; a deleted file's DAGs gone; ten files written at once, each
+// parsed. The seconds from each write to the REST API are printed.
 func liveEdits(t *testing.T, token string) {
 	bin := filepath.Join(t.TempDir(), "live")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/live")
@@ -812,68 +823,232 @@ func liveEdits(t *testing.T, token string) {
 		transcript.Write([]byte(out.String()))
 		t.Logf("live's output:\n%s", out.String())
 	}()
-	waitFor(t, "the live command watching", 2*time.Minute, 200*time.Millisecond, func() error {
+	waitFor(t, "the live command watching", 3*time.Minute, 200*time.Millisecond, func() error {
 		if !strings.Contains(out.String(), "watching dags, plugins") {
 			return fmt.Errorf("not yet")
 		}
 		return nil
 	})
 	dags := filepath.Join(repoRoot(), "dags")
-	file, broken := filepath.Join(dags, "e2e_edit.py"), filepath.Join(dags, "e2e_edit_broken.py")
-	t.Cleanup(func() { _ = os.Remove(file); _ = os.Remove(broken) })
-	edit := func(what string, change func(), visible func() error) {
+	write := func(name, content string) time.Time {
 		t.Helper()
-		change() // the clock starts with the write
-		took := waitFor(t, what, 2*time.Minute, 100*time.Millisecond, visible)
-		t.Logf("edit-to-visible, live: %s %.1f s after the write", what, took.Seconds())
+		if err := os.WriteFile(filepath.Join(dags, name), []byte(content), 0o644); err != nil {
+			fatal(t, err)
+		}
+		return time.Now()
 	}
-	write := func(path, content string) func() {
-		return func() {
-			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-				fatal(t, err)
+	says := func(name, verdict string) int { return strings.Count(out.String(), "live: dags/"+name+": "+verdict) }
+	// await waits for live's n-th line saying verdict of name, and returns
+	// the seconds from since.
+	await := func(name, verdict string, n int, since time.Time) float64 {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("live's line %d saying %q of %s", n, verdict, name), 2*time.Minute, 50*time.Millisecond, func() error {
+			if says(name, verdict) < n {
+				return fmt.Errorf("not yet")
 			}
+			return nil
+		})
+		return time.Since(since).Seconds()
+	}
+
+	file := "e2e_edit.py"
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(dags, file)) })
+	at := write(file, string(harness.DAGFile("e2e_edit", "live-a0")))
+	took := await(file, "parsed, DAG e2e_edit", 1, at)
+	if err := dagTagged(token, "e2e_edit", "live-a0")(); err != nil {
+		errorf(t, "live said a new file was parsed, but the REST API shows: %v", err)
+	}
+	t.Logf("edit-to-verdict, live: a new DAG file parsed %.1f s after the write", took)
+
+	// Same size, the second save as soon as the dag-processor has read
+	// the first (its stamp shows it), the first written just after a
+	// second began: both within one second, the case Python's bytecode
+	// check cannot tell apart (counted).
+	key := liveKey(t)
+	const rounds = 5
+	sameSecond := 0
+	for i := 1; i <= rounds; i++ {
+		a, b := fmt.Sprintf("live-a%d", i), fmt.Sprintf("live-b%d", i)
+		n := says(file, "parsed, DAG e2e_edit")
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+		first := write(file, string(harness.DAGFile("e2e_edit", a)))
+		waitFor(t, "the dag-processor's read of "+a, time.Minute, 10*time.Millisecond, stamped(key, "dags/"+file, harness.DAGFile("e2e_edit", a)))
+		second := write(file, string(harness.DAGFile("e2e_edit", b)))
+		if first.Unix() == second.Unix() {
+			sameSecond++
+		}
+		took := await(file, "parsed, DAG e2e_edit", n+2, second)
+		// "parsed" means the REST API holds what was sent, at once.
+		if err := dagTagged(token, "e2e_edit", b)(); err != nil {
+			errorf(t, "round %d: live said the second save (%s, same size, %.2f s after the first) was parsed, but the REST API shows: %v",
+				i, b, second.Sub(first).Seconds(), err)
+		}
+		t.Logf("edit-to-verdict, live: a same-size change %.2f s after another, parsed %.1f s after the write", second.Sub(first).Seconds(), took)
+	}
+	t.Logf("same-size changes: %d rounds, %d with both saves in the same second", rounds, sameSecond)
+
+	n := says(file, "its DAGs are gone")
+	at = time.Now()
+	_ = os.Remove(filepath.Join(dags, file))
+	took = await(file, "its DAGs are gone", n+1, at)
+	if err := dagGone(token, "e2e_edit")(); err != nil {
+		errorf(t, "live said the deleted file's DAGs are gone, but the REST API shows: %v", err)
+	}
+	t.Logf("edit-to-verdict, live: a deleted DAG file gone %.1f s after the removal", took)
+
+	// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
+	broken := "e2e_edit_broken.py"
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(dags, broken)) })
+	at = write(broken, "from airflow.sdk import dag  # cannot import\nimport does_not_exist_live\n")
+	took = await(broken, "import error at line 2: ModuleNotFoundError: No module named 'does_not_exist_live'", 1, at)
+	if err := importError(token, broken, "No module named 'does_not_exist_live'")(); err != nil {
+		errorf(t, "live named the broken file, but the REST API: %v", err)
+	}
+	t.Logf("edit-to-verdict, live: a broken DAG file named %.1f s after the write", took)
+	_ = os.Remove(filepath.Join(dags, broken))
+
+	helper := "e2e_edit_helper.py"
+	t.Cleanup(func() { _ = os.Remove(filepath.Join(dags, helper)) })
+	at = write(helper, "ANSWER = 42  # imported by the DAG files\n")
+	await(helper, "no DAG (Airflow parses only files that mention airflow and dag)", 1, at)
+	_ = os.Remove(filepath.Join(dags, helper))
+	waitFor(t, "the broken file's and the helper module's deletions sent", time.Minute, 200*time.Millisecond, func() error {
+		if !strings.Contains(out.String(), "deleted dags/"+broken) || !strings.Contains(out.String(), "deleted dags/"+helper) {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+
+	// Ten new files at once, as a git checkout writes them.
+	var ten []string
+	for i := range 10 {
+		ten = append(ten, fmt.Sprintf("e2e_ten_%d.py", i))
+	}
+	t.Cleanup(func() {
+		for _, f := range ten {
+			_ = os.Remove(filepath.Join(dags, f))
+		}
+	})
+	at = time.Now()
+	for i, f := range ten {
+		write(f, string(harness.DAGFile(fmt.Sprintf("e2e_ten_%d", i), "ten")))
+	}
+	for i, f := range ten {
+		took = await(f, "parsed, DAG "+fmt.Sprintf("e2e_ten_%d", i), 1, at)
+		if err := dagTagged(token, fmt.Sprintf("e2e_ten_%d", i), "ten")(); err != nil {
+			errorf(t, "live said %s was parsed, but the REST API shows: %v", f, err)
 		}
 	}
-	edit("a new DAG file", write(file, string(harness.DAGFile("e2e_edit", "live-v1"))), dagTagged(token, "e2e_edit", "live-v1"))
-	edit("a changed DAG file (a new tag)", write(file, string(harness.DAGFile("e2e_edit", "live-v2"))), dagTagged(token, "e2e_edit", "live-v2"))
-	edit("a deleted DAG file (gone or stale)", func() { _ = os.Remove(file) }, dagGone(token, "e2e_edit"))
-	// "airflow" and "dag" in it, or Airflow's safe mode skips the file.
-	edit("a broken DAG file in importErrors", write(broken, "from airflow.sdk import dag  # cannot import\nimport does_not_exist_live\n"),
-		importError(token, "e2e_edit_broken.py", "No module named 'does_not_exist_live'"))
-	waitFor(t, "the broken file named in live's output", time.Minute, 200*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "dags/e2e_edit_broken.py: import error at line 2: ModuleNotFoundError: No module named 'does_not_exist_live'") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
-	_ = os.Remove(broken)
-	helper := filepath.Join(dags, "e2e_edit_helper.py")
-	t.Cleanup(func() { _ = os.Remove(helper) })
-	write(helper, "ANSWER = 42  # imported by the DAG files\n")()
-	waitFor(t, "a helper module said to hold no DAG", time.Minute, 200*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "dags/e2e_edit_helper.py: no DAG (Airflow parses only files that mention airflow and dag)") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
-	_ = os.Remove(helper)
-	waitFor(t, "the broken file's and the helper module's deletions sent", time.Minute, 200*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "deleted dags/e2e_edit_broken.py") || !strings.Contains(out.String(), "deleted dags/e2e_edit_helper.py") {
-			return fmt.Errorf("not yet")
-		}
-		return nil
-	})
+	t.Logf("edit-to-verdict, live: ten new DAG files written at once, all parsed %.1f s after the writes", took)
+	at = time.Now()
+	for _, f := range ten {
+		_ = os.Remove(filepath.Join(dags, f))
+	}
+	for _, f := range ten {
+		took = await(f, "its DAGs are gone", 1, at)
+	}
+	t.Logf("edit-to-verdict, live: the ten files deleted at once, all gone %.1f s after the removals", took)
+
 	time.Sleep(2 * time.Second) // live looks at Airflow every 250 ms while it follows a file
-	for _, f := range []string{"e2e_edit_broken.py", "e2e_edit_helper.py"} {
+	for _, f := range []string{broken, helper} {
 		if strings.Contains(out.String(), "dags/"+f+": its DAGs are gone") {
 			errorf(t, "live says the DAGs of %s, which had none, are gone:\n%s", f, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "has not parsed it within a minute") {
+		errorf(t, "live waited a minute in vain for a verdict:\n%s", out.String())
 	}
 	_ = cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
 		errorf(t, "live did not stop cleanly on Ctrl-C: %v", err)
 	}
 	stopped = true
+}
+
+// liveKey is the test project's live key, fetched as the live command
+// fetches it (and kept out of the transcript: printing it is the call's
+// purpose, no leak to scan for).
+func liveKey(t *testing.T) string {
+	t.Helper()
+	quiet := testProject
+	quiet.Transcript = nil
+	key, _, err := quiet.Call(t.Context(), nil, "live-key", "plaintext")
+	if err != nil {
+		fatal(t, err)
+	}
+	if key = strings.TrimSpace(key); len(key) < 40 {
+		fatalf(t, "live-key printed %d characters, not a key", len(key))
+	}
+	return key
+}
+
+// stamped waits until the dag-processor has read content as the file p
+// ("dags/x.py"), as its stamp on the stack's receiver says.
+func stamped(key, p string, content []byte) func() error {
+	want := sha256.Sum256(content)
+	return func() error {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://localhost:%d/parsed/%s", livePort, p), nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var s struct {
+			SHA256 string `json:"sha256"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.SHA256 != hex.EncodeToString(want[:]) {
+			return fmt.Errorf("%s: its stamp names %q (%v)", resp.Status, s.SHA256, err)
+		}
+		return nil
+	}
+}
+
+// liveReceiverRefusesStrangers: the stack's receiver (LIVE_PORT, on every
+// interface of the machine) writes DAG files, code every worker runs, only
+// for the project's live key: with no credential, a wrong key, the spec's
+// default admin login or the stack's own admin login it answers 401 and
+// writes nothing; with the key (fetched as the live command fetches it),
+// it lists the folders.
+func liveReceiverRefusesStrangers(t *testing.T, token string) {
+	key := liveKey(t)
+	base := fmt.Sprintf("http://localhost:%d", livePort)
+	intruder := harness.DAGFile("e2e_intruder", "intruder")
+	for what, auth := range map[string]func(*http.Request){
+		"no credential":                  func(*http.Request) {},
+		"a wrong key":                    func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+strings.Repeat("x", len(key))) },
+		"the spec's default admin login": func(r *http.Request) { r.SetBasicAuth("airflow", "airflow") },
+		"the stack's admin login":        func(r *http.Request) { r.SetBasicAuth("airflow", secrets["E2E_AIRFLOW_WWW_PASSWORD"]) },
+	} {
+		req, _ := http.NewRequest("PUT", base+"/files/dags/e2e_intruder.py", strings.NewReader(string(intruder)))
+		auth(req)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fatal(t, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			errorf(t, "a PUT with %s: %s, want 401", what, resp.Status)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+"/files", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fatal(t, err)
+	}
+	defer resp.Body.Close()
+	var listing map[string]map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&listing); err != nil || resp.StatusCode != http.StatusOK {
+		fatalf(t, "GET /files with the live key: %s, %v", resp.Status, err)
+	}
+	if _, written := listing["dags"]["e2e_intruder.py"]; written || len(listing["dags"]) == 0 {
+		errorf(t, "the stack's dags/ after the refused PUTs: %v", keys(listing["dags"]))
+	}
+	time.Sleep(6 * time.Second) // the dag-processor looks for new files every 5 s
+	if err := api("GET", "/api/v2/dags/e2e_intruder", token, nil, nil); err == nil || !strings.Contains(err.Error(), "404") {
+		errorf(t, "Airflow knows a DAG of a refused PUT: %v", err)
+	}
 }
 
 // dagGone waits until DAG id is stale or unknown to the REST API.

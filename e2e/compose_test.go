@@ -227,6 +227,12 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 	return c
 }
 
+// moduleOnlyEnv are the variables of the module's own machinery, which
+// compose has no counterpart of: the data lock (see checkMounts), and the
+// parse stamps the live command reads (compose has no live command: its
+// bind mounts are the edit loop).
+var moduleOnlyEnv = map[string]bool{pipeline.RunDirEnv: true, "DATAPLATFORM_PARSE_STAMPS": true, "PYTHONPATH": true}
+
 // checkEnv: every variable the module gives a service, plain or as a secret,
 // compose gives it too with the same value; generated keys are read the way
 // the module reads them.
@@ -234,7 +240,7 @@ func checkEnv(t *testing.T, cs *service, m pipeline.Spec, secrets map[string]str
 	t.Helper()
 	want := map[string]string{}
 	for k, v := range m.Env {
-		if k != pipeline.RunDirEnv { // the module's data lock, see checkMounts
+		if !moduleOnlyEnv[k] {
 			want[k] = v
 		}
 	}
@@ -526,6 +532,8 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 		switch {
 		case v.Path == pipeline.RunDir:
 			continue // the module's data lock; compose's containers are named, one per service
+		case v.Path == pipeline.ParseStamps:
+			continue // the module's live verdict, see moduleOnlyEnv
 		case mt == nil:
 			errorf(t, "the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
 		case projectFolder[v.Path] != "":
@@ -536,12 +544,12 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 			errorf(t, "%s: the module keeps it in a volume, compose mounts %s %q", v.Path, mt.kind, mt.source)
 		}
 	}
-	// The module mounts all of init/; compose, the script the service runs
+	// The module mounts all of its scripts; compose, the script the service runs
 	// (its wrappers' steps compose does its own way, checked in checkCommand).
 	for _, arg := range m.Args {
 		if name, ok := strings.CutPrefix(arg, pipeline.ScriptsDir+"/"); ok && !strings.HasSuffix(name, "/with-pip.sh") && name != "with-pip.sh" {
-			if mt := cs.mountAt(arg); mt == nil || mt.kind != "bind" || mt.source != filepath.Join(root, "init", name) {
-				errorf(t, "the module runs %s; compose mounts %+v there, not the project's init/%s", arg, mt, name)
+			if mt := cs.mountAt(arg); mt == nil || mt.kind != "bind" || mt.source != filepath.Join(root, pipeline.ModuleScripts, name) {
+				errorf(t, "the module runs %s; compose mounts %+v there, not the module's %s/%s", arg, mt, pipeline.ModuleScripts, name)
 			}
 		}
 	}

@@ -109,7 +109,8 @@ func withCredentials(c Config, s Spec, names ...string) Spec {
 
 // generated: the key named by secret is not given and so generated per project.
 func (c Config) generated(secret string) bool {
-	return secret == SecretFernetKey && c.AirflowFernetKey == "" || secret == SecretJWTSecret && c.AirflowJWTSecret == ""
+	return secret == SecretFernetKey && c.AirflowFernetKey == "" || secret == SecretJWTSecret && c.AirflowJWTSecret == "" ||
+		secret == SecretLiveKey
 }
 
 // airflow builds one Airflow container from the shared settings, without
@@ -117,7 +118,7 @@ func (c Config) generated(secret string) bool {
 // AIRFLOW_UID:0 and shares one logs volume, so the api-server reads the
 // stack's task logs from disk rather than from the workers (a worker
 // node's come from its log server, see Node); each sees the project's
-// dags/ and plugins/ live (see LiveFolders). Airflow's plain settings from
+// dags/ and plugins/ live (see LiveFolders), and the parse stamps. Airflow's plain settings from
 // .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, kind Kind, args []string, needs ...string) Spec {
 	env := AirflowEnv(c)
@@ -129,6 +130,11 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 	// its tasks only at a later parse of the file, minutes later here.
 	env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"] = "5"
 	env["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
+	// No bytecode in the live folders: Python trusts a .pyc whose source
+	// has the same size and the same whole second of modification time,
+	// so a same-size save within a second of a parse would run the old
+	// code, for good. The image's own packages keep their bytecode.
+	env["PYTHONDONTWRITEBYTECODE"] = "1"
 	for k, v := range c.AirflowSettings {
 		env[k] = v
 	}
@@ -144,7 +150,7 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 		User:      c.AirflowUser(),
 		Env:       env,
 		SecretEnv: map[string]string{},
-		Volumes:   []Volume{c.logsVolume(), c.liveVolume("dags"), c.liveVolume("plugins")},
+		Volumes:   []Volume{c.logsVolume(), c.liveVolume("dags"), c.liveVolume("plugins"), c.stampsVolume()},
 		Mounts: []Mount{
 			// config/ of AIRFLOW_PROJ_DIR as it is when the container starts.
 			{Path: AirflowHome + "/config", Source: path.Join(c.ProjDir(), "config"), Dir: true, Optional: true},
@@ -172,7 +178,7 @@ func ownVolumes(c Config) []string {
 func Init(c Config) Spec {
 	s := withCredentials(c, airflow(c, JobInit, Job, []string{"bash", airflowInitScript}, HostPostgres), SecretSQLAlchemyConn)
 	root := ownVolumes(c)
-	for _, name := range []string{SecretFernetKey, SecretJWTSecret} {
+	for _, name := range []string{SecretFernetKey, SecretJWTSecret, SecretLiveKey} {
 		if c.generated(name) {
 			s.Volumes = append(s.Volumes, c.keyVolume(name))
 			root = append(root, "--key", c.keyFile(name))
@@ -213,9 +219,10 @@ func Scheduler(c Config) Spec {
 
 // DagProcessor parses dags/ (a separate process since Airflow 3); it runs
 // callbacks through an in-process Execution API.
+// It stamps every DAG file it compiles (see ParseStamps).
 func DagProcessor(c Config) Spec {
-	return airflowService(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
-		SecretSQLAlchemyConn, SecretFernetKey, Connections)
+	return withStamps(airflowService(c, "airflow-dag-processor", []string{"airflow", "dag-processor"},
+		SecretSQLAlchemyConn, SecretFernetKey, Connections))
 }
 
 // Triggerer runs the event loops of deferred tasks (in-process Execution API).

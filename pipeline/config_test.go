@@ -229,7 +229,8 @@ func TestKeysAreNeverComputedFromConfiguration(t *testing.T) {
 	if sec[SecretFernetKey] != testFernetKey || sec[SecretJWTSecret] != "0123456789abcdef0123" {
 		t.Error("given keys ignored")
 	}
-	if strings.Contains(strings.Join(Init(given).AsRoot, " "), "--key") || APIServer(given).Env["AIRFLOW__CORE__FERNET_KEY_CMD"] != "" {
+	if root := strings.Join(Init(given).AsRoot, " "); strings.Contains(root, "fernet-key/key") || strings.Contains(root, "jwt-secret/key") ||
+		APIServer(given).Env["AIRFLOW__CORE__FERNET_KEY_CMD"] != "" {
 		t.Error("keys generated although given")
 	}
 	if APIServer(given).SecretEnv["AIRFLOW__CORE__FERNET_KEY"] != SecretFernetKey {
@@ -237,7 +238,8 @@ func TestKeysAreNeverComputedFromConfiguration(t *testing.T) {
 	}
 }
 
-// The key volumes are the project's: wipe removes them with the data.
+// The key volumes (Fernet key, JWT secret, live key) are the project's:
+// wipe removes them with the data.
 func TestKeyVolumesAreWiped(t *testing.T) {
 	c := mustDefault(t)
 	keys := 0
@@ -249,8 +251,8 @@ func TestKeyVolumesAreWiped(t *testing.T) {
 			}
 		}
 	}
-	if keys != 2 {
-		t.Errorf("%d key volumes among the wiped ones, want 2", keys)
+	if keys != 3 {
+		t.Errorf("%d key volumes among the wiped ones, want 3", keys)
 	}
 }
 
@@ -270,5 +272,12 @@ func mustDefault(t *testing.T) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// shared is c with its own passwords for what a stack shares with other
+// machines' workers (see checkShared).
+func shared(c Config) Config {
+	c.ValkeyPassword, c.AirflowDBPassword = "own valkey password", "own airflow password"
 	return c
 }

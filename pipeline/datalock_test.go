@@ -33,7 +33,7 @@ func TestDataLockScripts(t *testing.T) {
 	}
 	env := append(os.Environ(), RunDirEnv+"="+run, "PATH="+bin+":"+os.Getenv("PATH"), ProjectEnv+"=shop")
 	hold := func(holder string, command ...string) *exec.Cmd {
-		args := append([]string{"../init/hold-data.sh", "postgres", holder, filepath.Join(run, "postmaster.pid"), "--"}, command...)
+		args := append([]string{"scripts/hold-data.sh", "postgres", holder, filepath.Join(run, "postmaster.pid"), "--"}, command...)
 		cmd := exec.Command("sh", args...)
 		cmd.Env = env
 		return cmd
@@ -152,7 +152,7 @@ func TestDataLockScripts(t *testing.T) {
 
 	// Valkey is asked with a PING: one still loading its data is waited for.
 	port := freePort(t)
-	kv := exec.Command("sh", "../init/hold-data.sh", HostValkey, HolderStack, "--", "sleep", "60")
+	kv := exec.Command("sh", "scripts/hold-data.sh", HostValkey, HolderStack, "--", "sleep", "60")
 	kv.Env = env
 	if err := kv.Start(); err != nil {
 		t.Fatal(err)
@@ -188,13 +188,13 @@ func TestDataLockScripts(t *testing.T) {
 		}
 	}()
 	began = time.Now()
-	cmd := exec.Command("sh", "../init/find-holders.sh", fmt.Sprintf("%s:%d", HostValkey, port))
+	cmd := exec.Command("sh", "scripts/find-holders.sh", fmt.Sprintf("%s:%d", HostValkey, port))
 	cmd.Env = env
 	out, err = cmd.CombinedOutput()
 	if took := time.Since(began); err != nil || !strings.HasPrefix(string(out), "valkey stack ") || took < 1500*time.Millisecond || took > 8*time.Second {
 		t.Errorf("a Valkey loading for 1.5 s: %v %q after %v", err, out, took)
 	}
-	cmd = exec.Command("sh", "../init/find-holders.sh", HostValkey)
+	cmd = exec.Command("sh", "scripts/find-holders.sh", HostValkey)
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usage: find-holders.sh NAME:PORT") {
 		t.Errorf("a name without its port: %v %q", err, out)

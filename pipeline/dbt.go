@@ -42,21 +42,18 @@ const (
 
 var schemaSuffixRe = regexp.MustCompile(`^[a-z0-9_]{1,20}$`)
 
-// DbtCI runs scripts/dbt-ci.sh: build (state-aware when DbtCIState holds
+// DbtCI runs dbt-ci.sh (a script of the module): build (state-aware when DbtCIState holds
 // a manifest), optionally source freshness, docs; artifacts and a summary
 // in DbtCIArtifacts. suffix is appended to the target schema (DBT_SCHEMA),
 // so parallel runs never share tables.
 func DbtCI(c Config, suffix string, freshness bool) Spec {
 	s := Dbt(c, nil)
 	s.Name = "dbt-ci"
-	s.Args = []string{"bash", "/usr/app/dbt-ci.sh"}
+	s.Args = []string{"bash", dbtCIScript}
 	withSchemaSuffix(s, suffix)
 	if freshness {
 		s.Env["DBT_CI_FRESHNESS"] = "true"
 	}
-	s.Mounts = append(s.Mounts,
-		Mount{Path: "/usr/app/dbt-ci.sh", Source: "scripts/dbt-ci.sh"},
-		Mount{Path: "/usr/app/dbt_summary.py", Source: "scripts/dbt_summary.py"})
 	return s
 }
 
@@ -101,17 +98,16 @@ func DbtDocs(c Config) Spec {
 	return s
 }
 
-// EltCheck runs scripts/elt_check.py in the dbt image next to a live stack
+// EltCheck runs elt_check.py (a script of the module) in the dbt image next to a live stack
 // (through the gateway): the example DAG via the REST API, then dbt build,
 // then the marts compared with the loaded rows.
 func EltCheck(c Config) Spec {
 	s := Dbt(c, nil)
 	s.Name = "elt-check"
-	s.Args = []string{"python3", "/usr/app/elt_check.py"}
+	s.Args = []string{"python3", eltCheckScript}
 	s.Env["API_URL"] = fmt.Sprintf("http://%s:%d", HostGateway, c.AirflowAPIPort)
 	s.Env["AIRFLOW_WWW_USER"] = c.AirflowWWWUser
 	s.SecretEnv["AIRFLOW_WWW_PASSWORD"] = SecretWWWPassword
-	s.Mounts = append(s.Mounts, Mount{Path: "/usr/app/elt_check.py", Source: "scripts/elt_check.py"})
 	s.Needs = []string{HostPostgres, HostGateway}
 	return s
 }

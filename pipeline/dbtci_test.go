@@ -14,7 +14,7 @@ func TestDbtCIDefinition(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := DbtCI(c, "pr42", true)
-	if s.Env["DBT_SCHEMA_SUFFIX"] != "pr42" || s.Env["DBT_CI_FRESHNESS"] != "true" || strings.Join(s.Args, " ") != "bash /usr/app/dbt-ci.sh" {
+	if s.Env["DBT_SCHEMA_SUFFIX"] != "pr42" || s.Env["DBT_CI_FRESHNESS"] != "true" || strings.Join(s.Args, " ") != "bash "+dbtCIScript {
 		t.Errorf("dbt-ci: env %v, args %v", s.Env, s.Args)
 	}
 	if len(s.Prepare) != 1 || s.Prepare[0][1] != dbtDepsScript {
@@ -51,7 +51,7 @@ func TestDbtSummary(t *testing.T) {
 	if err := os.WriteFile(path, []byte(results), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("python3", "../scripts/dbt_summary.py", path, "1").CombinedOutput()
+	out, err := exec.Command("python3", "scripts/dbt_summary.py", path, "1").CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

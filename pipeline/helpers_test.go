@@ -29,7 +29,7 @@ func everySpec(t *testing.T, c Config) []Spec {
 	for _, s := range stackSpecs(t, c, 2, true) {
 		all = append(all, s)
 	}
-	node, err := StackPlan(c, Options{Workers: 1, Node: &Node{Stack: "10.0.0.1", Advertise: "10.0.0.2"}}, HostGateway)
+	node, err := StackPlan(shared(c), Options{Workers: 1, Node: &Node{Stack: "10.0.0.1", Advertise: "10.0.0.2"}}, HostGateway)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +37,11 @@ func everySpec(t *testing.T, c Config) []Spec {
 		all = append(all, s)
 	}
 	return append(all, CLI(c, []string{"version"}), Shell(c), Dbt(c, []string{"debug"}), DbtCI(c, "pr1", true), DbtDocs(c), EltCheck(c),
-		Sync(c), DagCheck(c, ""), Holders(c), Logs(c, "postgres", 10), Wipe(c))
+		Sync(c), DagCheck(c, ""), Holders(c), Logs(c, "postgres", 10), Wipe(c), LiveKey(c))
 }
 
 // onHost is a container's command line as it runs on this host: the
-// project's scripts from the checkout's init/, and pairs of container
+// module's scripts from the checkout (pipeline/scripts), and pairs of container
 // paths and host paths.
 func onHost(t *testing.T, s Spec, paths ...string) []string {
 	t.Helper()
@@ -49,7 +49,7 @@ func onHost(t *testing.T, s Spec, paths ...string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths = append(paths, ScriptsDir, filepath.Join(repo, "init"))
+	paths = append(paths, ScriptsDir, filepath.Join(repo, ModuleScripts))
 	cmd := s.Command()
 	for i := range cmd {
 		for j := 0; j+1 < len(paths); j += 2 {

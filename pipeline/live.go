@@ -3,7 +3,7 @@ package pipeline
 import "path"
 
 // HostLive is the service that receives the project's edits into the live
-// folders (init/live-receiver.py), for the watcher (cmd/live): a saved
+// folders (live-receiver.py), for the live command (cmd/live): a saved
 // file reaches the running stack through the host port LIVE_PORT with no
 // command typed, as a bind mount does for compose.
 const HostLive = "live"
@@ -14,11 +14,13 @@ const PortLive = 8090
 // liveReceiverScript is the receiver.
 var liveReceiverScript = script("live-receiver.py")
 
-// Live is the receiver: it writes what the watcher sends into the live
-// volumes, behind the admin's login (the only credential it gets), as
-// AIRFLOW_UID, the live folders' owner.
+// Live is the receiver: it writes what the live command sends into the
+// live volumes, as AIRFLOW_UID, the live folders' owner, and shows the
+// dag-processor's parse stamps. It opens only to the project's live key
+// (see LiveKey), the only credential it gets: what it writes is code every
+// worker runs, so no guessable password (the admin's default) may open it.
 func Live(c Config) Spec {
-	args := []string{"python3", liveReceiverScript, itoa(PortLive)}
+	args := []string{"python3", liveReceiverScript, itoa(PortLive), ParseStamps}
 	for _, f := range LiveFolders {
 		args = append(args, f+"="+c.liveVolume(f).Path)
 	}
@@ -28,15 +30,30 @@ func Live(c Config) Spec {
 		Image:     c.AirflowImage,
 		Args:      args,
 		User:      c.AirflowUser(),
-		Env:       map[string]string{"LIVE_USER": c.AirflowWWWUser, "PYTHONDONTWRITEBYTECODE": "1"},
-		SecretEnv: map[string]string{"LIVE_PASSWORD": SecretWWWPassword},
+		Env:       map[string]string{"LIVE_KEY_FILE": c.keyFile(SecretLiveKey), "PYTHONDONTWRITEBYTECODE": "1"},
+		SecretEnv: map[string]string{},
 		Ports:     []int{PortLive},
-		Needs:     []string{JobInit}, // init makes the live folders AIRFLOW_UID's
+		Volumes:   []Volume{c.keyVolume(SecretLiveKey), c.stampsVolume()},
+		Needs:     []string{JobInit}, // init makes the key, and the live folders AIRFLOW_UID's
 	}
 	for _, f := range LiveFolders {
 		s.Volumes = append(s.Volumes, c.liveVolume(f))
 	}
 	return supervise(s, "TERM")
+}
+
+// LiveKey prints the project's live key, made first if the project has
+// none yet (as init makes it): the live command's credential.
+func LiveKey(c Config) Spec {
+	return Spec{
+		Name:    "live-key",
+		Kind:    Job,
+		Image:   c.PostgresImage, // pulled anyway; any shell does
+		Args:    []string{"cat", c.keyFile(SecretLiveKey)},
+		AsRoot:  []string{"sh", ownVolumesScript, c.AirflowUser(), "--key", c.keyFile(SecretLiveKey)},
+		Env:     map[string]string{},
+		Volumes: []Volume{c.keyVolume(SecretLiveKey)},
+	}
 }
 
 // LiveFolder is the project's folder (relative to its root) that the live

@@ -26,19 +26,34 @@ func withLiveFolders(c Config, s Spec, list string) Spec {
 	return s
 }
 
-// liveTrees are own-volumes.sh's options giving the live folders to
-// AIRFLOW_UID.
+// liveTrees are own-volumes.sh's options giving the live folders and the
+// parse stamps to AIRFLOW_UID.
 func liveTrees(c Config) []string {
 	var opts []string
 	for _, f := range LiveFolders {
 		opts = append(opts, "--tree", c.liveVolume(f).Path)
 	}
-	return opts
+	return append(opts, "--tree", c.stampsVolume().Path)
 }
 
-// checkDagsScript parses every DAG of a folder and names each file that
-// does not import.
-const checkDagsScript = "/opt/airflow/scripts/check_dags.py"
+// ParseStamps is where the dag-processor leaves a stamp for every DAG file
+// it compiles: the SHA-256 of the bytes it compiled and when it read them
+// (pipeline/scripts/python/dataplatform_parse_stamps.py). The live command
+// and sync read them to report on a parse of the content they sent, and
+// never on one of what the file held before.
+const ParseStamps = "/var/lib/dataplatform/parsed"
+
+// PythonDir holds the module's Python modules Airflow imports: the parse
+// stamps (an airflow.policy plugin) and a worker node's hostname callable.
+const PythonDir = ScriptsDir + "/python"
+
+// withStamps makes s, an Airflow container (which mounts the stamps'
+// volume), stamp the DAG files it compiles.
+func withStamps(s Spec) Spec {
+	s.Env["DATAPLATFORM_PARSE_STAMPS"] = ParseStamps
+	s.Env["PYTHONPATH"] = PythonDir
+	return s
+}
 
 // syncList is where sync lists the files it changed.
 const syncList = "/tmp/dataplatform-synced"
@@ -50,7 +65,7 @@ const syncList = "/tmp/dataplatform-synced"
 // dag-processor is asked to parse them at once and its verdict read; with
 // no stack, they are imported here.
 func Sync(c Config) Spec {
-	s := withCredentials(c, airflow(c, "sync", Job, []string{"python3", parseNowScript, syncList, AirflowHome + "/dags"}),
+	s := withCredentials(c, airflow(c, "sync", Job, []string{"python3", parseNowScript, syncList, AirflowHome + "/dags", ParseStamps}),
 		SecretSQLAlchemyConn, Connections)
 	if c.database != "" {
 		s.Env["DATAPLATFORM_STACK_DB"] = "1"
@@ -70,10 +85,7 @@ func DagCheck(c Config, dir string) Spec {
 	}
 	s := withCredentials(c, airflow(c, "dag-check", Job, []string{"python3", checkDagsScript, AirflowHome + "/dags"}),
 		SecretSQLAlchemyConn, Connections)
-	s.Mounts = []Mount{
-		{Path: AirflowHome + "/dags", Source: dir, Dir: true},
-		{Path: checkDagsScript, Source: "scripts/check_dags.py"},
-	}
+	s.Mounts = []Mount{{Path: AirflowHome + "/dags", Source: dir, Dir: true}}
 	s.Volumes = nil
 	return s
 }

@@ -71,6 +71,11 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 		// Flower reads its logins as a comma-separated list.
 		return Plan{}, fmt.Errorf("AIRFLOW_WWW_PASSWORD: Flower's login (the admin's) cannot hold a ','; change the password or run without --flower")
 	}
+	if o.RemoteWorkers {
+		if err := c.checkShared("--remote-workers"); err != nil {
+			return Plan{}, err
+		}
+	}
 	if o.Holder == "" {
 		o.Holder = HolderStack
 	}
@@ -78,6 +83,9 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 	var all []Spec
 	if o.Node != nil {
 		if err := o.Node.check(); err != nil {
+			return Plan{}, err
+		}
+		if err := c.checkShared("worker-node"); err != nil {
 			return Plan{}, err
 		}
 		c = o.Node.config(c)

@@ -54,7 +54,7 @@ func TestLongRunningServicesRestart(t *testing.T) {
 func runSupervisor(t *testing.T, quick, tries int, script string) (*exec.Cmd, *logFile, string) {
 	t.Helper()
 	runs := filepath.Join(t.TempDir(), "runs")
-	cmd := exec.Command("sh", "../init/restart-always.sh", "svc", "TERM", "sh", "-c", "echo run >> "+runs+"; "+script)
+	cmd := exec.Command("sh", "scripts/restart-always.sh", "svc", "TERM", "sh", "-c", "echo run >> "+runs+"; "+script)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("RESTART_QUICK=%d", quick), fmt.Sprintf("RESTART_TRIES=%d", tries))
 	// A file, not a buffer: the test reads it while the supervisor runs.
 	stderr := &logFile{path: filepath.Join(t.TempDir(), "stderr")}
@@ -83,6 +83,17 @@ func countRuns(t *testing.T, file string) int {
 	return strings.Count(string(data), "run\n")
 }
 
+// eventually waits until ok, failing after a minute: the tests wait for
+// what they need, never a fixed time a loaded machine may miss.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+	}
+}
+
 func TestSupervisorGivesUpOnFailedStarts(t *testing.T) {
 	cmd, stderr, runs := runSupervisor(t, 30, 1, "exit 3")
 	err := cmd.Wait()
@@ -104,10 +115,7 @@ func TestSupervisorGivesUpOnFailedStarts(t *testing.T) {
 func TestSupervisorRestartsAndStopsOnTerm(t *testing.T) {
 	// quick=0: every run counts as a good one, so it is always restarted.
 	cmd, stderr, runs := runSupervisor(t, 0, 1, "exit 0")
-	time.Sleep(2500 * time.Millisecond)
-	if n := countRuns(t, runs); n < 2 {
-		t.Errorf("%d runs in 2.5 s, want at least 2", n)
-	}
+	eventually(t, "a second run", func() bool { return countRuns(t, runs) >= 2 })
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error)
 	go func() { done <- cmd.Wait() }()
@@ -127,12 +135,11 @@ func TestSupervisorNeverGivesUpOnAServiceThatRanWell(t *testing.T) {
 	// more often in a row than RESTART_TRIES (1) allows before a good run.
 	ranWell := filepath.Join(t.TempDir(), "ran-well")
 	cmd, stderr, runs := runSupervisor(t, 1, 1, `if [ ! -e `+ranWell+` ]; then touch `+ranWell+`; sleep 1.2; fi; exit 4`)
-	time.Sleep(5 * time.Second)
+	// Three failed starts in a row after the good run: more than
+	// RESTART_TRIES, and still restarted.
+	eventually(t, "a fourth run", func() bool { return countRuns(t, runs) >= 4 || strings.Contains(stderr.String(), "giving up") })
 	if strings.Contains(stderr.String(), "giving up") {
 		t.Fatalf("gave up on a service that had run well; stderr:\n%s", stderr)
-	}
-	if n := countRuns(t, runs); n < 3 {
-		t.Errorf("%d runs in 5 s, want at least 3; stderr:\n%s", n, stderr)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -141,9 +148,12 @@ func TestSupervisorNeverGivesUpOnAServiceThatRanWell(t *testing.T) {
 }
 
 func TestSupervisorPassesTheStopSignalOn(t *testing.T) {
-	stopped := filepath.Join(t.TempDir(), "stopped")
-	cmd, stderr, _ := runSupervisor(t, 30, 5, `trap "echo clean > `+stopped+`; exit 0" TERM; while :; do sleep 0.1; done`)
-	time.Sleep(500 * time.Millisecond)
+	dir := t.TempDir()
+	stopped, ready := filepath.Join(dir, "stopped"), filepath.Join(dir, "ready")
+	cmd, stderr, _ := runSupervisor(t, 30, 5, `trap "echo clean > `+stopped+`; exit 0" TERM; touch `+ready+`; while :; do sleep 0.1; done`)
+	// TERM once the service has its trap: sent before, it would stop the
+	// shell, and the test would blame the supervisor.
+	eventually(t, "the service ready for TERM", func() bool { _, err := os.Stat(ready); return err == nil })
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("stopped with %v; stderr:\n%s", err, stderr)

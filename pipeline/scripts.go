@@ -2,12 +2,18 @@ package pipeline
 
 import "strconv"
 
-// ScriptsDir is where every container finds the scripts of the project's
-// init/ folder: what its containers run besides their programs (the
-// supervisor, the data lock, the output keeper, init, ...). Each is a shell
-// file with arguments, checked by shellcheck and unit-tested where it holds
-// logic, never shell assembled in Go strings.
+// ScriptsDir is where every container finds the module's own scripts
+// (pipeline/scripts/): what its containers run besides their programs (the
+// supervisor, the data lock, the output keeper, init, the live receiver,
+// ...). They travel with the module, never with the project: a project
+// holds only its own files (see ProjectFiles). Each is a file with
+// arguments, checked by shellcheck and unit-tested where it holds logic,
+// never shell assembled in Go strings.
 const ScriptsDir = "/usr/local/lib/dataplatform"
+
+// ModuleScripts is the folder of the module's scripts, relative to the
+// module's root (where the Dagger layer embeds them from).
+const ModuleScripts = "pipeline/scripts"
 
 // The scripts, where the containers find them.
 var (
@@ -22,6 +28,9 @@ var (
 	withPipScript       = script("with-pip.sh")
 	dbtDepsScript       = script("dbt-deps.sh")
 	dbtDocsScript       = script("dbt-docs.sh")
+	dbtCIScript         = script("dbt-ci.sh")
+	checkDagsScript     = script("check_dags.py")
+	eltCheckScript      = script("elt_check.py")
 	forwardScript       = script("forward.sh")
 	showLogScript       = script("show-log.sh")
 	wipeVolumesScript   = script("wipe-volumes.sh")
@@ -31,8 +40,10 @@ var (
 
 func script(name string) string { return ScriptsDir + "/" + name }
 
-// scriptsMount gives a container the scripts.
-func scriptsMount() Mount { return Mount{Path: ScriptsDir, Source: "init", Dir: true} }
+// scriptsMount gives a container the module's scripts.
+func scriptsMount() Mount {
+	return Mount{Path: ScriptsDir, Source: ModuleScripts, Dir: true, From: FromModule}
+}
 
 // withScripts gives s the scripts, once.
 func withScripts(s Spec) Spec {

@@ -30,7 +30,7 @@ func TestOwnVolumesMakesKeysOnce(t *testing.T) {
 	}
 	run := func() string {
 		t.Helper()
-		out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--logs", logs, "--tree", tree, "--key", key).CombinedOutput()
+		out, err := exec.Command("sh", "scripts/own-volumes.sh", owner, "--logs", logs, "--tree", tree, "--key", key).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
@@ -54,13 +54,13 @@ func TestOwnVolumesMakesKeysOnce(t *testing.T) {
 		t.Error("a second run made a new key: stored connections would no longer decrypt")
 	}
 	other := filepath.Join(dir, "other")
-	if out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--key", other).CombinedOutput(); err != nil {
+	if out, err := exec.Command("sh", "scripts/own-volumes.sh", owner, "--key", other).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if data, _ := os.ReadFile(other); string(data) == first {
 		t.Error("two keys are the same")
 	}
-	if out, err := exec.Command("sh", "../init/own-volumes.sh", owner, "--bogus", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown option --bogus") {
+	if out, err := exec.Command("sh", "scripts/own-volumes.sh", owner, "--bogus", "x").CombinedOutput(); err == nil || !strings.Contains(string(out), "unknown option --bogus") {
 		t.Errorf("a bad option: %v %s", err, out)
 	}
 }
@@ -83,7 +83,7 @@ func TestWipeEmptiesEveryVolume(t *testing.T) {
 	if len(spec.Volumes) != len(mustDefault(t).Volumes()) {
 		t.Errorf("wipe mounts %d volumes, the project has %d", len(spec.Volumes), len(mustDefault(t).Volumes()))
 	}
-	out, err := exec.Command("sh", "../init/wipe-volumes.sh", "key-a:"+a, "key-b:"+b).CombinedOutput()
+	out, err := exec.Command("sh", "scripts/wipe-volumes.sh", "key-a:"+a, "key-b:"+b).CombinedOutput()
 	if err != nil || string(out) != "wiped key-a\nwiped key-b\n" {
 		t.Fatalf("%v %q", err, out)
 	}
@@ -125,7 +125,7 @@ func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
 		t.Fatal("socat is needed (the gateway's relay): ", err)
 	}
 	listen, upstream := freePort(t), freePort(t)
-	fwd := exec.Command("sh", "../init/forward.sh", fmt.Sprintf("%d:127.0.0.1:%d", listen, upstream))
+	fwd := exec.Command("sh", "scripts/forward.sh", fmt.Sprintf("%d:127.0.0.1:%d", listen, upstream))
 	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its socat too, at the end
 	if err := fwd.Start(); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,9 @@ const (
 	SecretAnalyticsConn     = "airflow-conn-analytics"
 	SecretFlowerAuth        = "airflow-flower-basic-auth"
 	SecretLogServerKey      = "airflow-log-server-key"
+	// SecretLiveKey opens the live receiver: always generated per project
+	// (see LiveKey), never given.
+	SecretLiveKey = "live-key"
 )
 
 // Secrets computes every secret value from the configuration, by name.

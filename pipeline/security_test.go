@@ -22,13 +22,14 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		jwt      = SecretJWTSecret + " (generated)"
 		userConn = "env-airflow-conn-warehouse"
 		logKey   = SecretLogServerKey
+		liveKey  = SecretLiveKey + " (generated)"
 	)
 	want := map[string][]string{
 		HostPostgres:            {SecretPostgresPassword, SecretAirflowDBPassword, SecretDbtDBPassword},
 		HostValkey:              {SecretValkeyPassword, SecretValkeyConf},
-		JobInit:                 {sql, SecretWWWPassword, fernet, jwt}, // makes the keys
-		HostAPIServer:           {sql, fernet, jwt, conn, userConn},    // logKey too with --remote-workers (TestRemoteWorkersOpenOnlyValkey)
-		"airflow-scheduler":     {sql, broker, results, fernet, jwt},   // signs the tasks' tokens
+		JobInit:                 {sql, SecretWWWPassword, fernet, jwt, liveKey}, // makes the keys
+		HostAPIServer:           {sql, fernet, jwt, conn, userConn},             // logKey too with --remote-workers (TestRemoteWorkersOpenOnlyValkey)
+		"airflow-scheduler":     {sql, broker, results, fernet, jwt},            // signs the tasks' tokens
 		"airflow-dag-processor": {sql, fernet, conn, userConn},
 		"airflow-triggerer":     {sql, fernet, conn, userConn},
 		"airflow-worker-1":      {sql, broker, results, conn, userConn}, // a worker node's too
@@ -37,7 +38,7 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		HostLogServer:   {logKey},
 		HostFlower:      {sql, broker, SecretFlowerAuth},
 		HostGateway:     nil,
-		HostLive:        {SecretWWWPassword}, // its login is the admin's
+		HostLive:        {liveKey}, // a key of its own, never a password
 		"airflow-cli":   {sql, broker, results, fernet, conn, userConn},
 		"airflow-shell": {sql, broker, results, fernet, conn, userConn},
 		"dbt":           {SecretDbtDBPassword},
@@ -48,7 +49,8 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		"dag-check":     {sql, conn, userConn},
 		"find-holders":  nil,
 		"logs":          nil,
-		"wipe":          {fernet, jwt}, // mounts every volume, to empty it
+		"wipe":          {fernet, jwt, liveKey}, // mounts every volume, to empty it
+		"live-key":      {liveKey},
 	}
 	c, err := load(t, "AIRFLOW_CONN_WAREHOUSE=postgresql://u:p@db/w")
 	if err != nil {
@@ -176,7 +178,7 @@ echo "$*" > "$PGDATA/args"; cat > "$PGDATA/sql"
 		"POSTGRES_USER=app", "AIRFLOW_DB_USER=airflow", "DBT_DB_USER=dbt",
 		"POSTGRES_PASSWORD=it's a \"new\" one $HOME \\x", "AIRFLOW_DB_PASSWORD=a@b/c:d%41", "DBT_DB_PASSWORD=plain")
 	run := func(extra ...string) (string, error) {
-		cmd := exec.Command("sh", "../init/postgres-start.sh")
+		cmd := exec.Command("sh", "scripts/postgres-start.sh")
 		cmd.Env = append(env, extra...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err

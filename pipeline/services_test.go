@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -84,7 +85,7 @@ func TestImagesAndCommandLines(t *testing.T) {
 		{CLI(c, []string{"dags", "list"}), "apache/airflow:3.1.7", "airflow dags list", nil},
 		{Dbt(c, []string{"docs", "generate"}), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "dbt docs generate", nil},
 		{DbtDocs(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "sh /usr/local/lib/dataplatform/dbt-docs.sh 8081", []int{8081}},
-		{EltCheck(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "python3 /usr/app/elt_check.py", nil},
+		{EltCheck(c), "ghcr.io/dbt-labs/dbt-postgres:1.9.0", "python3 " + eltCheckScript, nil},
 	}
 	for _, tc := range cases {
 		if tc.svc.Image != tc.image {
@@ -270,7 +271,7 @@ func TestPostgresAndDbtEnv(t *testing.T) {
 
 // init-db.sh gives each role only its own database.
 func TestInitDBLeastPrivilege(t *testing.T) {
-	data, err := os.ReadFile("../init/init-db.sh")
+	data, err := os.ReadFile("../" + InitDBFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +333,25 @@ func TestEveryContainerNamesItsProject(t *testing.T) {
 	for name, s := range stackSpecs(t, c, 2, true) {
 		if s.Env[ProjectEnv] != "shop" {
 			t.Errorf("%s: %s=%q, want shop", name, ProjectEnv, s.Env[ProjectEnv])
+		}
+	}
+}
+
+// A container's root step (own-volumes.sh) works only on volumes the
+// container mounts: a path it names but does not mount stops the call.
+func TestRootStepsWorkOnMountedVolumes(t *testing.T) {
+	for _, s := range everySpec(t, mustDefault(t)) {
+		if len(s.AsRoot) < 2 || s.AsRoot[1] != ownVolumesScript {
+			continue
+		}
+		for i := 3; i+1 < len(s.AsRoot); i += 2 {
+			target := s.AsRoot[i+1]
+			if s.AsRoot[i] == "--key" {
+				target = path.Dir(target)
+			}
+			if !slices.ContainsFunc(s.Volumes, func(v Volume) bool { return v.Path == target }) {
+				t.Errorf("%s: its root step's %s %s is no volume it mounts", s.Name, s.AsRoot[i], s.AsRoot[i+1])
+			}
 		}
 	}
 }

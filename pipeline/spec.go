@@ -82,13 +82,30 @@ type Volume struct {
 	Exclusive bool // one container at a time (a database must never run twice on its files)
 }
 
-// Mount copies a file or folder of the project into the container.
+// Mount copies a file or folder of the project, or of the module itself,
+// into the container.
 type Mount struct {
 	Path     string // in the container
-	Source   string // relative to the project root
+	Source   string // relative to the project's root, or the module's (see From)
 	Dir      bool
 	Optional bool // skipped when missing from the project
+	From     Origin
 }
+
+// Origin says whose file a mount copies.
+type Origin int
+
+const (
+	// FromProject: the user's project (the function's --source).
+	FromProject Origin = iota
+	// FromModule: the module's own files (its scripts), whatever the
+	// project holds.
+	FromModule
+	// FromProjectOrModule: the project's file when it has one (a file the
+	// user may change, such as init/init-db.sh), otherwise the module's
+	// copy at the same path.
+	FromProjectOrModule
+)
 
 // Command is the command line the container runs: Args inside its wrappers.
 func (s Spec) Command() []string {

@@ -146,3 +146,25 @@ func (c Config) Validate() error {
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
 }
+
+// sharedPasswords are what guards a stack other machines' workers join:
+// Valkey's password (Valkey is then on the host) and the Airflow role's,
+// which opens the metadata database through the host's PostgreSQL port
+// and keys the api-server's requests for a node's task logs.
+var sharedPasswords = []string{"VALKEY_PASSWORD", "AIRFLOW_DB_PASSWORD"}
+
+// checkShared refuses, for option (a stack that takes remote workers, or
+// a worker node), each shared password left at the spec's default, which
+// anyone can read: on a network, it would open the broker and the
+// metadata database, and make the UI's session key guessable.
+func (c Config) checkShared(option string) error {
+	var errs []error
+	for _, name := range sharedPasswords {
+		v, _ := variable(name)
+		if c.value(v) == v.Default {
+			errs = append(errs, fmt.Errorf("%s: %s opens it to other machines, and it is the spec's default password, known to anyone: "+
+				"set your own in .env (the same on every machine), or pass %s env://VAR", name, option, v.Flag()))
+		}
+	}
+	return errors.Join(errs...)
+}

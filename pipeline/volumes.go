@@ -25,8 +25,8 @@ func (c Config) volume(name, path string, exclusive bool) Volume {
 // Volumes of a project: what `wipe` empties (the spec's `down -v`).
 func (c Config) Volumes() []Volume {
 	return []Volume{c.PostgresVolume(), c.valkeyVolume(), c.logsVolume(),
-		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.dbtPackagesVolume(), c.serviceLogsVolume(),
-		c.runVolume()}
+		c.keyVolume(SecretFernetKey), c.keyVolume(SecretJWTSecret), c.keyVolume(SecretLiveKey), c.dbtPackagesVolume(), c.serviceLogsVolume(),
+		c.runVolume(), c.stampsVolume()}
 }
 
 // PostgresVolume holds the PostgreSQL data, locked to one container at a time.
@@ -58,6 +58,9 @@ func (c Config) dbtPackagesVolume() Volume { return c.volume("dbt-packages", Dbt
 func (c Config) liveVolume(folder string) Volume {
 	return c.volume("live-"+folder, AirflowHome+"/"+folder, false)
 }
+
+// stampsVolume holds the dag-processor's parse stamps (see ParseStamps).
+func (c Config) stampsVolume() Volume { return c.volume("parse-stamps", ParseStamps, false) }
 
 // runVolume holds the data locks and their holders' addresses.
 func (c Config) runVolume() Volume { return c.volume("run", RunDir, false) }

@@ -21,7 +21,7 @@ const JobRemoteCheck = "remote-check"
 const HostLogServer = "airflow-log-server"
 
 // WorkerHostnameCallable reports a node worker's tasks under the node's
-// address (init/worker_hostname.py), where the api-server fetches their logs.
+// address (python/worker_hostname.py of the module's scripts), where the api-server fetches their logs.
 const WorkerHostnameCallable = "worker_hostname.advertised"
 
 // Node is where a worker node's stack is, and where the stack finds it.
@@ -102,6 +102,6 @@ func (n Node) logServer(c Config) Spec {
 func (n Node) advertised(s Spec) Spec {
 	s.Env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = WorkerHostnameCallable
 	s.Env["DATAPLATFORM_WORKER_HOSTNAME"] = n.Advertise
-	s.Env["PYTHONPATH"] = ScriptsDir
+	s.Env["PYTHONPATH"] = PythonDir
 	return s
 }

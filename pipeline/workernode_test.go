@@ -9,7 +9,7 @@ import (
 
 func nodePlan(t *testing.T, c Config, workers int) Plan {
 	t.Helper()
-	p, err := StackPlan(c, Options{Workers: workers, Node: &Node{Stack: "stack.example", Advertise: "192.0.2.7"}}, HostGateway)
+	p, err := StackPlan(shared(c), Options{Workers: workers, Node: &Node{Stack: "stack.example", Advertise: "192.0.2.7"}}, HostGateway)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestWorkerNodeRefusesBadAddresses(t *testing.T) {
 			t.Errorf("%+v: %v", n, err)
 		}
 	}
-	if _, err := StackPlan(mustDefault(t), Options{Workers: 1, Node: &Node{Stack: "stack-1.lan", Advertise: "10.0.0.2"}}, HostGateway); err != nil {
+	if _, err := StackPlan(shared(mustDefault(t)), Options{Workers: 1, Node: &Node{Stack: "stack-1.lan", Advertise: "10.0.0.2"}}, HostGateway); err != nil {
 		t.Errorf("a host name and an IPv4 address refused: %v", err)
 	}
 }
@@ -100,7 +100,7 @@ func TestWorkerNodeRefusesBadAddresses(t *testing.T) {
 // stack's host ports are what they were. Only then does the api-server hold
 // the key that signs its requests for a node's logs (and its UI sessions).
 func TestRemoteWorkersOpenOnlyValkey(t *testing.T) {
-	c := mustDefault(t)
+	c := shared(mustDefault(t))
 	for _, remote := range []bool{false, true} {
 		p, err := StackPlan(c, Options{Workers: 1, RemoteWorkers: remote}, HostGateway)
 		if err != nil {
@@ -140,5 +140,47 @@ func TestLogServerKeyFollowsTheAirflowPassword(t *testing.T) {
 	ka, kb, kc := Secrets(a)[SecretLogServerKey], Secrets(b)[SecretLogServerKey], Secrets(c)[SecretLogServerKey]
 	if ka != kb || ka == kc || len(ka) != 64 || strings.Contains(ka, "one") {
 		t.Errorf("keys %q %q %q", ka, kb, kc)
+	}
+}
+
+// A stack that takes other machines' workers, and such a worker node,
+// refuse the spec's default Valkey and Airflow role passwords before
+// anything starts, naming each: anyone who reads the spec could otherwise
+// use the broker and the metadata database, and forge UI sessions.
+func TestSharedStacksRefuseTheSpecsDefaultPasswords(t *testing.T) {
+	node := &Node{Stack: "10.0.0.1", Advertise: "10.0.0.2"}
+	for _, c := range []struct {
+		what     string
+		dotenv   string
+		o        Options
+		refused  []string
+		accepted []string
+	}{
+		{"--remote-workers, both defaults", "", Options{Workers: 1, RemoteWorkers: true}, []string{"VALKEY_PASSWORD", "AIRFLOW_DB_PASSWORD"}, nil},
+		{"worker-node, Valkey's default", "AIRFLOW_DB_PASSWORD=own", Options{Workers: 1, Node: node}, []string{"VALKEY_PASSWORD"}, []string{"AIRFLOW_DB_PASSWORD"}},
+		{"--remote-workers, the role's default", "VALKEY_PASSWORD=own", Options{Workers: 1, RemoteWorkers: true}, []string{"AIRFLOW_DB_PASSWORD"}, []string{"VALKEY_PASSWORD"}},
+	} {
+		cfg, err := load(t, c.dotenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = StackPlan(cfg, c.o, HostGateway)
+		if err == nil {
+			t.Errorf("%s: planned", c.what)
+			continue
+		}
+		for _, name := range c.refused {
+			if !strings.Contains(err.Error(), name+": ") || !strings.Contains(err.Error(), "the spec's default password") {
+				t.Errorf("%s: the error does not name %s:\n%v", c.what, name, err)
+			}
+		}
+		for _, name := range c.accepted {
+			if strings.Contains(err.Error(), name) {
+				t.Errorf("%s: %s, which is set, is named:\n%v", c.what, name, err)
+			}
+		}
+	}
+	if _, err := StackPlan(mustDefault(t), Options{Workers: 1}, HostGateway); err != nil {
+		t.Errorf("a stack of its own refused on the default passwords: %v", err)
 	}
 }

@@ -45,6 +45,7 @@ func main() {
 		fs.StringVar(&o.Bookworm, "bookworm", "", "Debian 12 rootfs directory")
 		fs.StringVar(&o.Trixie, "trixie", "", "Debian 13 rootfs directory")
 		fs.StringVar(&o.Wheels, "wheels", "", "directory with airflow/ and dbt/ wheel sets")
+		fs.StringVar(&o.GoRoot, "goroot", "", "GOROOT of the Go toolchain of the golang stand-in")
 		fs.StringVar(&o.Registry, "registry", "127.0.0.1:5000", "registry to publish to")
 		fs.StringVar(&o.Only, "only", "", "comma-separated image names to build (default all)")
 		_ = fs.Parse(os.Args[2:])

@@ -9,7 +9,7 @@ import (
 )
 
 type standinOpts struct {
-	Bookworm, Trixie, Wheels, Registry, Only string
+	Bookworm, Trixie, Wheels, GoRoot, Registry, Only string
 }
 
 // standin is one image published under an official name, plus the command
@@ -27,6 +27,7 @@ var standins = []standin{
 		"airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'; pip list 2>/dev/null | grep -E '^apache-airflow-providers-(celery|postgres|fab|standard) '"}},
 	{"ghcr.io/dbt-labs/dbt-postgres:1.9.0", dbtImage, []string{"sh", "-c", "dbt --version | grep -E 'installed|postgres'"}},
 	{"alpine/socat:1.8.0.3", socatImage, []string{"sh", "-c", "socat -V | grep 'socat version'"}},
+	{"golang:1.25.5-alpine", goImage, []string{"go", "version"}},
 }
 
 func buildStandins(ctx context.Context, c *dagger.Client, o standinOpts) error {
@@ -132,6 +133,17 @@ func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
 func socatImage(c *dagger.Client, o standinOpts) *dagger.Container {
 	return aptInstall(debian(c, o.Trixie), "socat").
 		WithEntrypoint([]string{"socat"})
+}
+
+// goImage: the Go toolchain (the host's copy of the one the image's name
+// gives) on Debian, laid out as the official golang image is.
+func goImage(c *dagger.Client, o standinOpts) *dagger.Container {
+	return aptInstall(debian(c, o.Bookworm), "ca-certificates", "git").
+		WithDirectory("/usr/local/go", c.Host().Directory(o.GoRoot)).
+		WithEnvVariable("GOPATH", "/go").
+		WithEnvVariable("GOTOOLCHAIN", "local").
+		WithEnvVariable("PATH", "/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
+		WithWorkdir("/go")
 }
 
 // pythonVenv installs a wheel set (a folder holding requirements.txt and the

@@ -4,12 +4,17 @@
 // for each DAG file, what Airflow made of it: its DAGs, or the import error
 // with the file and line. Ctrl-C stops it (and the stack it started).
 //
-//	go run ./cmd/live [--up] [--set NAME=VALUE]...
+//	live [--project DIR] [-m MODULE] [--up] [--set NAME=VALUE]...
 //
 // It reads the project's .env as the module does, with the same --set
-// overrides: LIVE_PORT and AIRFLOW_API_PORT say where the stack is, the
-// admin's login (AIRFLOW_WWW_USER, AIRFLOW_WWW_PASSWORD, which the
-// environment variable AIRFLOW_WWW_PASSWORD overrides) opens it.
+// overrides: LIVE_PORT and AIRFLOW_API_PORT say where the stack is. The
+// stack's receiver opens only to the project's live key, which it fetches
+// through the module (`dagger call live-key`) when it starts; the admin's
+// login (AIRFLOW_WWW_USER, AIRFLOW_WWW_PASSWORD, which the environment
+// variable AIRFLOW_WWW_PASSWORD overrides) reads Airflow's REST API.
+//
+// Built by the module for any project (`dagger call live-client`), or run
+// here as `go run ./cmd/live`.
 package main
 
 import (
@@ -33,19 +38,31 @@ type setFlags []string
 func (s *setFlags) String() string     { return strings.Join(*s, ",") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
+// defaultModule is the module the live command calls when neither -m nor
+// DAGGER_MODULE says: set when the module builds it (live-client).
+var defaultModule string
+
 func main() {
 	var set setFlags
 	up := flag.Bool("up", false, "also run the stack (`dagger call up up` with the same --set), stopped with this command")
-	dir := flag.String("project", ".", "the project: where dagger.json and .env are")
+	dir := flag.String("project", ".", "the project: where .env, dags/ and plugins/ are")
+	module := flag.String("m", moduleFromEnv(), "the data platform's Dagger module, as for `dagger -m` (default: $DAGGER_MODULE, or the module this command was built from)")
 	flag.Var(&set, "set", "override one .env value, as NAME=VALUE (repeatable), as for the module")
 	flag.Parse()
-	if err := run(*dir, set, *up); err != nil {
+	if err := run(*dir, *module, set, *up); err != nil {
 		fmt.Fprintln(os.Stderr, "live:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string, set []string, up bool) error {
+func moduleFromEnv() string {
+	if m := os.Getenv("DAGGER_MODULE"); m != "" {
+		return m
+	}
+	return defaultModule
+}
+
+func run(dir, module string, set []string, up bool) error {
 	dotenv, err := os.ReadFile(filepath.Join(dir, ".env"))
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -61,22 +78,32 @@ func run(dir string, set []string, up bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	source, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	var flags []string
+	for _, s := range set {
+		flags = append(flags, "--set", s)
+	}
+	project := harness.Project{Dir: dir, Module: module, Source: source}
 	if up {
-		var module []string
-		for _, s := range set {
-			module = append(module, "--set", s)
-		}
-		stack, err := harness.Project{Dir: dir}.Start(os.Stderr, module, "up", "up")
+		stack, err := project.Start(os.Stderr, flags, "up", "up")
 		if err != nil {
 			return err
 		}
 		defer stack.Stop(time.Minute)
 	}
+	key, _, err := project.Call(ctx, flags, "live-key", "plaintext")
+	if err != nil {
+		return fmt.Errorf("fetching the project's live key through the module (outside its repository, name it with -m or DAGGER_MODULE): %w", err)
+	}
 	w := &live.Watcher{
 		Folders: map[string]string{},
 		Receiver: live.Receiver{URL: fmt.Sprintf("http://localhost:%d", cfg.LivePort),
-			User: cfg.AirflowWWWUser, Password: cfg.AirflowWWWPassword},
-		API:    fmt.Sprintf("http://localhost:%d", cfg.AirflowAPIPort),
+			Key: strings.TrimSpace(key)},
+		API:  fmt.Sprintf("http://localhost:%d", cfg.AirflowAPIPort),
+		User: cfg.AirflowWWWUser, Password: cfg.AirflowWWWPassword,
 		Out:    os.Stdout,
 		Settle: 50 * time.Millisecond,
 	}

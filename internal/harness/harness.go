@@ -21,8 +21,17 @@ import (
 
 // Project is a project of the module as the CLI addresses it.
 type Project struct {
-	Dir  string // the repository: where dagger.json is
-	Name string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
+	// Dir is where the CLI runs: the project, or this repository.
+	Dir string
+	// Module is the module the CLI calls (dagger -m), "" for the one of
+	// Dir (its dagger.json; the CLI also reads DAGGER_MODULE).
+	Module string
+	// Source, when set, is given to each call's function as its --source
+	// (the project's files), as a team calling the module from its own
+	// repository does; "" for the function's default (the module's
+	// repository).
+	Source string
+	Name   string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
 	// Host ports (0: the configuration's own).
 	APIPort, PostgresPort, FlowerPort, LivePort, ValkeyPort int
 	// Flags are more constructor flags (e.g. secret arguments), Env more
@@ -60,13 +69,22 @@ func (p Project) API() string {
 	return fmt.Sprintf("http://localhost:%d", port)
 }
 
-// Command is `dagger call --progress=plain MODULE... ARGS...` in the
-// repository; module nil means the project's own flags.
-func (p Project) Command(ctx context.Context, module []string, args ...string) *exec.Cmd {
-	if module == nil {
-		module = p.ModuleFlags()
+// Command is `dagger [-m MODULE] call --progress=plain FLAGS... FUNCTION
+// [--source SOURCE] ARGS...` in Dir, for args FUNCTION ARGS...; flags nil
+// means the project's own constructor flags.
+func (p Project) Command(ctx context.Context, flags []string, args ...string) *exec.Cmd {
+	if flags == nil {
+		flags = p.ModuleFlags()
 	}
-	cmd := exec.CommandContext(ctx, "dagger", append(append([]string{"call", "--progress=plain"}, module...), args...)...)
+	var argv []string
+	if p.Module != "" {
+		argv = append(argv, "-m", p.Module)
+	}
+	argv = append(append(argv, "call", "--progress=plain"), flags...)
+	if p.Source != "" && len(args) > 0 {
+		args = append([]string{args[0], "--source", p.Source}, args[1:]...)
+	}
+	cmd := exec.CommandContext(ctx, "dagger", append(argv, args...)...)
 	cmd.Dir = p.Dir
 	cmd.Env = append(os.Environ(), p.Env...)
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -94,17 +95,20 @@ func Diff(local, remote Tree) (send, remove []string) {
 
 // Receiver is the stack's receiver of live edits, at its host port.
 type Receiver struct {
-	URL            string // e.g. http://localhost:8090
-	User, Password string // the admin's login
-	Client         *http.Client
+	URL    string // e.g. http://localhost:8090
+	Key    string // the project's live key (`dagger call live-key`)
+	Client *http.Client
 }
+
+// errNotFound is a 404 of the receiver.
+var errNotFound = errors.New("not found")
 
 func (r Receiver) do(method, p string, body []byte, out any) error {
 	req, err := http.NewRequest(method, r.URL+p, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth(r.User, r.Password)
+	req.Header.Set("Authorization", "Bearer "+r.Key)
 	client := r.Client
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
@@ -115,6 +119,9 @@ func (r Receiver) do(method, p string, body []byte, out any) error {
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%s %s: %w", method, p, errNotFound)
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s %s: %s: %s", method, p, resp.Status, strings.TrimSpace(string(data)))
 	}
@@ -139,16 +146,35 @@ func (r Receiver) Remote() (Tree, error) {
 	return tree, nil
 }
 
-// Put sends one file ("dags/a.py") with its content, and says when the
-// content took the file's place, by the stack's clock.
-func (r Receiver) Put(p string, content []byte) (time.Time, error) {
+// Put sends one file ("dags/a.py") with its content, and returns the
+// SHA-256 of what the stack wrote.
+func (r Receiver) Put(p string, content []byte) (string, error) {
 	var answer struct {
-		At float64 `json:"at"`
+		SHA256 string `json:"sha256"`
 	}
-	if err := r.do("PUT", "/files/"+p, content, &answer); err != nil {
-		return time.Time{}, err
+	err := r.do("PUT", "/files/"+p, content, &answer)
+	return answer.SHA256, err
+}
+
+// Stamp is the dag-processor's stamp of a DAG file: the SHA-256 of the
+// bytes it last compiled, and when it read them (by the stack's clock).
+type Stamp struct {
+	SHA256 string  `json:"sha256"`
+	At     float64 `json:"at"` // seconds since the epoch
+}
+
+// Read is when the stamped parse read the file.
+func (s Stamp) Read() time.Time { return time.UnixMicro(int64(s.At * 1e6)) }
+
+// Parsed is the stamp of a DAG file ("dags/a.py"); false when Airflow has
+// not compiled it since the stack started.
+func (r Receiver) Parsed(p string) (Stamp, bool, error) {
+	var s Stamp
+	err := r.do("GET", "/parsed/"+p, nil, &s)
+	if errors.Is(err, errNotFound) {
+		return s, false, nil
 	}
-	return time.UnixMicro(int64(answer.At * 1e6)), nil
+	return s, err == nil, err
 }
 
 // Delete removes one file from the stack.

@@ -2,6 +2,8 @@ package live
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -84,28 +86,33 @@ func TestSkippedByAirflowAsItsSafeModeDoes(t *testing.T) {
 	}
 }
 
-// A parse counts for a file sent at written only if it began after the
-// new content took its place: one under way then (ended later, read the
-// file before) does not.
-func TestParsedAfterTheWrite(t *testing.T) {
-	written := time.Date(2026, 11, 30, 20, 35, 8, 0, time.UTC)
-	parse := func(endedAfter time.Duration, took float64) dagInfo {
-		return dagInfo{ID: "d", LastParsed: written.Add(endedAfter), ParseDuration: took}
-	}
+// The verdict on a file sent is by content: only once the dag-processor's
+// stamp names the bytes sent (the caller checks that), and only on a
+// result Airflow stored after that stamped read. A DAG or an import error
+// stored before it is the result of an earlier parse, whatever its time
+// says of when that parse began.
+func TestVerdictOnlyOnTheStampedParse(t *testing.T) {
+	read := time.Date(2026, 12, 6, 4, 27, 52, 500_000_000, time.UTC)
+	stamp := Stamp{SHA256: "v2", At: float64(read.UnixMicro()) / 1e6}
+	dag := func(id string, stored time.Duration) dagInfo { return dagInfo{ID: id, LastParsed: read.Add(stored)} }
+	trace := "Traceback (most recent call last):\n  File \"/opt/airflow/dags/x.py\", line 2, in <module>\nModuleNotFoundError: No module named 'nope'\n"
 	for _, c := range []struct {
 		what string
 		dags []dagInfo
-		want bool
+		err  importError
+		want string
 	}{
-		{"began a second after", []dagInfo{parse(1500*time.Millisecond, 0.5)}, true},
-		{"began before, ended after", []dagInfo{parse(400*time.Millisecond, 0.6)}, false},
-		{"began within the margin", []dagInfo{parse(600*time.Millisecond, 0.5)}, false},
-		{"ended before", []dagInfo{parse(-time.Second, 0.1)}, false},
-		{"one DAG of two parsed after", []dagInfo{parse(-time.Second, 0.1), parse(2*time.Second, 0.3)}, true},
-		{"no DAG", nil, false},
+		{"stored after the read", []dagInfo{dag("x", 300*time.Millisecond)}, importError{}, "parsed, DAG x"},
+		{"stored before the read (an earlier parse)", []dagInfo{dag("x", -100*time.Millisecond)}, importError{}, ""},
+		{"only the DAGs stored after the read", []dagInfo{dag("old", -time.Second), dag("x", time.Second)}, importError{}, "parsed, DAG x"},
+		{"an import error stored after", nil, importError{File: "x.py", Time: read.Add(time.Second), StackTrace: trace},
+			"import error at line 2: ModuleNotFoundError: No module named 'nope'"},
+		{"an import error of an earlier parse", []dagInfo{dag("x", -time.Second)}, importError{File: "x.py", Time: read.Add(-time.Second), StackTrace: trace}, ""},
+		{"nothing stored yet", nil, importError{}, ""},
 	} {
-		if got := parsedAfter(c.dags, written); got != c.want {
-			t.Errorf("%s: %v, want %v", c.what, got, c.want)
+		got, done := verdict(stamp, c.dags, c.err, "x.py")
+		if done != (c.want != "") || got != c.want {
+			t.Errorf("%s: %q (%v), want %q", c.what, got, done, c.want)
 		}
 	}
 }
@@ -122,9 +129,10 @@ func TestDeletionFollowedOnlyForKnownDAGs(t *testing.T) {
 	}
 }
 
-// The watcher against the real receiver (init/live-receiver.py), with no
-// Airflow: the stack's folder becomes the project's, a save reaches it
-// within a second, a deletion too; Airflow's silence is said, not fatal.
+// The watcher against the real receiver (pipeline/scripts/live-receiver.py),
+// with no Airflow: the stack's folder becomes the project's, a save reaches
+// it, a deletion too; Airflow's silence is said, not fatal. (How fast is
+// the benchmark's to say: a loaded machine may be slow.)
 func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 	dir := t.TempDir()
 	project, stack := filepath.Join(dir, "project"), filepath.Join(dir, "stack")
@@ -136,8 +144,10 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	recv := exec.Command("python3", "../../init/live-receiver.py", fmt.Sprint(port), "dags="+filepath.Join(stack, "dags"), "plugins="+filepath.Join(stack, "plugins"))
-	recv.Env = append(os.Environ(), "LIVE_USER=admin", "LIVE_PASSWORD=pw")
+	recv := exec.Command("python3", "../../pipeline/scripts/live-receiver.py", fmt.Sprint(port), filepath.Join(stack, "stamps"), "dags="+filepath.Join(stack, "dags"), "plugins="+filepath.Join(stack, "plugins"))
+	keyFile := filepath.Join(dir, "key")
+	write(t, keyFile, "a-live-key-of-at-least-32-characters-here")
+	recv.Env = append(os.Environ(), "LIVE_KEY_FILE="+keyFile)
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,16 +155,15 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 	var out harness.Buffer
 	w := &Watcher{
 		Folders:  map[string]string{"dags": filepath.Join(project, "dags"), "plugins": filepath.Join(project, "plugins")},
-		Receiver: Receiver{URL: fmt.Sprintf("http://127.0.0.1:%d", port), User: "admin", Password: "pw"},
+		Receiver: Receiver{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Key: "a-live-key-of-at-least-32-characters-here"},
 		API:      "http://127.0.0.1:1", // no Airflow
 		Out:      &out,
 		Settle:   20 * time.Millisecond,
 	}
 	waitUntil(t, "the receiver answers", func() bool { _, err := w.Receiver.Remote(); return err == nil })
-	sent := time.Now()
-	at, err := w.Receiver.Put("dags/put.py", []byte("p = 0\n"))
-	if err != nil || at.Before(sent.Add(-10*time.Millisecond)) || at.After(time.Now().Add(10*time.Millisecond)) {
-		t.Errorf("a PUT sent at %s says the file took its place at %s (%v)", sent.Format(time.StampMicro), at.Format(time.StampMicro), err)
+	want := sha256.Sum256([]byte("p = 0\n"))
+	if sum, err := w.Receiver.Put("dags/put.py", []byte("p = 0\n")); err != nil || sum != hex.EncodeToString(want[:]) {
+		t.Errorf("a PUT answered %q (%v), want the SHA-256 of what it wrote", sum, err)
 	}
 	ctx, cancel := testContext(t)
 	done := make(chan error, 1)
@@ -164,15 +173,11 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(stack, "dags/a.py"))
 		return os.IsNotExist(errOld) && string(data) == "a = 1\n"
 	})
-	saved := time.Now()
 	write(t, filepath.Join(project, "dags/new/b.py"), "b = 2\n")
 	waitUntil(t, "a new file in a new folder", func() bool {
 		data, _ := os.ReadFile(filepath.Join(stack, "dags/new/b.py"))
 		return string(data) == "b = 2\n"
 	})
-	if took := time.Since(saved); took > time.Second {
-		t.Errorf("a save took %s to reach the stack", took)
-	}
 	if err := os.Remove(filepath.Join(project, "dags/a.py")); err != nil {
 		t.Fatal(err)
 	}
@@ -190,9 +195,9 @@ func TestWatcherKeepsTheStacksFoldersTheProjects(t *testing.T) {
 
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10 s", what)
+			t.Fatalf("%s: not within a minute", what)
 		}
 	}
 }

@@ -25,14 +25,16 @@ type Watcher struct {
 	Folders  map[string]string // live folder name ("dags") -> the project's folder here
 	Receiver Receiver
 	API      string // Airflow's REST API, e.g. http://localhost:8080
-	Out      io.Writer
+	// User and Password are the admin's login, for the REST API.
+	User, Password string
+	Out            io.Writer
 	// Settle is how long a file must be quiet before it is sent (editors
 	// write in several steps).
 	Settle time.Duration
 
-	token   string
-	remote  map[string]bool      // the files the stack has, as far as this watcher knows
-	written map[string]time.Time // when each file sent took its place in the stack
+	token  string
+	remote map[string]bool   // the files the stack has, as far as this watcher knows
+	sent   map[string]string // the SHA-256 of what each file sent holds in the stack
 }
 
 func (w *Watcher) say(format string, args ...any) {
@@ -49,7 +51,7 @@ func (w *Watcher) Sync() error {
 	if err != nil {
 		return err
 	}
-	w.remote, w.written = map[string]bool{}, map[string]time.Time{}
+	w.remote, w.sent = map[string]bool{}, map[string]string{}
 	for p := range remote {
 		w.remote[p] = true
 	}
@@ -151,11 +153,11 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			if err != nil {
 				return err
 			}
-			at, err := w.Receiver.Put(p, data)
+			sum, err := w.Receiver.Put(p, data)
 			if err != nil {
 				return err
 			}
-			w.remote[p], w.written[p] = true, at
+			w.remote[p], w.sent[p] = true, sum
 			w.say("sent %s", p)
 			if isDAGFile && SkippedByAirflow(data) {
 				noDAG = append(noDAG, p) // nothing to wait for
@@ -194,7 +196,7 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 
 // state is what Airflow knows of the DAG files: by file (relative to the
 // dags folder), its DAGs' ids, their last parse, their file token; and the
-// import errors' times.
+// import errors.
 type state struct {
 	dags   map[string][]dagInfo
 	errors map[string]importError
@@ -207,22 +209,21 @@ func (s state) knowsDAGsOf(p string) bool {
 }
 
 type dagInfo struct {
-	ID            string    `json:"dag_id"`
-	File          string    `json:"relative_fileloc"`
-	Token         string    `json:"file_token"`
-	LastParsed    time.Time `json:"last_parsed_time"`
-	ParseDuration float64   `json:"last_parse_duration"` // seconds
+	ID         string    `json:"dag_id"`
+	File       string    `json:"relative_fileloc"`
+	Token      string    `json:"file_token"`
+	LastParsed time.Time `json:"last_parsed_time"` // when the parse's result was stored
 }
 
 type importError struct {
-	File       string `json:"filename"`
-	Time       string `json:"timestamp"`
-	StackTrace string `json:"stack_trace"`
+	File       string    `json:"filename"`
+	Time       time.Time `json:"timestamp"` // when it was stored
+	StackTrace string    `json:"stack_trace"`
 }
 
 func (w *Watcher) get(p string, out any) error {
 	if w.token == "" {
-		tok, err := restapi.Token(w.API, w.Receiver.User, w.Receiver.Password)
+		tok, err := restapi.Token(w.API, w.User, w.Password)
 		if err != nil {
 			return err
 		}
@@ -263,14 +264,14 @@ func (w *Watcher) airflowState() (state, error) {
 // parseNow asks Airflow to parse the files now (PUT parseDagFile): each
 // known file by its own token; a new one by any file's token, which makes
 // the dag-processor look for new files at once too.
-func (w *Watcher) parseNow(files []string, before state) {
+func (w *Watcher) parseNow(files []string, known state) {
 	tokens := map[string]bool{}
 	for _, p := range files {
 		rel := strings.TrimPrefix(p, "dags/")
-		if d := before.dags[rel]; len(d) > 0 {
+		if d := known.dags[rel]; len(d) > 0 {
 			tokens[d[0].Token] = true
-		} else if before.any != "" {
-			tokens[before.any] = true
+		} else if known.any != "" {
+			tokens[known.any] = true
 		}
 	}
 	for tok := range tokens {
@@ -281,82 +282,77 @@ func (w *Watcher) parseNow(files []string, before state) {
 	}
 }
 
-// report says, for each DAG file, what Airflow made of it once it has
-// parsed it (waiting up to a minute): its DAGs, or its import error with
-// the file's line, or that its DAGs are gone. A parse that may have read
-// the file as it was before (one under way when it was sent, which also
-// hides the change from the dag-processor for minutes) is told apart by
-// when it began, and the file is asked for again.
+// askAgain: how often a file whose parse has not come is asked for again
+// (a parse under way when it was sent read it as it was, and the
+// dag-processor may not look at it again for minutes).
+const askAgain = 2 * time.Second
+
+// report says, for each DAG file, what Airflow made of the content sent
+// (waiting up to a minute): its DAGs, or its import error with the file's
+// line, or that its DAGs are gone. The verdict is by content: it waits for
+// the dag-processor's stamp of the file to name the bytes sent (see
+// Receiver.Parsed), then for Airflow to have stored that parse's result.
 func (w *Watcher) report(files []string, local Tree, before state) {
 	left := slices.Clone(files)
 	deadline := time.Now().Add(time.Minute)
+	asked := time.Now()
 	for len(left) > 0 && time.Now().Before(deadline) {
 		time.Sleep(250 * time.Millisecond)
 		now, err := w.airflowState()
 		if err != nil {
 			continue
 		}
+		var waiting []string
 		left = slices.DeleteFunc(left, func(p string) bool {
 			rel := strings.TrimPrefix(p, "dags/")
-			_, exists := local[p]
-			if e, ok := now.errors[rel]; ok && e.Time != before.errors[rel].Time {
-				line, msg := ImportError(e.StackTrace, rel)
-				w.say("%s: import error at line %d: %s", p, line, msg)
-				return true
-			}
-			dags := now.dags[rel]
-			switch {
-			case !exists && len(dags) == 0:
-				w.say("%s: its DAGs are gone", p)
-				return true
-			case exists && len(dags) > 0 && newer(dags, before.dags[rel]):
-				if !parsedAfter(dags, w.written[p]) {
-					// This parse may have read what the file held before: ask again.
-					_ = restapi.Do("PUT", w.API+"/api/v2/parseDagFile/"+dags[0].Token, w.token, nil, nil)
-					before.dags[rel] = dags
-					return false
+			if _, exists := local[p]; !exists {
+				if len(now.dags[rel]) == 0 {
+					w.say("%s: its DAGs are gone", p)
+					return true
 				}
-				var ids []string
-				for _, d := range dags {
-					ids = append(ids, d.ID)
-				}
-				w.say("%s: parsed, DAG %s", p, strings.Join(ids, ", "))
-				return true
+				return false
 			}
-			return false
+			stamp, stamped, err := w.Receiver.Parsed(p)
+			if err != nil || !stamped || stamp.SHA256 != w.sent[p] {
+				waiting = append(waiting, p)
+				return false
+			}
+			said, done := verdict(stamp, now.dags[rel], now.errors[rel], rel)
+			if done {
+				w.say("%s: %s", p, said)
+			}
+			return done
 		})
+		if len(waiting) > 0 && time.Since(asked) > askAgain {
+			w.parseNow(waiting, now)
+			asked = time.Now()
+		}
 	}
 	for _, p := range left {
 		w.say("%s: Airflow has not parsed it within a minute (no DAG in it?)", p)
 	}
 }
 
-// parseMargin: a parse that began less than this after the file took
-// its place may have read it as it was before. Its start is estimated
-// from the end of the parse less its duration, which errs late by the few
-// milliseconds Airflow takes to store the result; the parse reads the
-// file some milliseconds after it begins.
-const parseMargin = 250 * time.Millisecond
-
-// parsedAfter: some DAG of the file was parsed by a parse that began after
-// written. Airflow's copy of a DAG's source is no proof of the content
-// parsed: it reads the file again when it stores the result.
-func parsedAfter(dags []dagInfo, written time.Time) bool {
-	return slices.ContainsFunc(dags, func(d dagInfo) bool {
-		began := d.LastParsed.Add(-time.Duration(d.ParseDuration * float64(time.Second)))
-		return began.After(written.Add(parseMargin))
-	})
-}
-
-// newer: some DAG of now was parsed after every DAG of before.
-func newer(now, before []dagInfo) bool {
-	var last time.Time
-	for _, d := range before {
-		if d.LastParsed.After(last) {
-			last = d.LastParsed
+// verdict is what Airflow made of a DAG file (rel, under the dags folder)
+// whose stamp names the content sent, once it has stored the result of
+// that parse (a DAG or an import error stored after the stamped read);
+// false while it has not.
+func verdict(stamp Stamp, dags []dagInfo, importErr importError, rel string) (string, bool) {
+	read := stamp.Read()
+	if importErr.File != "" && !importErr.Time.Before(read) {
+		line, msg := ImportError(importErr.StackTrace, rel)
+		return fmt.Sprintf("import error at line %d: %s", line, msg), true
+	}
+	var ids []string
+	for _, d := range dags {
+		if !d.LastParsed.Before(read) {
+			ids = append(ids, d.ID)
 		}
 	}
-	return slices.ContainsFunc(now, func(d dagInfo) bool { return d.LastParsed.After(last) })
+	if len(ids) == 0 {
+		return "", false
+	}
+	return "parsed, DAG " + strings.Join(ids, ", "), true
 }
 
 func watchTree(fsw *fsnotify.Watcher, dir string) error {

@@ -2,38 +2,48 @@
 
 Receives the project's edits into the stack's live folders (dags/,
 plugins/), so that a saved file reaches Airflow with no command typed: the
-watcher on the developer's machine (go run ./cmd/live) sends each change
-through the stack's host port. Python's standard library only.
+live command on the developer's machine sends each change through the
+stack's host port. Python's standard library only.
 
-    python3 live-receiver.py PORT NAME=DIR...
+    python3 live-receiver.py PORT STAMPS NAME=DIR...
 
-HTTP, with the admin's login (HTTP Basic: LIVE_USER, LIVE_PASSWORD):
+Every request carries the project's live key (HTTP "Authorization: Bearer
+KEY", the key in the file LIVE_KEY_FILE): a random key made once per
+project, like the Fernet key, which the live command obtains through the
+module (`dagger call live-key`). Nothing else opens it, the admin's login
+included: a file written here is code every worker runs.
+
     GET    /files               {"dags": {"a.py": "<sha256>", ...}, ...}
     PUT    /files/NAME/PATH     the file's new content (written whole, then
-                                renamed into place); answers {"written":
-                                bytes, "at": the time it took its place,
-                                in seconds since the epoch}
-    DELETE /files/NAME/PATH     the file, and the folders it leaves empty
+                                renamed into place, its bytecode removed);
+                                answers {"written": bytes, "sha256": ...}
+    DELETE /files/NAME/PATH     the file, its bytecode, and the folders it
+                                leaves empty
+    GET    /parsed/dags/PATH    the dag-processor's stamp of the file (the
+                                SHA-256 of what it last compiled, and when
+                                it read it: see dataplatform_parse_stamps.py
+                                and STAMPS); 404 before any
 A PATH may not leave its folder, nor name a hidden file or __pycache__.
 """
 
-import base64
+import glob
 import hashlib
 import hmac
 import http.server
 import json
 import os
+import shutil
 import sys
 import tempfile
-import time
 
 MAX_BYTES = 16 << 20
 ROOTS = {}
+STAMPS = ""
+KEY = b""
 
 
-def allowed(name, path):
-    """The file PATH of folder NAME, or None when it may not be written."""
-    root = ROOTS.get(name)
+def allowed(root, path):
+    """The file PATH below root, or None when it may not be written."""
     if root is None or not path or path.startswith("/"):
         return None
     parts = path.split("/")
@@ -43,6 +53,20 @@ def allowed(name, path):
     if not full.startswith(root + os.sep):
         return None
     return full
+
+
+def drop_bytecode(full):
+    """Remove the .pyc files Python may have cached for the file at full:
+    a stale one would stand for the new content (same size, same second)."""
+    folder, name = os.path.split(full)
+    stem, ext = os.path.splitext(name)
+    if ext != ".py":
+        return
+    for pyc in glob.glob(os.path.join(glob.escape(folder), "__pycache__", glob.escape(stem) + ".*.pyc")):
+        try:
+            os.remove(pyc)
+        except FileNotFoundError:
+            pass
 
 
 def listing():
@@ -63,12 +87,11 @@ def listing():
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def authorized(self):
-        want = "Basic " + base64.b64encode(
-            (os.environ["LIVE_USER"] + ":" + os.environ["LIVE_PASSWORD"]).encode()).decode()
-        got = self.headers.get("Authorization", "")
-        if hmac.compare_digest(got.encode(), want.encode()):
+        got = self.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(got, b"Bearer " + KEY):
             return True
-        self.answer(401, {"error": "the admin's login is needed"}, {"WWW-Authenticate": 'Basic realm="live"'})
+        self.answer(401, {"error": "the project's live key is needed (the live command fetches it: dagger call live-key)"},
+                    {"WWW-Authenticate": 'Bearer realm="live"'})
         return False
 
     def answer(self, code, body, headers=None):
@@ -81,12 +104,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def target(self):
-        parts = self.path.split("/", 3)  # "", "files", NAME, PATH
-        if len(parts) != 4 or parts[1] != "files":
-            self.answer(404, {"error": "not /files/NAME/PATH"})
+    def target(self, prefix, roots):
+        parts = self.path.split("/", 3)  # "", prefix, NAME, PATH
+        if len(parts) != 4 or parts[1] != prefix:
+            self.answer(404, {"error": f"not /{prefix}/NAME/PATH"})
             return None
-        full = allowed(parts[2], parts[3])
+        full = allowed(roots.get(parts[2]), parts[3])
         if full is None:
             self.answer(400, {"error": f"{parts[2]}/{parts[3]} is not a file of the live folders"})
         return full
@@ -94,15 +117,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if not self.authorized():
             return
-        if self.path != "/files":
-            self.answer(404, {"error": "not /files"})
+        if self.path == "/files":
+            self.answer(200, listing())
             return
-        self.answer(200, listing())
+        if self.path.startswith("/parsed/"):
+            full = self.target("parsed", {"dags": STAMPS})
+            if full is None:
+                return
+            try:
+                with open(full + ".json") as f:
+                    self.answer(200, json.load(f))
+            except (FileNotFoundError, ValueError):
+                self.answer(404, {"error": "not parsed since the stack started"})
+            return
+        self.answer(404, {"error": "not /files or /parsed/dags/PATH"})
 
     def do_PUT(self):
         if not self.authorized():
             return
-        full = self.target()
+        full = self.target("files", ROOTS)
         if full is None:
             return
         size = int(self.headers.get("Content-Length", "0"))
@@ -116,23 +149,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, full)  # whole, never half-written
-        # The watcher tells a parse of this content from one that read the
-        # file before by this time (the stack's clock, Airflow's too).
-        self.answer(200, {"written": len(data), "at": time.time()})
+        drop_bytecode(full)
+        self.answer(200, {"written": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
     def do_DELETE(self):
         if not self.authorized():
             return
-        full = self.target()
+        full = self.target("files", ROOTS)
         if full is None:
             return
         try:
             os.remove(full)
         except FileNotFoundError:
             pass
+        drop_bytecode(full)
         root = ROOTS[self.path.split("/")[2]]
         folder = os.path.dirname(full)
-        while folder != root and not os.listdir(folder):
+        while folder != root and not [n for n in os.listdir(folder) if n != "__pycache__"]:
+            shutil.rmtree(os.path.join(folder, "__pycache__"), ignore_errors=True)
             os.rmdir(folder)
             folder = os.path.dirname(folder)
         self.answer(200, {"deleted": True})
@@ -142,8 +176,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    port = int(sys.argv[1])
-    for arg in sys.argv[2:]:
+    global STAMPS, KEY
+    port, STAMPS = int(sys.argv[1]), os.path.realpath(sys.argv[2])
+    try:
+        with open(os.environ["LIVE_KEY_FILE"], "rb") as f:
+            KEY = f.read().strip()
+    except FileNotFoundError:
+        pass
+    if len(KEY) < 32:
+        sys.exit(f"live: the live key in {os.environ['LIVE_KEY_FILE']} is missing or short")
+    for arg in sys.argv[3:]:
         name, _, folder = arg.partition("=")
         ROOTS[name] = os.path.realpath(folder)
         os.makedirs(ROOTS[name], exist_ok=True)

@@ -9,7 +9,9 @@
 # place, so a reader never sees half a file; with the copy's time, so
 # Airflow parses it again); files whose content is the same are left as
 # they are, time included, so nothing parses them again; files no longer in
-# FROM are removed, and folders left empty. TO is never emptied in between.
+# FROM are removed, and folders left empty; so is any bytecode in TO (a
+# __pycache__ from an earlier stack could stand for a changed file, see
+# the stack's PYTHONDONTWRITEBYTECODE). TO is never emptied in between.
 # A FROM that does not exist counts as empty. With --list, FILE gets a line
 # "changed NAME/PATH" or "deleted NAME/PATH" for each, NAME being TO's base
 # name (dags, plugins).
@@ -37,7 +39,8 @@ while [ $# -gt 1 ] && [ "$1" != -- ]; do
 			[ -e "$from/$f" ] && continue
 			rm -f "$f"
 			echo "deleted $name/$f" >>"$list"
-		done && find . -mindepth 1 -type d -empty -delete
+		done && find . -depth -type d -name __pycache__ -exec rm -rf {} + &&
+			find . -mindepth 1 -type d -empty -delete
 	); then
 		echo "sync: copying $from to $to failed" >&2
 		exit 1

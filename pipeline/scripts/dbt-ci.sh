@@ -16,7 +16,7 @@ fi
 dbt build "${select[@]}"
 rc=$?
 cp target/manifest.json target/run_results.json "$out"/ 2>/dev/null
-python3 /usr/app/dbt_summary.py target/run_results.json "$rc" >"$out/summary.md"
+python3 "$(dirname "$0")/dbt_summary.py" target/run_results.json "$rc" >"$out/summary.md"
 if [ "${DBT_CI_FRESHNESS:-}" = true ]; then
 	dbt source freshness || { [ "$rc" != 0 ] || rc=1; }
 	cp target/sources.json "$out"/ 2>/dev/null

@@ -10,7 +10,8 @@
 # --tree DIR   DIR and all below it belong to OWNER (the live folders)
 # --key FILE   FILE holds a random key (32 bytes from /dev/urandom, url-safe
 #              base64, a Fernet key's form), made once and kept; readable
-#              only by OWNER
+#              only by OWNER. Two containers making it at once agree: the
+#              first key linked into place is the key.
 set -eu
 owner=$1
 shift
@@ -20,7 +21,11 @@ while [ $# -gt 1 ]; do
 	--tree) chown -R "$owner" "$2" ;;
 	--key)
 		if [ ! -s "$2" ]; then
-			(umask 077 && head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n' >"$2.new" && mv "$2.new" "$2")
+			[ ! -e "$2" ] || rm -f "$2" # an empty key is none
+			tmp=$(mktemp "$2.XXXXXX")
+			head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n' >"$tmp"
+			ln "$tmp" "$2" 2>/dev/null || true # made meanwhile by another: that one
+			rm -f "$tmp"
 		fi
 		chown "$owner" "$2" && chmod 0400 "$2"
 		;;

@@ -3,10 +3,10 @@ error, naming each file and its error. Usage: python check_dags.py DAGS_DIR"""
 
 import sys
 
-from airflow.models.dagbag import DagBag
+from airflow.models import DagBag  # the same import from Airflow 3.1 to 3.3
 
 folder = sys.argv[1]
-bag = DagBag(dag_folder=folder, include_examples=False)
+bag = DagBag(dag_folder=folder)  # no examples: the stack sets [core] load_examples false
 for dag_id in sorted(bag.dag_ids):
     print(f"ok     {dag_id}")
 for path, error in sorted(bag.import_errors.items()):

@@ -4,28 +4,30 @@ Says what Airflow makes of the DAG files a sync changed (the list
 sync-folders.sh wrote: "changed dags/PATH" or "deleted dags/PATH" lines),
 and fails naming each file that does not import:
 
-    python3 parse-now.py LIST DAGS_DIR
+    python3 parse-now.py LIST DAGS_DIR STAMPS_DIR
 
 Beside a running stack (DATAPLATFORM_STACK_DB=1), its dag-processor is
 asked to parse them now, as Airflow's REST API does (PUT parseDagFile: a
 row of dag_priority_parsing_request, which also makes it look for new
 files), and its own verdict is read from the metadata database once it
-has parsed them: the file's DAGs, or its import error. Without a stack,
-the changed files alone are imported here, as the dag-processor would.
-(`dagger call dag-check` checks every DAG file.)
+has parsed the content synced: the dag-processor's stamp of the file
+(STAMPS_DIR/PATH.json, see dataplatform_parse_stamps.py) names the bytes
+it compiled, and only a result stored after that read counts: the file's
+DAGs, or its import error. Without a stack, the changed files alone are
+imported here, as the dag-processor would. (`dagger call dag-check`
+checks every DAG file.)
 """
 
 import datetime
 import hashlib
+import json
 import os
 import sys
 import time
 
 BUNDLE = "dags-folder"  # Airflow's bundle of the dags folder
 WAIT = 60
-# A parse that began less than this after the copy may have read a file as
-# it was before (its start is its end less its duration, a few ms late).
-MARGIN = datetime.timedelta(seconds=0.25)
+ASK_AGAIN = 2  # seconds: a parse under way when the file changed read it as it was
 
 
 def changed_dag_files(list_file):
@@ -64,7 +66,25 @@ def request(cur, rel):
     )
 
 
-def ask_the_stack(changed, deleted):
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def stamped_read(stamps_dir, rel, want):
+    """When the dag-processor read the file's content want (its SHA-256),
+    as its stamp says; None while its last stamp is of other content."""
+    try:
+        with open(os.path.join(stamps_dir, rel + ".json")) as f:
+            stamp = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return None
+    if stamp.get("sha256") != want:
+        return None
+    return datetime.datetime.fromtimestamp(stamp["at"], datetime.timezone.utc)
+
+
+def ask_the_stack(dags_dir, stamps_dir, changed, deleted):
     """Ask the running stack's dag-processor, return the failures."""
     import psycopg2
 
@@ -72,18 +92,23 @@ def ask_the_stack(changed, deleted):
     conn = psycopg2.connect(url)
     conn.autocommit = True
     cur = conn.cursor()
-    cur.execute("SELECT now()")
-    (asked,) = cur.fetchone()
+    content = {rel: sha256(os.path.join(dags_dir, rel)) for rel in changed}
     for rel in changed + deleted[:1]:  # a deleted file: one request makes it look again
         request(cur, rel)
     failures, left = [], list(changed)
     deadline = time.monotonic() + WAIT
+    asked = time.monotonic()
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
+        unread = []
         for rel in list(left):
+            read = stamped_read(stamps_dir, rel, content[rel])
+            if read is None:
+                unread.append(rel)
+                continue
             cur.execute(
                 "SELECT stacktrace FROM import_error WHERE bundle_name = %s AND filename = %s AND timestamp >= %s",
-                (BUNDLE, rel, asked),
+                (BUNDLE, rel, read),
             )
             row = cur.fetchone()
             if row:
@@ -91,26 +116,19 @@ def ask_the_stack(changed, deleted):
                 failures.append(rel)
                 left.remove(rel)
                 continue
-            # A parse under way when the file changed read it as it was
-            # (and hides the change from the dag-processor for minutes):
-            # only one that began after the copy counts; else ask again.
-            # (Airflow's copy of the source is no proof: it reads the file
-            # again when it stores the result.)
             cur.execute(
-                "SELECT dag_id, last_parsed_time - make_interval(secs => coalesce(last_parse_duration, 0)) > %s "
-                "FROM dag WHERE bundle_name = %s AND relative_fileloc = %s "
+                "SELECT dag_id FROM dag WHERE bundle_name = %s AND relative_fileloc = %s "
                 "AND last_parsed_time >= %s AND NOT is_stale ORDER BY dag_id",
-                (asked + MARGIN, BUNDLE, rel, asked),
+                (BUNDLE, rel, read),
             )
-            rows = cur.fetchall()
-            if not rows:
-                continue
-            if not any(after for _, after in rows):
+            dags = [dag_id for (dag_id,) in cur.fetchall()]
+            if dags:
+                print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
+                left.remove(rel)
+        if unread and time.monotonic() - asked > ASK_AGAIN:
+            for rel in unread:
                 request(cur, rel)
-                continue
-            dags = [dag_id for dag_id, _ in rows]
-            print(f"ok       dags/{rel}: {', '.join(dags)}", flush=True)
-            left.remove(rel)
+            asked = time.monotonic()
     for rel in left:
         print(f"waiting  dags/{rel}: not parsed within {WAIT} s (no DAG in it?)", flush=True)
     return failures
@@ -118,11 +136,11 @@ def ask_the_stack(changed, deleted):
 
 def import_here(dags_dir, changed):
     """Import the changed files here, as the dag-processor would."""
-    from airflow.models.dagbag import DagBag
+    from airflow.models import DagBag
 
     failures = []
     for rel in changed:
-        bag = DagBag(dag_folder=os.path.join(dags_dir, rel), include_examples=False)
+        bag = DagBag(dag_folder=os.path.join(dags_dir, rel))
         for path, error in bag.import_errors.items():
             print(f"ERROR    dags/{rel}\n{error}", flush=True)
             failures.append(rel)
@@ -132,7 +150,7 @@ def import_here(dags_dir, changed):
 
 
 def main():
-    list_file, dags_dir = sys.argv[1], sys.argv[2]
+    list_file, dags_dir, stamps_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     changed, deleted, synced = changed_dag_files(list_file)
     for rel in [r for r in changed if skipped(os.path.join(dags_dir, r))]:
         print(f"ok       dags/{rel}: no DAG (Airflow parses only files that mention airflow and dag)", flush=True)
@@ -144,7 +162,7 @@ def main():
             print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
         return 0
     if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
-        failures = ask_the_stack(changed, deleted)
+        failures = ask_the_stack(dags_dir, stamps_dir, changed, deleted)
     else:
         failures = import_here(dags_dir, changed)
     if failures:
