@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"dagger/data-platform/internal/harness"
 	"encoding/hex"
@@ -23,6 +24,9 @@ import (
 )
 
 const dagID = "elt_shop_orders"
+
+// stackPorts are the host ports TestStack's `up --flower` listened on.
+var stackPorts []int
 
 // TestFunctionsListed: the Go module loads in the engine and shows its API.
 func TestFunctionsListed(t *testing.T) {
@@ -58,7 +62,7 @@ func TestModuleChecks(t *testing.T) {
 
 func TestDagCheckNamesBrokenFile(t *testing.T) {
 	recapOnFailure(t)
-	out, err := call(t, 10*time.Minute, "dag-check", "--dags", "e2e/testdata/broken_dags")
+	out, err := call(t, 10*time.Minute, "dag-check", "--dags", filepath.Join(repoRoot(), "e2e/testdata/broken_dags"))
 	if err == nil {
 		fatalf(t, "broken DAG passed the check:\n%s", out)
 	}
@@ -107,6 +111,13 @@ func TestStack(t *testing.T) {
 	}()
 
 	waitHealthy(t, st, 15*time.Minute)
+
+	t.Run("on the host: the API, PostgreSQL, live edits and Flower, nothing else", func(t *testing.T) {
+		stackPorts = hostPorts(t, st)
+		if want := []int{pgPort, flowerPort, apiPort, livePort}; !slices.Equal(stackPorts, want) {
+			errorf(t, "up listens on %v, want %v", stackPorts, want)
+		}
+	})
 
 	var token string
 	t.Run("token works on the REST API", func(t *testing.T) {
@@ -190,6 +201,21 @@ func TestStack(t *testing.T) {
 		}
 		if !strings.Contains(string(logs), "loading into the Airflow connection 'e2e_warehouse'") {
 			errorf(t, "load did not use AIRFLOW_CONN_E2E_WAREHOUSE from .env:\n%s", tail(string(logs), 40))
+		}
+		// Each task says which worker ran it (not every one "localhost").
+		var tis struct {
+			TaskInstances []struct {
+				TaskID   string `json:"task_id"`
+				Hostname string `json:"hostname"`
+			} `json:"task_instances"`
+		}
+		if err := api("GET", run+"/taskInstances", token, nil, &tis); err != nil || len(tis.TaskInstances) == 0 {
+			fatalf(t, "the run's task instances: %v", err)
+		}
+		for _, ti := range tis.TaskInstances {
+			if ti.Hostname != "airflow-worker-1" && ti.Hostname != "airflow-worker-2" {
+				errorf(t, "task %s ran on %q, not a worker's name", ti.TaskID, ti.Hostname)
+			}
 		}
 		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build")
 		if !strings.Contains(out, "Completed successfully") {
@@ -281,7 +307,7 @@ func TestStack(t *testing.T) {
 	})
 
 	t.Run("DAG edits reach the running stack with sync", func(t *testing.T) {
-		dags := filepath.Join(repoRoot(), "dags")
+		dags := filepath.Join(testProject.Dir, "dags")
 		live, broken := filepath.Join(dags, "e2e_live.py"), filepath.Join(dags, "e2e_broken.py")
 		t.Cleanup(func() { _ = os.Remove(live); _ = os.Remove(broken) })
 		write := func(path, content string) {
@@ -555,10 +581,8 @@ func TestDbtDocsServe(t *testing.T) {
 func TestDbtCI(t *testing.T) {
 	recapOnFailure(t)
 	proj := t.TempDir()
-	for _, dir := range []string{"init", "dbt"} {
-		if err := os.CopyFS(filepath.Join(proj, dir), os.DirFS(filepath.Join(repoRoot(), dir))); err != nil {
-			fatal(t, err)
-		}
+	if err := os.CopyFS(filepath.Join(proj, "dbt"), os.DirFS(filepath.Join(repoRoot(), "dbt"))); err != nil {
+		fatal(t, err)
 	}
 	for _, generated := range []string{"target", "dbt_packages", "logs"} {
 		_ = os.RemoveAll(filepath.Join(proj, "dbt", generated))
@@ -801,14 +825,22 @@ func dagTagged(token, id, tag string) func() error {
 // line; a deleted file's DAGs gone; ten files written at once, each
 // parsed. The seconds from each write to the REST API are printed.
 func liveEdits(t *testing.T, token string) {
+	// Built by the module for this machine, as a user of the module builds
+	// it, and run in the project with the module named in DAGGER_MODULE.
 	bin := filepath.Join(t.TempDir(), "live")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/live")
-	build.Dir = repoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fatalf(t, "go build ./cmd/live: %v\n%s", err, out)
+	builder := testProject
+	builder.Source = "" // live-client builds from the module alone
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, _, err := builder.Call(ctx, nil, "live-client", "--platform=current", "export", "--path", bin); err != nil {
+		fatal(t, err)
 	}
-	cmd := exec.Command(bin, append([]string{"--project", repoRoot()}, projectArgs()...)...)
-	cmd.Env = append(os.Environ(), "AIRFLOW_WWW_PASSWORD="+secrets["E2E_AIRFLOW_WWW_PASSWORD"])
+	t.Logf("dagger call live-client: %s", time.Since(start).Round(100*time.Millisecond))
+	cmd := exec.Command(bin, projectArgs()...)
+	cmd.Dir = testProject.Dir
+	cmd.Env = append(os.Environ(), "DAGGER_MODULE="+testProject.Module)
+	cmd.Env = append(cmd.Env, "AIRFLOW_WWW_PASSWORD="+secrets["E2E_AIRFLOW_WWW_PASSWORD"])
 	out := &harness.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -829,7 +861,7 @@ func liveEdits(t *testing.T, token string) {
 		}
 		return nil
 	})
-	dags := filepath.Join(repoRoot(), "dags")
+	dags := filepath.Join(testProject.Dir, "dags")
 	write := func(name, content string) time.Time {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dags, name), []byte(content), 0o644); err != nil {

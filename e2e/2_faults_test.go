@@ -5,7 +5,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,13 +14,14 @@ import (
 
 // The fault-test project: its own data, its own DAGs (fault_retry,
 // remote_fanout) and an Airflow setting that fails a task whose worker
-// died after 30 s instead of 300 s (e2e/testdata/faults/config/airflow.cfg).
+// died after 30 s instead of 300 s (e2e/testdata/faults/config/airflow.cfg),
+// in the test project's folder faults/ (AIRFLOW_PROJ_DIR).
 const faultProject = "e2e-faults"
 
 func faultArgs() []string {
 	return append(moduleArgs(),
 		"--set", "COMPOSE_PROJECT_NAME="+faultProject,
-		"--set", "AIRFLOW_PROJ_DIR=e2e/testdata/faults",
+		"--set", "AIRFLOW_PROJ_DIR=faults",
 		"--set", fmt.Sprintf("VALKEY_PORT=%d", valkeyPort))
 }
 
@@ -30,8 +31,8 @@ func faultArgs() []string {
 // the stack, and that machine goes away mid-run (remoteWorkers).
 func TestFaults(t *testing.T) {
 	recapOnFailure(t)
-	if os.Geteuid() != 0 {
-		t.Skip("the fault tests signal the engine's processes from this host: run them as root on the engine's machine (CI does)")
+	if why := privileged(); why != "" {
+		t.Skip("the fault tests: " + why)
 	}
 	module := faultArgs()
 	wipe(t, module)
@@ -43,6 +44,17 @@ func TestFaults(t *testing.T) {
 		}
 	}()
 	waitHealthy(t, st, 15*time.Minute)
+	t.Run("--remote-workers adds one host port, Valkey's", func(t *testing.T) {
+		ports := hostPorts(t, st)
+		if want := []int{pgPort, flowerPort, valkeyPort, apiPort, livePort}; !slices.Equal(ports, want) {
+			errorf(t, "up --flower --remote-workers listens on %v, want %v", ports, want)
+		}
+		if stackPorts != nil {
+			if added := slices.DeleteFunc(slices.Clone(ports), func(p int) bool { return slices.Contains(stackPorts, p) }); !slices.Equal(added, []int{valkeyPort}) {
+				errorf(t, "--remote-workers adds %v to the ports of `up --flower` (%v), want only VALKEY_PORT %d", added, stackPorts, valkeyPort)
+			}
+		}
+	})
 	token := login(t)
 	waitFor(t, "fault_retry registered and unpaused", 3*time.Minute, 3*time.Second, func() error {
 		return api("PATCH", "/api/v2/dags/fault_retry", token, map[string]any{"is_paused": false}, nil)
@@ -103,19 +115,19 @@ func TestFaults(t *testing.T) {
 		restartsBefore := strings.Count(st.Log.String(), "airflow-scheduler: exited")
 		// Hold the supervisor, so postgres stays down like after `docker
 		// stop`, then stop the server (INT: its fast shutdown).
-		if err := syscall.Kill(sup.pid, syscall.SIGSTOP); err != nil {
-			fatal(t, err)
+		if signal(syscall.SIGSTOP, sup.pid) != 1 {
+			fatalf(t, "SIGSTOP did not reach postgres's supervisor (%d)", sup.pid)
 		}
 		resumed := false
 		resume := func() {
 			if !resumed {
 				resumed = true
-				_ = syscall.Kill(sup.pid, syscall.SIGCONT)
+				signal(syscall.SIGCONT, sup.pid)
 			}
 		}
 		defer resume()
-		if err := syscall.Kill(server[0].pid, syscall.SIGINT); err != nil {
-			fatal(t, err)
+		if signal(syscall.SIGINT, server[0].pid) != 1 {
+			fatalf(t, "SIGINT did not reach postgres (%d)", server[0].pid)
 		}
 		stoppedAt := time.Now()
 		waitFor(t, "postgres down", time.Minute, time.Second, func() error {

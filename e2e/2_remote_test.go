@@ -36,23 +36,49 @@ func remoteWorkers(t *testing.T, token string) {
 	node := []string{"worker-node", "--stack", addr, "--advertise", addr}
 	nodeProject := faultProject + "-node"
 
-	t.Run("a wrong Valkey password fails at start, named", func(t *testing.T) {
-		wrong := slices.Clone(faultArgs())
-		for i, a := range wrong {
-			if a == "env://E2E_VALKEY_PASSWORD" {
-				wrong[i] = "env://E2E_NEW_VALKEY_PASSWORD"
+	// Each way the node's check fails, named by the variable to fix: the
+	// stack refuses a password, or nothing of the stack answers at a port.
+	t.Run("a wrong password or port fails at start, named", func(t *testing.T) {
+		for _, c := range []struct {
+			what    string
+			secrets map[string]string // secret argument -> the variable that passes another value
+			set     []string
+			want    []string
+		}{
+			{"wrong passwords, the API's port closed", map[string]string{
+				"env://E2E_VALKEY_PASSWORD":     "env://E2E_NEW_VALKEY_PASSWORD",
+				"env://E2E_AIRFLOW_DB_PASSWORD": "env://E2E_NEW_AIRFLOW_DB_PASSWORD",
+			}, []string{"AIRFLOW_API_PORT=18181"}, []string{
+				fmt.Sprintf("VALKEY_PASSWORD: the stack's Valkey at %s:%d refused the password", addr, valkeyPort),
+				fmt.Sprintf("AIRFLOW_DB_PASSWORD: the stack's PostgreSQL at %s:%d refused the password of role airflow", addr, pgPort),
+				"AIRFLOW_API_PORT: the stack's api-server does not answer at http://" + addr + ":18181",
+			}},
+			{"Valkey's and PostgreSQL's ports closed", nil, []string{"VALKEY_PORT=16380", "POSTGRES_PORT=15433"}, []string{
+				"VALKEY_PORT: no Valkey answers at " + addr + ":16380",
+				"POSTGRES_PORT: no PostgreSQL of the stack answers at " + addr + ":15433",
+			}},
+		} {
+			wrong := slices.Clone(faultArgs())
+			for i, a := range wrong {
+				if other, ok := c.secrets[a]; ok {
+					wrong[i] = other
+				}
 			}
+			for _, s := range c.set {
+				wrong = append(wrong, "--set", s)
+			}
+			start := time.Now()
+			out, err := callWith(t, 10*time.Minute, wrong, append(node, "up")...)
+			if err == nil {
+				fatalf(t, "%s: the worker node started:\n%s", c.what, tail(out, 20))
+			}
+			for _, want := range c.want {
+				if !strings.Contains(err.Error(), want) {
+					errorf(t, "%s: the error lacks %q:\n%s", c.what, want, tail(err.Error(), 30))
+				}
+			}
+			t.Logf("%s: refused in %s", c.what, time.Since(start).Round(time.Second))
 		}
-		start := time.Now()
-		out, err := callWith(t, 10*time.Minute, wrong, append(node, "up")...)
-		if err == nil {
-			fatalf(t, "the worker node started with a wrong Valkey password:\n%s", tail(out, 20))
-		}
-		msg := err.Error()
-		if !strings.Contains(msg, "VALKEY_PASSWORD: the stack's Valkey at") || !strings.Contains(msg, "refused the password") {
-			fatalf(t, "the error does not name VALKEY_PASSWORD as refused:\n%s", tail(msg, 30))
-		}
-		t.Logf("refused in %s", time.Since(start).Round(time.Second))
 	})
 
 	st := startWith(t, faultArgs(), append(node, "--workers", "2", "up")...)
@@ -148,12 +174,11 @@ func remoteWorkers(t *testing.T, token string) {
 		st.Kill()
 		stopped = true
 		killedAt := time.Now()
-		killed := 0
+		var pids []int
 		for _, p := range projectProcesses(nodeProject, "") {
-			if syscall.Kill(p.pid, syscall.SIGKILL) == nil {
-				killed++
-			}
+			pids = append(pids, p.pid)
 		}
+		killed := signal(syscall.SIGKILL, pids...)
 		waitFor(t, "the node's workers gone", 2*time.Minute, time.Second, func() error {
 			if ps := projectProcesses(nodeProject, "celery"); len(ps) > 0 {
 				return fmt.Errorf("%d processes left", len(ps))

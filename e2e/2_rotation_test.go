@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,7 @@ const connPassword = "rotation-conn-value-4730"
 func decrypted(t *testing.T, module []string, conn string) (string, error) {
 	t.Helper()
 	out, err := callWith(t, 10*time.Minute, module, "shell",
-		"with-file", "--path", "/tmp/decrypt_connection.py", "--source", "e2e/testdata/decrypt_connection.py",
+		"with-file", "--path", "/tmp/decrypt_connection.py", "--source", filepath.Join(repoRoot(), "e2e/testdata/decrypt_connection.py"),
 		"with-exec", "--args", "python3,/tmp/decrypt_connection.py,"+conn, "stdout")
 	if err != nil {
 		return "", err

@@ -228,10 +228,13 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 }
 
 // moduleOnlyEnv are the variables of the module's own machinery, which
-// compose has no counterpart of: the data lock (see checkMounts), and the
+// compose has no counterpart of: the data lock (see checkMounts), the
 // parse stamps the live command reads (compose has no live command: its
-// bind mounts are the edit loop).
-var moduleOnlyEnv = map[string]bool{pipeline.RunDirEnv: true, "DATAPLATFORM_PARSE_STAMPS": true, "PYTHONPATH": true}
+// bind mounts are the edit loop), and the name a worker records its tasks
+// under (each compose container has a hostname of its own; every Dagger
+// container's is "localhost").
+var moduleOnlyEnv = map[string]bool{pipeline.RunDirEnv: true, "DATAPLATFORM_PARSE_STAMPS": true, "PYTHONPATH": true,
+	"DATAPLATFORM_WORKER_HOSTNAME": true, "AIRFLOW__CORE__HOSTNAME_CALLABLE": true}
 
 // checkEnv: every variable the module gives a service, plain or as a secret,
 // compose gives it too with the same value; generated keys are read the way

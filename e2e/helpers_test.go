@@ -60,9 +60,11 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// testProject is the test project, with its secrets from the environment.
+// testProject is the test project, with its secrets from the environment:
+// a team's repository outside this one (see TestMain), which calls the
+// module as a remote module is called.
 var testProject = harness.Project{
-	Dir: repoRoot(), Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort, LivePort: livePort,
+	Module: repoRoot(), Name: project, APIPort: apiPort, PostgresPort: pgPort, FlowerPort: flowerPort, LivePort: livePort,
 	Flags: []string{
 		"--postgres-password", "env://E2E_POSTGRES_PASSWORD",
 		"--airflow-db-password", "env://E2E_AIRFLOW_DB_PASSWORD",
@@ -72,6 +74,53 @@ var testProject = harness.Project{
 	},
 	Env:        secretEnv(),
 	Transcript: transcript,
+}
+
+// TestMain makes the test project: a directory outside the repository
+// holding only a team's own files, the example's dags/ and dbt/ (each test
+// writes its .env; the fault tests' project is its folder faults/, by
+// AIRFLOW_PROJ_DIR). It also holds stale, broken copies of scripts that
+// the module once read from a project (init/, scripts/): the module must
+// never run them, and with no init/init-db.sh the module's own runs.
+func TestMain(m *testing.M) {
+	dir, err := userProject()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: making the test project:", err)
+		os.Exit(1)
+	}
+	testProject.Dir, testProject.Source = dir, dir
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// staleScripts are the module's scripts a project once had to hold.
+var staleScripts = []string{"init/restart-always.sh", "init/airflow-init.sh", "init/live-receiver.py", "init/hold-data.sh",
+	"init/postgres-start.sh", "scripts/dbt-ci.sh", "scripts/check_dags.py", "scripts/elt_check.py"}
+
+func userProject() (string, error) {
+	dir, err := os.MkdirTemp("", "e2e-team-project-")
+	if err != nil {
+		return "", err
+	}
+	for _, c := range []struct{ from, to string }{{"dags", "dags"}, {"dbt", "dbt"}, {"e2e/testdata/faults", "faults"}} {
+		if err := os.CopyFS(filepath.Join(dir, c.to), os.DirFS(filepath.Join(repoRoot(), c.from))); err != nil {
+			return "", err
+		}
+	}
+	for _, generated := range []string{"dbt/target", "dbt/dbt_packages", "dbt/logs"} {
+		_ = os.RemoveAll(filepath.Join(dir, generated))
+	}
+	for _, s := range staleScripts {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, s)), 0o755); err != nil {
+			return "", err
+		}
+		broken := "#!/bin/sh\necho 'a stale copy in the project ran: " + s + "' >&2\nexit 97\n"
+		if err := os.WriteFile(filepath.Join(dir, s), []byte(broken), 0o755); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func secretEnv() []string {
@@ -244,12 +293,18 @@ func stackDotenv() string {
 	}, "\r\n") + "\r\n"
 }
 
-// writeDotenv puts a .env next to dagger.json for the rest of the test,
-// where both Dagger and the module read it. A developer's own .env is never
-// overwritten.
+// writeDotenv puts a .env in the test project for the rest of the test,
+// where the module reads it.
 func writeDotenv(t *testing.T, content string) {
 	t.Helper()
-	path := filepath.Join(repoRoot(), ".env")
+	writeDotenvIn(t, testProject.Dir, content)
+}
+
+// writeDotenvIn puts a .env in dir for the rest of the test; one already
+// there (a developer's own, next to dagger.json) is never overwritten.
+func writeDotenvIn(t *testing.T, dir, content string) {
+	t.Helper()
+	path := filepath.Join(dir, ".env")
 	if _, err := os.Stat(path); err == nil {
 		fatalf(t, "%s exists: the e2e tests need their own .env there; move yours away while they run", path)
 	}
@@ -310,11 +365,19 @@ func snapshotRoots(t *testing.T) []string {
 var (
 	recapMu sync.Mutex
 	recaps  = map[string][]string{} // by top-level test
+	// leakScanned: the leak scan has begun; no test may start after it.
+	leakScanned bool
 )
 
 // recapOnFailure ends t, if it failed, with the gist of each failed check
 // of it and its subtests.
 func recapOnFailure(t *testing.T) {
+	recapMu.Lock()
+	after := leakScanned
+	recapMu.Unlock()
+	if after {
+		errorf(t, "%s runs after the leak scan (TestNoSecretInOutputOrFiles), which then missed what it produces: the scan must be the last test", t.Name())
+	}
 	t.Cleanup(func() {
 		recapMu.Lock()
 		lines := recaps[t.Name()]

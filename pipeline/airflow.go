@@ -232,12 +232,24 @@ func Triggerer(c Config) Spec {
 }
 
 // Worker is Celery worker number i (1-based), with a hostname of its own so
-// Celery and Flower tell the workers apart. Its tasks report to the
-// api-server's Execution API, but the worker itself never calls it: it
-// reaches the api-server by name and starts beside it, not after it.
+// Celery and Flower tell the workers apart, and its tasks are recorded
+// under its name (the UI says which worker ran a task; a Dagger container's
+// own hostname is "localhost"). Its tasks report to the api-server's
+// Execution API, but the worker itself never calls it: it reaches the
+// api-server by name and starts beside it, not after it.
 // DUMB_INIT_SETSID=0 lets Celery finish running tasks on SIGTERM, as in the spec.
 func Worker(c Config, i int) Spec {
-	return celeryWorker(c, i, "%h")
+	s := celeryWorker(c, i, "%h")
+	return reportedAs(s, s.Name)
+}
+
+// reportedAs makes Airflow in s record its tasks under host
+// (python/worker_hostname.py of the module's scripts).
+func reportedAs(s Spec, host string) Spec {
+	s.Env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = WorkerHostnameCallable
+	s.Env["DATAPLATFORM_WORKER_HOSTNAME"] = host
+	s.Env["PYTHONPATH"] = PythonDir
+	return s
 }
 
 // celeryWorker is worker i, known to Celery as airflow-worker-i@host;

@@ -20,8 +20,10 @@ const JobRemoteCheck = "remote-check"
 // HostLogServer serves a worker node's task logs to the stack's api-server.
 const HostLogServer = "airflow-log-server"
 
-// WorkerHostnameCallable reports a node worker's tasks under the node's
-// address (python/worker_hostname.py of the module's scripts), where the api-server fetches their logs.
+// WorkerHostnameCallable reports a worker's tasks under a name of the
+// module's choosing (python/worker_hostname.py of the module's scripts): a
+// stack's worker's own name, a node's address (where the api-server
+// fetches their logs).
 const WorkerHostnameCallable = "worker_hostname.advertised"
 
 // Node is where a worker node's stack is, and where the stack finds it.
@@ -86,7 +88,7 @@ func RemoteCheck(c Config) Spec {
 func (n Node) worker(c Config, i int) Spec {
 	s := celeryWorker(c, i, n.Advertise, "--skip-serve-logs")
 	s.Needs, s.Reaches, s.Ports = []string{JobRemoteCheck}, nil, nil
-	return n.advertised(s)
+	return reportedAs(s, n.Advertise)
 }
 
 // logServer serves the node's task logs (Airflow's log server alone),
@@ -95,13 +97,5 @@ func (n Node) logServer(c Config) Spec {
 	s := supervise(withCredentials(c, airflow(c, HostLogServer, Service,
 		[]string{"python3", "-m", "airflow.utils.serve_logs.core"}, JobRemoteCheck), SecretLogServerKey), "TERM")
 	s.Ports = []int{PortWorkerLog}
-	return n.advertised(s)
-}
-
-// advertised makes Airflow on the node name it by its address.
-func (n Node) advertised(s Spec) Spec {
-	s.Env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = WorkerHostnameCallable
-	s.Env["DATAPLATFORM_WORKER_HOSTNAME"] = n.Advertise
-	s.Env["PYTHONPATH"] = PythonDir
-	return s
+	return reportedAs(s, n.Advertise)
 }

@@ -184,3 +184,18 @@ func TestSharedStacksRefuseTheSpecsDefaultPasswords(t *testing.T) {
 		t.Errorf("a stack of its own refused on the default passwords: %v", err)
 	}
 }
+
+// The stack's workers record their tasks under their own names (a Dagger
+// container's hostname is "localhost" in every one).
+func TestStackWorkersReportTheirOwnNames(t *testing.T) {
+	for _, s := range stackSpecs(t, mustDefault(t), 2, false) {
+		if !strings.HasPrefix(s.Name, "airflow-worker-") {
+			continue
+		}
+		if s.Env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] != WorkerHostnameCallable || s.Env["DATAPLATFORM_WORKER_HOSTNAME"] != s.Name ||
+			s.Env["PYTHONPATH"] != PythonDir {
+			t.Errorf("%s records its tasks under %q (callable %q, PYTHONPATH %q)", s.Name, s.Env["DATAPLATFORM_WORKER_HOSTNAME"],
+				s.Env["AIRFLOW__CORE__HOSTNAME_CALLABLE"], s.Env["PYTHONPATH"])
+		}
+	}
+}

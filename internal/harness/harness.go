@@ -28,7 +28,8 @@ type Project struct {
 	Module string
 	// Source, when set, is given to each call's function as its --source
 	// (the project's files), as a team calling the module from its own
-	// repository does; "" for the function's default (the module's
+	// repository does, unless the call gives its own (right after the
+	// function's name); "" for the function's default (the module's
 	// repository).
 	Source string
 	Name   string // COMPOSE_PROJECT_NAME; "" for the checkout's own (no --set)
@@ -81,7 +82,7 @@ func (p Project) Command(ctx context.Context, flags []string, args ...string) *e
 		argv = append(argv, "-m", p.Module)
 	}
 	argv = append(append(argv, "call", "--progress=plain"), flags...)
-	if p.Source != "" && len(args) > 0 {
+	if p.Source != "" && len(args) > 0 && (len(args) < 2 || args[1] != "--source") {
 		args = append([]string{args[0], "--source", p.Source}, args[1:]...)
 	}
 	cmd := exec.CommandContext(ctx, "dagger", append(argv, args...)...)
@@ -134,6 +135,9 @@ func (p Project) Start(out io.Writer, module []string, args ...string) (*Running
 	}()
 	return r, nil
 }
+
+// Pid is the call's process, the leader of its process group.
+func (r *Running) Pid() int { return r.cmd.Process.Pid }
 
 // Exited tells whether the call has ended.
 func (r *Running) Exited() bool {
