@@ -14,10 +14,12 @@ import (
 // +cache="never"
 func (m *DataPlatform) DagCheck(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// A folder of DAG files to check instead of the project's.
 	// +optional
@@ -39,13 +41,85 @@ func (m *DataPlatform) DagCheck(
 // +check
 func (m *DataPlatform) CheckDags(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	_, err := m.DagCheck(ctx, source, nil)
+	return err
+}
+
+// Pytest runs the project's tests (tests/, pytest's own discovery) in the
+// project's Airflow image, with dags/ and plugins/ importable as in the
+// stack; no stack needed. Returns pytest's JUnit XML report (`-o
+// junit.xml`); fails with pytest's output when a test fails, unless
+// --allow-failure (the report then says which).
+// +cache="never"
+func (m *DataPlatform) Pytest(
+	ctx context.Context,
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+	// More of pytest's arguments, e.g. "-k orders -x".
+	// +optional
+	args string,
+	// Return the report even when a test fails.
+	// +optional
+	allowFailure bool,
+) (*dagger.File, error) {
+	argv, err := pipeline.SplitArgs("args", args)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.load(ctx, source)
+	if err != nil {
+		return nil, err
+	}
+	ctr, spec, err := p.job(ctx, pipeline.DataUnused, func(c pipeline.Config) pipeline.Spec { return pipeline.Pytest(c, argv) })
+	if err != nil {
+		return nil, err
+	}
+	out := ctr.WithExec(spec.Command(), dagger.ContainerWithExecOpts{Expect: dagger.ReturnTypeAny})
+	code, err := out.ExitCode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if code != 0 && !allowFailure {
+		stdout, err := out.Stdout(ctx)
+		if err != nil {
+			return nil, err
+		}
+		stderr, _ := out.Stderr(ctx)
+		return nil, fmt.Errorf("pytest exited with %d (--allow-failure returns the report anyway):\n%s", code, strings.TrimRight(stdout+stderr, "\n"))
+	}
+	return out.File(spec.Output), nil
+}
+
+// CheckTests is Pytest on the project's tests, for `dagger check` (a
+// project without tests/ passes).
+// +check
+func (m *DataPlatform) CheckTests(
+	ctx context.Context,
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) error {
+	if ok, err := source.Exists(ctx, "tests"); err != nil || !ok {
+		return err
+	}
+	_, err := m.Pytest(ctx, source, "", false)
 	return err
 }
 
@@ -55,10 +129,12 @@ func (m *DataPlatform) CheckDags(
 // +check
 func (m *DataPlatform) CheckPostgresImage(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -100,10 +176,12 @@ func (m *DataPlatform) CheckPostgresImage(
 // +check
 func (m *DataPlatform) CheckValkeyImage(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -158,15 +236,18 @@ func (m *DataPlatform) CheckValkeyImage(
 	return nil
 }
 
-// CheckAirflowImage checks that the Airflow image runs Airflow 3.1.7 and that
-// the Celery, Postgres and FAB providers import.
+// CheckAirflowImage checks that the Airflow image runs Airflow 3, the
+// version its tag names when it names one, and that the Celery, Postgres
+// and FAB providers import.
 // +check
 func (m *DataPlatform) CheckAirflowImage(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -178,8 +259,9 @@ func (m *DataPlatform) CheckAirflowImage(
 	if err != nil {
 		return fmt.Errorf("airflow image: %w", err)
 	}
-	if lines := strings.Split(strings.TrimSpace(version), "\n"); lines[len(lines)-1] != "3.1.7" {
-		return fmt.Errorf("airflow image: want version 3.1.7, got %q", version)
+	lines := strings.Split(strings.TrimSpace(version), "\n")
+	if err := pipeline.CheckAirflowVersion(p.cfg.AirflowImage, lines[len(lines)-1]); err != nil {
+		return fmt.Errorf("airflow image: %w", err)
 	}
 	_, err = airflow.WithExec([]string{"python3", "-c", "import airflow.providers.celery.executors.celery_executor, " +
 		"airflow.providers.postgres.hooks.postgres, airflow.providers.fab.auth_manager.fab_auth_manager"}).Sync(ctx)
@@ -189,14 +271,17 @@ func (m *DataPlatform) CheckAirflowImage(
 	return nil
 }
 
-// CheckDbtImage checks that dbt runs and lists the postgres adapter.
+// CheckDbtImage checks that dbt runs and lists the postgres adapter, and
+// that the image has what the stack's warm dbt runs under (flock, awk).
 // +check
 func (m *DataPlatform) CheckDbtImage(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) error {
 	p, err := m.load(ctx, source)
@@ -209,6 +294,9 @@ func (m *DataPlatform) CheckDbtImage(
 	}
 	if !strings.Contains(out, "postgres:") {
 		return fmt.Errorf("dbt image: no postgres adapter in:\n%s", out)
+	}
+	if _, err := dag.Container().From(p.cfg.DbtImage).WithExec([]string{"sh", "-c", "command -v flock && command -v awk && command -v python3"}).Sync(ctx); err != nil {
+		return fmt.Errorf("dbt image: the stack's warm dbt runs with flock, awk and python3, which %s lacks: %w", p.cfg.DbtImage, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"dagger/data-platform/pipeline"
 )
@@ -14,13 +15,42 @@ import (
 // would hold.
 func (p *platform) plan(ctx context.Context, b pipeline.Beside, o pipeline.Options, compile func(pipeline.Options) (pipeline.Plan, error)) (pipeline.Plan, error) {
 	first, err := compile(o)
-	if err != nil || b == pipeline.DataUnused {
+	if err != nil {
 		return first, err
+	}
+	// The project's Airflow image first, and the connection types of its
+	// settings: a file of the project that does not build, or a type the
+	// image does not know, stops the call before any server starts.
+	for _, s := range first.Specs {
+		if s.ProjectImage {
+			if _, err := p.projectImage(ctx, s.Image); err != nil {
+				return pipeline.Plan{}, err
+			}
+			if _, settings := first.Specs[pipeline.JobSettings]; settings && len(p.cfg.Settings.ConnTypes()) > 0 {
+				if err := p.checkConnTypes(ctx); err != nil {
+					return pipeline.Plan{}, err
+				}
+			}
+			break
+		}
+	}
+	if b == pipeline.DataUnused {
+		return first, nil
 	}
 	if o, err = p.options(ctx, b, o, first.Held()); err != nil {
 		return pipeline.Plan{}, err
 	}
 	return compile(o)
+}
+
+// checkConnTypes checks the settings' connection types against those the
+// project's Airflow image knows.
+func (p *platform) checkConnTypes(ctx context.Context) error {
+	out, err := p.run(ctx, pipeline.DataUnused, pipeline.SettingsTypes)
+	if err != nil {
+		return fmt.Errorf("listing the connection types of the project's Airflow image: %w", err)
+	}
+	return p.cfg.Settings.UnknownConnTypes(strings.Fields(out))
 }
 
 // options completes a call's plan options with what b says to do about
@@ -34,6 +64,7 @@ func (p *platform) options(ctx context.Context, b pipeline.Beside, o pipeline.Op
 	if o.Database, err = b.Decide(p.cfg.ProjectName, held, own); err != nil {
 		return o, err
 	}
+	o.DbtServer = b.WarmDbt(held)
 	if o.Database != "" {
 		fmt.Fprintf(os.Stderr, "note: using the PostgreSQL of project %q's running stack (%s)\n", p.cfg.ProjectName, o.Database)
 	}

@@ -13,6 +13,8 @@
 // cache instead of running it again (about 3 s of every call after an edit).
 package main
 
+//go:generate go run ./internal/sourcedoc
+
 import (
 	"context"
 	"fmt"
@@ -82,10 +84,12 @@ func New(
 // Config prints the effective configuration, secrets masked.
 func (m *DataPlatform) Config(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	p, err := m.load(ctx, source)
@@ -101,10 +105,12 @@ func (m *DataPlatform) Config(
 // +cache="never"
 func (m *DataPlatform) Up(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Number of Celery workers.
 	// +default=1
@@ -131,10 +137,12 @@ func (m *DataPlatform) Up(
 // +cache="never"
 func (m *DataPlatform) WorkerNode(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Address of the stack's machine, as this machine reaches it (host name or IP).
 	stack string,
@@ -152,10 +160,12 @@ func (m *DataPlatform) WorkerNode(
 // +cache="never"
 func (m *DataPlatform) Postgres(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostPostgres, pipeline.Options{Workers: 1})
@@ -165,10 +175,12 @@ func (m *DataPlatform) Postgres(
 // +cache="never"
 func (m *DataPlatform) Valkey(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostValkey, pipeline.Options{Workers: 1})
@@ -179,10 +191,12 @@ func (m *DataPlatform) Valkey(
 // +cache="never"
 func (m *DataPlatform) ApiServer(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostAPIServer, pipeline.Options{Workers: 1})
@@ -192,10 +206,12 @@ func (m *DataPlatform) ApiServer(
 // +cache="never"
 func (m *DataPlatform) Scheduler(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-scheduler", pipeline.Options{Workers: 1})
@@ -205,10 +221,12 @@ func (m *DataPlatform) Scheduler(
 // +cache="never"
 func (m *DataPlatform) DagProcessor(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-dag-processor", pipeline.Options{Workers: 1})
@@ -218,10 +236,12 @@ func (m *DataPlatform) DagProcessor(
 // +cache="never"
 func (m *DataPlatform) Triggerer(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-triggerer", pipeline.Options{Workers: 1})
@@ -231,10 +251,12 @@ func (m *DataPlatform) Triggerer(
 // +cache="never"
 func (m *DataPlatform) Worker(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, "airflow-worker-1", pipeline.Options{Workers: 1})
@@ -244,10 +266,12 @@ func (m *DataPlatform) Worker(
 // +cache="never"
 func (m *DataPlatform) Flower(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	return m.service(ctx, source, pipeline.HostFlower, pipeline.Options{Workers: 1, Flower: true})
@@ -259,10 +283,12 @@ func (m *DataPlatform) Flower(
 // +cache="never"
 func (m *DataPlatform) Init(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.RefuseStack, pipeline.Init)
@@ -274,10 +300,12 @@ func (m *DataPlatform) Init(
 // +cache="never"
 func (m *DataPlatform) AirflowCli(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "airflow".
 	args string,
@@ -295,10 +323,12 @@ func (m *DataPlatform) AirflowCli(
 // +cache="never"
 func (m *DataPlatform) Dbt(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "dbt".
 	cmd string,
@@ -307,7 +337,7 @@ func (m *DataPlatform) Dbt(
 	if err != nil {
 		return "", err
 	}
-	return m.run(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	return m.run(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtCommand(c, argv) })
 }
 
 // DbtTarget runs a dbt command line and returns dbt's target/ folder, e.g.
@@ -315,10 +345,12 @@ func (m *DataPlatform) Dbt(
 // +cache="never"
 func (m *DataPlatform) DbtTarget(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The command line after "dbt".
 	// +default="docs generate"
@@ -328,11 +360,11 @@ func (m *DataPlatform) DbtTarget(
 	if err != nil {
 		return nil, err
 	}
-	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.Dbt(c, argv) })
+	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.DbtCommand(c, argv) })
 	if err != nil {
 		return nil, err
 	}
-	return ctr.WithExec(spec.Command()).Directory(pipeline.DbtProject + "/target"), nil
+	return ctr.WithExec(spec.Command()).Directory(spec.Output), nil
 }
 
 // DbtCi runs dbt the way a CI job does: packages (`dbt deps`, kept per
@@ -345,10 +377,12 @@ func (m *DataPlatform) DbtTarget(
 // +cache="never"
 func (m *DataPlatform) DbtCi(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// Artifacts of an earlier run (e.g. the main branch's): build only the
 	// models changed since, and their children, deferring to it for the rest.
@@ -400,10 +434,12 @@ func (m *DataPlatform) DbtCi(
 // +cache="never"
 func (m *DataPlatform) DbtCiDrop(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The suffix the run used.
 	// +optional
@@ -424,10 +460,12 @@ func (m *DataPlatform) DbtCiDrop(
 // +cache="never"
 func (m *DataPlatform) DbtDocs(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Service, error) {
 	p, err := m.load(ctx, source)
@@ -448,10 +486,12 @@ func (m *DataPlatform) DbtDocs(
 // +cache="never"
 func (m *DataPlatform) EltCheck(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.RefuseStack, pipeline.EltCheck)
@@ -467,13 +507,67 @@ func (m *DataPlatform) EltCheck(
 // +cache="never"
 func (m *DataPlatform) Sync(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	return m.run(ctx, source, pipeline.UseStack, pipeline.Sync)
+}
+
+// SettingsExport writes the project's connections, variables and pools,
+// as its metadata database holds them (the running stack's, or else its
+// own), as an airflow_settings.yaml (Astro CLI's format), e.g. `dagger
+// call settings-export -o airflow_settings.yaml`. Passwords and sensitive
+// variables are left out unless --include-secrets.
+// +cache="never"
+func (m *DataPlatform) SettingsExport(
+	ctx context.Context,
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+	// Also write passwords and the values of sensitive variables.
+	// +optional
+	includeSecrets bool,
+) (*dagger.File, error) {
+	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, func(c pipeline.Config) pipeline.Spec { return pipeline.ExportSettings(c, includeSecrets) })
+	if err != nil {
+		return nil, err
+	}
+	return ctr.WithExec(spec.Command()).File(spec.Output), nil
+}
+
+// SettingsImport applies the project's airflow_settings.yaml now (`up`
+// applies it at every start): its connections, variables and pools
+// created or updated, those it marks `delete: true` deleted, every other
+// left alone; in the running stack's metadata database, or else the
+// project's own. Returns what it did to each, by name.
+// +cache="never"
+func (m *DataPlatform) SettingsImport(
+	ctx context.Context,
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
+	// +defaultPath="/"
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	source *dagger.Directory,
+) (string, error) {
+	p, err := m.load(ctx, source)
+	if err != nil {
+		return "", err
+	}
+	if p.cfg.Settings == nil {
+		return "", fmt.Errorf("%s: the project has no settings file to import", pipeline.SettingsFile)
+	}
+	return p.run(ctx, pipeline.UseStack, pipeline.ApplySettings)
 }
 
 // LiveKey returns the project's live key: the one credential the stack's
@@ -484,10 +578,12 @@ func (m *DataPlatform) Sync(
 // +cache="never"
 func (m *DataPlatform) LiveKey(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Secret, error) {
 	p, err := m.load(ctx, source)
@@ -542,10 +638,12 @@ func (m *DataPlatform) LiveClient(
 // runs), or run one command with `... with-exec --args=airflow,dags,list stdout`.
 func (m *DataPlatform) Shell(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (*dagger.Container, error) {
 	ctr, spec, err := m.job(ctx, source, pipeline.UseStack, pipeline.Shell)
@@ -564,10 +662,12 @@ func (m *DataPlatform) Shell(
 // +cache="never"
 func (m *DataPlatform) Logs(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 	// The service, e.g. airflow-scheduler.
 	service string,
@@ -586,10 +686,12 @@ func (m *DataPlatform) Logs(
 // +cache="never"
 func (m *DataPlatform) Wipe(
 	ctx context.Context,
-	// The project: .env, dags/, plugins/, config/, dbt/ and init/init-db.sh,
-	// each read when present; this directory by default.
+	// The project: .env, dags/, plugins/, config/, dbt/, init/init-db.sh,
+	// packages.txt, requirements.txt, Dockerfile (with .dockerignore and
+	// include/), tests/ and airflow_settings.yaml, each read when present; this
+	// directory by default.
 	// +defaultPath="/"
-	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
+	// +ignore=["*", "!.env", "!dags", "!plugins", "!config", "!dbt", "!init/init-db.sh", "!packages.txt", "!requirements.txt", "!Dockerfile", "!.dockerignore", "!include", "!tests", "!airflow_settings.yaml", "!**/dags", "!**/plugins", "!**/config", "dbt/target", "dbt/logs", "dbt/dbt_packages", "**/__pycache__"]
 	source *dagger.Directory,
 ) (string, error) {
 	p, err := m.load(ctx, source)

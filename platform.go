@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"dagger/data-platform/internal/dagger"
 	"dagger/data-platform/pipeline"
 )
@@ -30,6 +32,9 @@ type platform struct {
 	// healthchecks: whether the engine reads image health checks, once
 	// asked (see asService).
 	healthchecks *bool
+	// images: the project's Airflow image, by its base, once built (see
+	// projectImage).
+	images map[string]*dagger.Container
 }
 
 // load reads and validates the configuration: .env, --set and the secret
@@ -46,6 +51,14 @@ func (m *DataPlatform) load(ctx context.Context, source *dagger.Directory) (*pla
 			return nil, fmt.Errorf(".env: %w", err)
 		}
 	}
+	settings := ""
+	if ok, err := source.Exists(ctx, pipeline.SettingsFile); err != nil {
+		return nil, err
+	} else if ok {
+		if settings, err = source.File(pipeline.SettingsFile).Contents(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", pipeline.SettingsFile, err)
+		}
+	}
 	secrets := map[string]string{}
 	for name, s := range m.secretArgs() {
 		v, err := s.Plaintext(ctx)
@@ -54,7 +67,7 @@ func (m *DataPlatform) load(ctx context.Context, source *dagger.Directory) (*pla
 		}
 		secrets[name] = strings.TrimRight(v, "\r\n")
 	}
-	cfg, err := pipeline.LoadConfig(ctx, pipeline.Input{Dotenv: dotenv, Set: m.Set, Secrets: secrets})
+	cfg, err := pipeline.LoadConfig(ctx, pipeline.Input{Dotenv: dotenv, Set: m.Set, Secrets: secrets, Settings: settings})
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -119,8 +132,14 @@ func (p *platform) run(ctx context.Context, b pipeline.Beside, spec func(pipelin
 // started, ready for its command; b says what it does beside a running
 // stack.
 func (p *platform) job(ctx context.Context, b pipeline.Beside, spec func(pipeline.Config) pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
+	return p.jobs(ctx, b, func(c pipeline.Config) []pipeline.Spec { return []pipeline.Spec{spec(c)} })
+}
+
+// jobs is job of several containers not part of the stack: the last one
+// is returned, ready for its command; the others are what it needs.
+func (p *platform) jobs(ctx context.Context, b pipeline.Beside, specs func(pipeline.Config) []pipeline.Spec) (*dagger.Container, pipeline.Spec, error) {
 	plan, err := p.plan(ctx, b, pipeline.Options{Holder: pipeline.HolderCall}, func(o pipeline.Options) (pipeline.Plan, error) {
-		return pipeline.JobPlan(p.cfg, o, spec)
+		return pipeline.JobsPlan(p.cfg, o, specs)
 	})
 	if err != nil {
 		return nil, pipeline.Spec{}, err
@@ -130,13 +149,14 @@ func (p *platform) job(ctx context.Context, b pipeline.Beside, spec func(pipelin
 }
 
 // start walks a plan's stages: each service is built (Dagger starts it when
-// something binds it, and waits for its ports), each job runs to success
-// before anything of a later stage is built. It returns the target's
-// container, ready for its command.
+// something binds it, and waits for its ports), the jobs of a stage run at
+// once, each to success before anything of a later stage is built. It
+// returns the target's container, ready for its command.
 func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
 	services := map[string]*dagger.Service{}
 	var target *dagger.Container
 	for _, stage := range plan.Stages {
+		jobs, ctx := errgroup.WithContext(p.ctx)
 		for _, name := range stage {
 			spec := plan.Specs[name]
 			ctr, err := p.container(plan, spec, services)
@@ -147,9 +167,12 @@ func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
 			case name == plan.Target:
 				target = ctr
 			case spec.Kind == pipeline.Job:
-				if _, err := ctr.WithExec(spec.Command()).Sync(p.ctx); err != nil {
-					return nil, fmt.Errorf("%s: %w", name, err)
-				}
+				jobs.Go(func() error {
+					if _, err := ctr.WithExec(spec.Command()).Sync(ctx); err != nil {
+						return fmt.Errorf("%s: %w", name, err)
+					}
+					return nil
+				})
 			default:
 				svc, err := p.asService(ctr, spec.Command())
 				if err != nil {
@@ -162,6 +185,9 @@ func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
 				services[name] = svc
 			}
 		}
+		if err := jobs.Wait(); err != nil {
+			return nil, err
+		}
 	}
 	return target, nil
 }
@@ -170,6 +196,15 @@ func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
 // ports, the services it needs bound by their names, its root step.
 func (p *platform) container(plan pipeline.Plan, spec pipeline.Spec, services map[string]*dagger.Service) (*dagger.Container, error) {
 	ctr := dag.Container().From(spec.Image)
+	if spec.ProjectImage {
+		var err error
+		if ctr, err = p.projectImage(p.ctx, spec.Image); err != nil {
+			return nil, err
+		}
+		if ctr, err = p.withSteps(p.ctx, ctr, spec.ImageSteps); err != nil {
+			return nil, err
+		}
+	}
 	for _, kv := range spec.SortedEnv() {
 		ctr = ctr.WithEnvVariable(kv[0], kv[1])
 	}

@@ -21,7 +21,7 @@ WAIT = timedelta(seconds=20)
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=10)},
+    default_args={"owner": "data-team", "retries": 1, "retry_delay": timedelta(seconds=10)},
     tags=["example", "deferrable"],
     doc_md=__doc__,
 )

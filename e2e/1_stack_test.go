@@ -12,15 +12,15 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"dagger/data-platform/restapi"
 )
 
 const dagID = "elt_shop_orders"
@@ -36,7 +36,8 @@ func TestFunctionsListed(t *testing.T) {
 		fatalf(t, "dagger functions: %v\n%s", err, tail(string(out), 40))
 	}
 	for _, fn := range []string{"up", "dbt", "dbt-target", "dbt-docs", "airflow-cli", "init", "wipe", "dag-check",
-		"elt-check", "postgres", "valkey", "api-server", "scheduler", "dag-processor", "triggerer", "worker", "flower"} {
+		"elt-check", "postgres", "valkey", "api-server", "scheduler", "dag-processor", "triggerer", "worker", "flower",
+		"pytest", "upgrade-test", "settings-export", "settings-import", "live-key", "live-client", "sync", "logs", "shell"} {
 		if !strings.Contains(string(out), "\n"+fn+" ") {
 			errorf(t, "dagger functions does not list %s", fn)
 		}
@@ -53,7 +54,7 @@ func TestModuleChecks(t *testing.T) {
 	if err != nil {
 		fatalf(t, "dagger check: %v\n%s", err, tail(string(out), 80))
 	}
-	for _, name := range []string{"checkDags", "checkPostgresImage", "checkValkeyImage", "checkAirflowImage", "checkDbtImage"} {
+	for _, name := range []string{"checkDags", "checkTests", "checkPostgresImage", "checkValkeyImage", "checkAirflowImage", "checkDbtImage"} {
 		if !strings.Contains(string(out), name) {
 			errorf(t, "dagger check did not run %s", name)
 		}
@@ -98,6 +99,7 @@ func TestInvalidConfigFailsBeforeStart(t *testing.T) {
 func TestStack(t *testing.T) {
 	recapOnFailure(t)
 	writeDotenv(t, stackDotenv())
+	writeProjectFile(t, "airflow_settings.yaml", settingsFile)
 	wipe(t, moduleArgs())
 	st := startStack(t, "--workers", "2", "--flower")
 	stopped := false
@@ -110,7 +112,7 @@ func TestStack(t *testing.T) {
 		}
 	}()
 
-	waitHealthy(t, st, 15*time.Minute)
+	stackHealthy = waitHealthy(t, st, 15*time.Minute)
 
 	t.Run("on the host: the API, PostgreSQL, live edits and Flower, nothing else", func(t *testing.T) {
 		stackPorts = hostPorts(t, st)
@@ -148,6 +150,10 @@ func TestStack(t *testing.T) {
 	if token == "" {
 		t.FailNow()
 	}
+
+	t.Run("settings: airflow_settings.yaml applied at start, exported, imported again", func(t *testing.T) {
+		settingsRoundTrip(t, token)
+	})
 
 	t.Run("postgres roles have least privilege", func(t *testing.T) {
 		out, err := psql("app", secrets["E2E_POSTGRES_PASSWORD"], "app", "SELECT current_user")
@@ -192,8 +198,10 @@ func TestStack(t *testing.T) {
 		})
 	})
 
-	t.Run("ELT: DAG run, dbt build, marts match the loaded rows", func(t *testing.T) {
-		run := runDAG(t, token)
+	var eltRun string
+	t.Run("ELT: the scheduled run loads a day and dbt builds it, a task a seed, model and test", func(t *testing.T) {
+		run := scheduledRun(t, token)
+		eltRun = run
 		// The load task used the connection and the variable from .env.
 		var logs json.RawMessage
 		if err := api("GET", run+"/taskInstances/load/logs/1", token, nil, &logs); err != nil {
@@ -209,17 +217,28 @@ func TestStack(t *testing.T) {
 				Hostname string `json:"hostname"`
 			} `json:"task_instances"`
 		}
-		if err := api("GET", run+"/taskInstances", token, nil, &tis); err != nil || len(tis.TaskInstances) == 0 {
+		if err := api("GET", run+"/taskInstances?limit=100", token, nil, &tis); err != nil || len(tis.TaskInstances) == 0 {
 			fatalf(t, "the run's task instances: %v", err)
 		}
+		tasks, tests := map[string]bool{}, 0
 		for _, ti := range tis.TaskInstances {
 			if ti.Hostname != "airflow-worker-1" && ti.Hostname != "airflow-worker-2" {
 				errorf(t, "task %s ran on %q, not a worker's name", ti.TaskID, ti.Hostname)
 			}
+			tasks[ti.TaskID] = true
+			if strings.HasPrefix(ti.TaskID, "dbt.") && strings.HasSuffix(ti.TaskID, "_test") {
+				tests++
+			}
 		}
-		out := mustCall(t, 15*time.Minute, "dbt", "--cmd", "build")
-		if !strings.Contains(out, "Completed successfully") {
-			fatalf(t, "dbt build:\n%s", out)
+		// Cosmos's tasks: each seed and model, and each test on its own.
+		for _, want := range []string{"extract", "load", "dbt.customers_seed", "dbt.products_seed", "dbt.stg_orders_run", "dbt.stg_customers_run",
+			"dbt.daily_revenue_run", "dbt.customer_revenue_run", "dbt.assert_revenue_matches_orders_test", "dbt.unique_stg_orders_order_id_test"} {
+			if !tasks[want] {
+				errorf(t, "the run has no task %s: %v", want, keys(tasks))
+			}
+		}
+		if tests < 10 {
+			errorf(t, "the run has %d test tasks, want one per dbt test (10 or more): %v", tests, keys(tasks))
 		}
 		dbtPW := secrets["E2E_DBT_DB_PASSWORD"]
 		raw, err := psql("dbt", dbtPW, "analytics", "SELECT count(*) FROM raw.orders")
@@ -238,6 +257,51 @@ func TestStack(t *testing.T) {
 			}
 		}
 		t.Logf("raw.orders rows: %s", raw)
+	})
+
+	t.Run("ELT: a dbt test broken on purpose fails its own task, and the run", func(t *testing.T) {
+		if eltRun == "" {
+			t.Skip("no ELT run to rerun a test of (the step before failed)")
+		}
+		test := filepath.Join(testProject.Dir, "dbt/tests/assert_revenue_matches_orders.sql")
+		good, err := os.ReadFile(test)
+		if err != nil {
+			fatal(t, err)
+		}
+		defer func() {
+			if err := os.WriteFile(test, good, 0o644); err == nil {
+				_, _ = call(t, 5*time.Minute, "sync")
+			}
+		}()
+		if err := os.WriteFile(test, []byte("-- broken on purpose by the e2e test\nselect 1 as always_failing\n"), 0o644); err != nil {
+			fatal(t, err)
+		}
+		mustCall(t, 5*time.Minute, "sync")
+		task := "dbt.assert_revenue_matches_orders_test"
+		runID, err := url.PathUnescape(eltRun[strings.LastIndex(eltRun, "/")+1:])
+		if err != nil {
+			fatal(t, err)
+		}
+		if err := api("POST", "/api/v2/dags/"+dagID+"/clearTaskInstances", token, map[string]any{
+			"dag_run_id": runID, "task_ids": []string{task}, "dry_run": false, "reset_dag_runs": true, "only_failed": false,
+		}, nil); err != nil {
+			fatal(t, err)
+		}
+		waitFor(t, "the run failed by the broken test", 5*time.Minute, 2*time.Second, func() error {
+			var ti, run struct {
+				State string `json:"state"`
+			}
+			if err := api("GET", eltRun+"/taskInstances/"+task, token, nil, &ti); err != nil {
+				return err
+			}
+			if err := api("GET", eltRun, token, nil, &run); err != nil {
+				return err
+			}
+			if ti.State != "failed" || run.State != "failed" {
+				return fmt.Errorf("task %s, run %s", ti.State, run.State)
+			}
+			return nil
+		})
 	})
 
 	t.Run("deferrable sensor waits on the triggerer", func(t *testing.T) {
@@ -406,6 +470,14 @@ func TestStack(t *testing.T) {
 		if err != nil || !strings.Contains(out, "e2e_rows") || !strings.Contains(out, " "+raw+" ") {
 			errorf(t, "dbt show beside up (raw.orders has %s rows): %v\n%s", raw, err, out)
 		}
+		// Through the stack's warm dbt, which says so, with dbt's own exit
+		// status (compared with a dbt of its own after the stack stops).
+		warmTest = dbtTestStatus(t)
+		for _, s := range warmTest {
+			if !strings.Contains(s.out, "runs in the stack's warm dbt") {
+				errorf(t, "dbt test beside up did not go through the warm dbt:\n%s", tail(s.out, 10))
+			}
+		}
 	})
 
 	t.Run("ad-hoc airflow CLI lists the DAGs", func(t *testing.T) {
@@ -415,6 +487,10 @@ func TestStack(t *testing.T) {
 				errorf(t, "dags list lacks %s:\n%s", id, out)
 			}
 		}
+	})
+
+	t.Run("upgrade-test on the running stack's data: a DAG file 3.3 breaks is named, the stack's database untouched", func(t *testing.T) {
+		upgradeBreaks(t)
 	})
 
 	stop(t, st)
@@ -446,50 +522,95 @@ func TestStack(t *testing.T) {
 		if strings.Contains(second, "Unable to do partial parsing") {
 			errorf(t, "the second dbt test parsed the project in full:\n%s", second)
 		}
+		cold := dbtTestStatus(t)
+		for i, s := range cold {
+			if strings.Contains(s.out, "warm dbt") {
+				errorf(t, "dbt test with no stack went through a warm dbt:\n%s", tail(s.out, 10))
+			}
+			if i < len(warmTest) && warmTest[i].code != s.code {
+				errorf(t, "dbt test (%s): exit %d through the warm dbt, %d on its own", s.what, warmTest[i].code, s.code)
+			}
+		}
+	})
+
+	t.Run("upgrade-test on the stopped stack's data passes, with its report", func(t *testing.T) {
+		upgradePasses(t)
+	})
+
+	// The module's own end-to-end check, on the same data: the stack starts
+	// again on 3.1.7 after the upgrade test.
+	t.Run("elt-check: the stack starts again, the DAG runs, the marts match the raw rows", func(t *testing.T) {
+		out := mustCall(t, 30*time.Minute, "elt-check")
+		for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
+			if !strings.Contains(out, want) {
+				errorf(t, "elt-check output lacks %q:\n%s", want, tail(out, 40))
+			}
+		}
+		t.Log(tail(out, 6))
 	})
 }
 
-// runDAG unpauses and triggers the example DAG, and waits for success; on
-// failure it prints every task's log.
-// runDAG triggers the example DAG, waits for it to succeed, and returns the
-// run's REST path.
-func runDAG(t *testing.T, token string) string {
+// warmTest: `dbt test` through TestStack's warm dbt, passing and failing.
+var warmTest []dbtStatus
+
+type dbtStatus struct {
+	what string
+	code int
+	out  string
+}
+
+var exitedWith = regexp.MustCompile(`dbt exited with (\d+)`)
+
+// dbtTestStatus runs `dagger call dbt --cmd test` on the test project as
+// it is (passing), then with a test broken on purpose (failing), and
+// returns each one's exit status, as the call reports it, and output.
+func dbtTestStatus(t *testing.T) []dbtStatus {
 	t.Helper()
-	base := "/api/v2/dags/" + dagID
-	// Unpausing also schedules yesterday's run (catchup is off): trigger an
-	// earlier day, so the two never share a logical date.
-	logical := time.Now().UTC().Add(-72 * time.Hour).Truncate(24 * time.Hour).Format(time.RFC3339)
-	run, err := restapi.RunDAG(fmt.Sprintf("http://localhost:%d", apiPort), token, dagID,
-		map[string]any{"logical_date": logical, "dag_run_id": "e2e-" + fmt.Sprint(time.Now().Unix())}, 10*time.Minute)
-	if run.DagRunID == "" {
+	test := filepath.Join(testProject.Dir, "dbt/tests/assert_revenue_matches_orders.sql")
+	good, err := os.ReadFile(test)
+	if err != nil {
 		fatal(t, err)
 	}
-	path := base + "/dagRuns/" + run.DagRunID
-	final := run.State
-	if final != "success" {
-		var tis struct {
-			TaskInstances []struct {
-				TaskID    string `json:"task_id"`
-				State     string `json:"state"`
-				TryNumber int    `json:"try_number"`
-			} `json:"task_instances"`
+	defer func() { _ = os.WriteFile(test, good, 0o644) }()
+	var out []dbtStatus
+	for _, what := range []string{"passing", "failing"} {
+		if what == "failing" {
+			if err := os.WriteFile(test, []byte("select 1 as always_failing\n"), 0o644); err != nil {
+				fatal(t, err)
+			}
 		}
-		_ = api("GET", path+"/taskInstances", token, nil, &tis)
-		for _, ti := range tis.TaskInstances {
-			var logs map[string]any
-			_ = api("GET", fmt.Sprintf("%s/taskInstances/%s/logs/%d", path, ti.TaskID, max(ti.TryNumber, 1)), token, nil, &logs)
-			b, _ := json.MarshalIndent(logs, "", " ")
-			t.Logf("task %s: %s\n%s", ti.TaskID, ti.State, tail(string(b), 60))
+		stdout, err := call(t, 10*time.Minute, "dbt", "--cmd", "test")
+		s := dbtStatus{what: what, out: stdout}
+		if err != nil {
+			s.out = err.Error()
+			m := exitedWith.FindStringSubmatch(err.Error())
+			if m == nil {
+				fatalf(t, "dbt test (%s) failed without dbt's exit status: %v", what, err)
+			}
+			fmt.Sscan(m[1], &s.code)
 		}
-		fatalf(t, "DAG run %s ended %s", run.DagRunID, final)
+		if want := map[string]int{"passing": 0, "failing": 1}[what]; s.code != want {
+			errorf(t, "dbt test (%s): exit %d, want %d:\n%s", what, s.code, want, tail(s.out, 20))
+		}
+		out = append(out, s)
 	}
-	// Unpausing also made the scheduler plan yesterday's run, which it
-	// creates only once the manual run has ended (max_active_runs=1): wait
-	// for it to exist and end too, or it loads its day into raw.orders while
-	// later steps count the rows.
-	waitFor(t, "the scheduled run done, no DAG run active", 10*time.Minute, 2*time.Second, func() error {
+	return out
+}
+
+// scheduledRun unpauses the example DAG and waits for the run the
+// scheduler makes of it (yesterday's: catchup is off) to succeed; on
+// failure it prints every task's log. It returns the run's REST path.
+func scheduledRun(t *testing.T, token string) string {
+	t.Helper()
+	base := "/api/v2/dags/" + dagID
+	if err := api("PATCH", base, token, map[string]any{"is_paused": false}, nil); err != nil {
+		fatal(t, err)
+	}
+	var runID, state string
+	waitFor(t, "the scheduled run ended", 15*time.Minute, 3*time.Second, func() error {
 		var runs struct {
 			DagRuns []struct {
+				ID      string `json:"dag_run_id"`
 				RunType string `json:"run_type"`
 				State   string `json:"state"`
 			} `json:"dag_runs"`
@@ -497,21 +618,35 @@ func runDAG(t *testing.T, token string) string {
 		if err := api("GET", base+"/dagRuns", token, nil, &runs); err != nil {
 			return err
 		}
-		scheduled := false
 		for _, r := range runs.DagRuns {
-			scheduled = scheduled || r.RunType == "scheduled"
-			if r.State == "failed" {
-				return fmt.Errorf("a %s run failed", r.RunType)
-			}
-			if r.State != "success" {
-				return fmt.Errorf("a %s run is %s", r.RunType, r.State)
+			if r.RunType == "scheduled" && (r.State == "success" || r.State == "failed") {
+				runID, state = r.ID, r.State
+				return nil
 			}
 		}
-		if !scheduled {
-			return fmt.Errorf("no scheduled run yet")
-		}
-		return nil
+		return fmt.Errorf("runs %+v", runs.DagRuns)
 	})
+	path := base + "/dagRuns/" + url.PathEscape(runID)
+	if state != "success" {
+		var tis struct {
+			TaskInstances []struct {
+				TaskID    string `json:"task_id"`
+				State     string `json:"state"`
+				TryNumber int    `json:"try_number"`
+			} `json:"task_instances"`
+		}
+		_ = api("GET", path+"/taskInstances?limit=100", token, nil, &tis)
+		for _, ti := range tis.TaskInstances {
+			if ti.State == "success" {
+				continue
+			}
+			var logs map[string]any
+			_ = api("GET", fmt.Sprintf("%s/taskInstances/%s/logs/%d", path, ti.TaskID, max(ti.TryNumber, 1)), token, nil, &logs)
+			b, _ := json.MarshalIndent(logs, "", " ")
+			t.Logf("task %s: %s\n%s", ti.TaskID, ti.State, tail(string(b), 60))
+		}
+		fatalf(t, "DAG run %s ended %s", runID, state)
+	}
 	return path
 }
 
@@ -521,20 +656,6 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// TestEltCheckFunction runs the module's own end-to-end check on fresh data:
-// the stack, the DAG through the REST API, dbt build, marts against raw rows.
-func TestEltCheckFunction(t *testing.T) {
-	recapOnFailure(t)
-	wipe(t, moduleArgs())
-	out := mustCall(t, 30*time.Minute, "elt-check")
-	for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
-		if !strings.Contains(out, want) {
-			errorf(t, "elt-check output lacks %q:\n%s", want, tail(out, 40))
-		}
-	}
-	t.Log(tail(out, 6))
 }
 
 // TestDbtDocsServe serves the generated dbt docs and fetches the page, the
@@ -856,7 +977,7 @@ func liveEdits(t *testing.T, token string) {
 		t.Logf("live's output:\n%s", out.String())
 	}()
 	waitFor(t, "the live command watching", 3*time.Minute, 200*time.Millisecond, func() error {
-		if !strings.Contains(out.String(), "watching dags, plugins") {
+		if !strings.Contains(out.String(), "watching dags, dbt, plugins") {
 			return fmt.Errorf("not yet")
 		}
 		return nil
@@ -981,6 +1102,8 @@ func liveEdits(t *testing.T, token string) {
 	}
 	t.Logf("edit-to-verdict, live: the ten files deleted at once, all gone %.1f s after the removals", took)
 
+	liveDbt(t, out)
+
 	time.Sleep(2 * time.Second) // live looks at Airflow every 250 ms while it follows a file
 	for _, f := range []string{broken, helper} {
 		if strings.Contains(out.String(), "dags/"+f+": its DAGs are gone") {
@@ -995,6 +1118,110 @@ func liveEdits(t *testing.T, token string) {
 		errorf(t, "live did not stop cleanly on Ctrl-C: %v", err)
 	}
 	stopped = true
+}
+
+// liveDbt: the dbt half of the live command, beside the running stack,
+// with nothing typed: a changed model is built by the stack's warm dbt (its
+// new column in the warehouse), with its tests; a SQL error is named with
+// its file and line, and the next good save builds; a broken test is named
+// failing; two saves 0.1 s apart make one build, of the second version.
+// out is the live command's output.
+func liveDbt(t *testing.T, out *harness.Buffer) {
+	t.Helper()
+	model := filepath.Join(testProject.Dir, "dbt/models/staging/stg_customers.sql")
+	test := filepath.Join(testProject.Dir, "dbt/tests/assert_revenue_matches_orders.sql")
+	goodModel, err := os.ReadFile(model)
+	if err != nil {
+		fatal(t, err)
+	}
+	goodTest, err := os.ReadFile(test)
+	if err != nil {
+		fatal(t, err)
+	}
+	defer func() { _ = os.WriteFile(model, goodModel, 0o644); _ = os.WriteFile(test, goodTest, 0o644) }()
+	withColumn := func(value string) []byte {
+		// The model's last line is its FROM: a column before it.
+		s := strings.TrimRight(string(goodModel), "\n")
+		i := strings.LastIndex(s, "\nfrom ")
+		if i < 0 {
+			fatalf(t, "stg_customers.sql has no FROM line:\n%s", goodModel)
+		}
+		return []byte(s[:i] + ",\n    '" + value + "' as e2e_live_column" + s[i:] + "\n")
+	}
+	builds := func() int { return strings.Count(out.String(), "live: dbt: built ") }
+	save := func(path string, content []byte) time.Time {
+		t.Helper()
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			fatal(t, err)
+		}
+		return time.Now()
+	}
+	awaitBuild := func(n int, since time.Time) float64 {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("live's dbt build %d", n), 3*time.Minute, 50*time.Millisecond, func() error {
+			if builds() < n {
+				return fmt.Errorf("not yet")
+			}
+			return nil
+		})
+		return time.Since(since).Seconds()
+	}
+	column := func() string {
+		got, err := psql("dbt", secrets["E2E_DBT_DB_PASSWORD"], "analytics", "SELECT e2e_live_column FROM staging.stg_customers LIMIT 1")
+		if err != nil {
+			return fmt.Sprintf("(%v: %s)", err, got)
+		}
+		return got
+	}
+
+	n := builds()
+	took := awaitBuild(n+1, save(model, withColumn("v1")))
+	if got := column(); got != "v1" {
+		errorf(t, "after live built the changed model, its new column holds %q, want v1", got)
+	}
+	for _, want := range []string{"live: dbt: model stg_customers: success", "live: dbt: test unique_stg_customers_customer_id: pass"} {
+		if !strings.Contains(out.String(), want) {
+			errorf(t, "live's output lacks %q", want)
+		}
+	}
+	t.Logf("save-to-built, live: a changed model and its tests %.1f s after the save", took)
+
+	n = builds()
+	broken := strings.Replace(string(withColumn("v1")), "select", "selec", 1)
+	awaitBuild(n+1, save(model, []byte(broken)))
+	if !regexp.MustCompile(`live: dbt: model stg_customers: error, [0-9.]+ s \(models/staging/stg_customers.sql line \d+\): [^\n]*syntax error`).MatchString(out.String()) {
+		errorf(t, "live does not name the SQL error with its file and line:\n%s", tail(out.String(), 20))
+	}
+	n = builds()
+	awaitBuild(n+1, save(model, withColumn("v2")))
+	if got := column(); got != "v2" {
+		errorf(t, "the good save after an error: the column holds %q, want v2", got)
+	}
+
+	n = builds()
+	awaitBuild(n+1, save(test, []byte("-- broken on purpose by the e2e test\nselect 1 as always_failing\n")))
+	if !strings.Contains(out.String(), "live: dbt: test assert_revenue_matches_orders: fail, 1 failures") {
+		errorf(t, "live does not name the broken test failing:\n%s", tail(out.String(), 20))
+	}
+	n = builds()
+	awaitBuild(n+1, save(test, goodTest))
+
+	// Two saves 0.1 s apart: one build, of the second.
+	n = builds()
+	first := save(model, withColumn("v3"))
+	time.Sleep(100 * time.Millisecond)
+	save(model, withColumn("v4"))
+	took = awaitBuild(n+1, first)
+	time.Sleep(3 * time.Second) // a second build would have begun by now
+	if got := builds(); got != n+1 {
+		errorf(t, "two saves 0.1 s apart made %d builds, want 1", got-n)
+	}
+	if got := column(); got != "v4" {
+		errorf(t, "after two quick saves the column holds %q, want the second's v4", got)
+	}
+	t.Logf("save-to-built, live: two saves 0.1 s apart, one build %.1f s after the first", took)
+	save(model, goodModel)
+	awaitBuild(builds()+1, time.Now())
 }
 
 // liveKey is the test project's live key, fetched as the live command

@@ -121,6 +121,7 @@ func moduleServices(c pipeline.Config) map[string]pipeline.Spec {
 		"flower":                pipeline.Flower(c),
 		"airflow-cli":           pipeline.CLI(c, []string{"version"}),
 		"dbt":                   pipeline.Dbt(c, []string{"debug"}),
+		"dbt-prepare":           pipeline.DbtPrepare(c),
 	}
 }
 
@@ -195,7 +196,13 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 			continue // reported above
 		}
 		t.Run(name, func(t *testing.T) {
-			if cs.Image != m.Image {
+			switch {
+			case m.Image == c.AirflowImage:
+				// The project's image: its Dockerfile built from AIRFLOW_IMAGE_NAME.
+				if cs.BuildFrom != m.Image || filepath.Clean(cs.BuildContext) != filepath.Clean(root) {
+					errorf(t, "image: compose builds %q from %q, the module the project's Dockerfile from %q", cs.BuildContext, cs.BuildFrom, m.Image)
+				}
+			case cs.Image != m.Image:
 				errorf(t, "image: compose runs %q, the module %q", cs.Image, m.Image)
 			}
 			if got := strings.Join(cs.Profiles, ","); got != wantProfiles[name] {
@@ -234,7 +241,10 @@ func checkEquivalence(t *testing.T, root, envFile string) pipeline.Config {
 // under (each compose container has a hostname of its own; every Dagger
 // container's is "localhost").
 var moduleOnlyEnv = map[string]bool{pipeline.RunDirEnv: true, "DATAPLATFORM_PARSE_STAMPS": true, "PYTHONPATH": true,
-	"DATAPLATFORM_WORKER_HOSTNAME": true, "AIRFLOW__CORE__HOSTNAME_CALLABLE": true}
+	"DATAPLATFORM_WORKER_HOSTNAME": true, "AIRFLOW__CORE__HOSTNAME_CALLABLE": true,
+	// dbt-prepare runs as AIRFLOW_UID (the live folder's owner), which has
+	// no home in the dbt image; compose's runs as root.
+	"HOME": true}
 
 // checkEnv: every variable the module gives a service, plain or as a secret,
 // compose gives it too with the same value; generated keys are read the way
@@ -370,7 +380,7 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 	case name == "valkey":
 		checkValkey(t, c, cs, args, secrets)
 		return
-	case name == "dbt":
+	case name == "dbt" || name == pipeline.JobDbtPrepare:
 		entry := strings.Join(cs.Entrypoint, " ")
 		if !strings.Contains(entry, `exec dbt "$@"`) || !strings.Contains(entry, "dbt deps") {
 			errorf(t, "the dbt entrypoint does not install the packages and then run dbt: %q", entry)
@@ -380,16 +390,13 @@ func checkCommand(t *testing.T, c pipeline.Config, name string, cs *service, m p
 		}
 		return
 	}
-	// Airflow: the module wraps the command in a pip step when
-	// _PIP_ADDITIONAL_REQUIREMENTS is set; compose always has the step,
+	// Airflow: _PIP_ADDITIONAL_REQUIREMENTS is a layer of the module's
+	// image (pipeline.ImageSteps), installed once; compose installs it at
+	// every start, as the official image does: its command has the step,
 	// which reads the variable.
-	if len(args) > 4 && strings.HasSuffix(args[1], "/with-pip.sh") && args[3] == "--" {
-		if args[2] != c.PipAdditionalReqs {
-			errorf(t, "the module's pip step installs %q, not %q", args[2], c.PipAdditionalReqs)
-		}
-		args = args[4:]
-	} else if c.PipAdditionalReqs != "" {
-		errorf(t, "the module has no pip step for %q", c.PipAdditionalReqs)
+	if steps := pipeline.ImageSteps(c, pipeline.ImageFiles{Dockerfile: true}); c.PipAdditionalReqs != "" &&
+		(len(steps) != 1 || steps[0].Args[len(steps[0].Args)-1] != c.PipAdditionalReqs) {
+		errorf(t, "the module's image has no layer for _PIP_ADDITIONAL_REQUIREMENTS %q: %+v", c.PipAdditionalReqs, steps)
 	}
 	if got := cs.Environment["_PIP_ADDITIONAL_REQUIREMENTS"]; got != c.PipAdditionalReqs {
 		errorf(t, "_PIP_ADDITIONAL_REQUIREMENTS: compose %q, module %q", got, c.PipAdditionalReqs)
@@ -464,7 +471,7 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 	want := map[string]string{}
 	for _, need := range m.Needs {
 		cond := "service_healthy"
-		if need == pipeline.JobInit {
+		if need == pipeline.JobInit || need == pipeline.JobDbtPrepare {
 			cond = "service_completed_successfully"
 		}
 		want[composeName(need)] = cond
@@ -526,17 +533,17 @@ func checkHostPorts(t *testing.T, c pipeline.Config, cf *file) {
 // project's folders in compose (the spec's bind mounts).
 func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *service, m pipeline.Spec) {
 	t.Helper()
-	projectFolder := map[string]string{} // container path -> project folder
-	for _, f := range append(slices.Clone(pipeline.LiveFolders), "logs") {
-		projectFolder[pipeline.AirflowHome+"/"+f] = path.Join(c.ProjDir(), f)
+	projectFolder := map[string]string{pipeline.AirflowHome + "/logs": path.Join(c.ProjDir(), "logs")} // container path -> project folder
+	for _, f := range pipeline.LiveFolders {
+		projectFolder[c.LiveMount(f)] = c.LiveFolder(f)
 	}
 	for _, v := range m.Volumes {
 		mt := cs.mountAt(v.Path)
 		switch {
 		case v.Path == pipeline.RunDir:
 			continue // the module's data lock; compose's containers are named, one per service
-		case v.Path == pipeline.ParseStamps:
-			continue // the module's live verdict, see moduleOnlyEnv
+		case v.Path == pipeline.ParseStamps || path.Base(v.Path) == pipeline.SecretLiveKey:
+			continue // the module's live command's verdict and key, see moduleOnlyEnv
 		case mt == nil:
 			errorf(t, "the module mounts volume %s at %s, compose nothing", v.Key, v.Path)
 		case projectFolder[v.Path] != "":
@@ -550,7 +557,7 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 	// The module mounts all of its scripts; compose, the script the service runs
 	// (its wrappers' steps compose does its own way, checked in checkCommand).
 	for _, arg := range m.Args {
-		if name, ok := strings.CutPrefix(arg, pipeline.ScriptsDir+"/"); ok && !strings.HasSuffix(name, "/with-pip.sh") && name != "with-pip.sh" {
+		if name, ok := strings.CutPrefix(arg, pipeline.ScriptsDir+"/"); ok {
 			if mt := cs.mountAt(arg); mt == nil || mt.kind != "bind" || mt.source != filepath.Join(root, pipeline.ModuleScripts, name) {
 				errorf(t, "the module runs %s; compose mounts %+v there, not the module's %s/%s", arg, mt, pipeline.ModuleScripts, name)
 			}
@@ -562,8 +569,8 @@ func checkMounts(t *testing.T, root string, c pipeline.Config, name string, cs *
 			continue // checked above
 		}
 		for _, f := range pipeline.LiveFolders {
-			if mnt.Source == path.Join(c.ProjDir(), f) && mnt.Path != pipeline.AirflowHome+"/"+f {
-				target = pipeline.AirflowHome + "/" + f // the module copies what compose binds
+			if mnt.Source == c.LiveFolder(f) && mnt.Path != c.LiveMount(f) {
+				target = c.LiveMount(f) // the module copies what compose binds
 			}
 		}
 		mt := cs.mountAt(target)
@@ -699,7 +706,12 @@ type rawFile struct {
 }
 
 type rawService struct {
-	Image       string               `yaml:"image"`
+	Image string `yaml:"image"`
+	Build struct {
+		Context    string            `yaml:"context"`
+		Dockerfile string            `yaml:"dockerfile"`
+		Args       map[string]string `yaml:"args"`
+	} `yaml:"build"`
 	User        string               `yaml:"user"`
 	Entrypoint  []string             `yaml:"entrypoint"`
 	Command     []string             `yaml:"command"`
@@ -724,17 +736,20 @@ type file struct {
 }
 
 type service struct {
-	Image       string
-	User        string
-	Entrypoint  []string
-	Command     []string
-	Environment map[string]string
-	Ports       []port
-	Mounts      []mount
-	DependsOn   map[string]dependsOn
-	Healthcheck struct{ Test []string }
-	Profiles    []string
-	Restart     string
+	Image string
+	// BuildFrom is the AIRFLOW_IMAGE_NAME build argument when compose
+	// builds the image from the project's Dockerfile (BuildContext).
+	BuildFrom, BuildContext string
+	User                    string
+	Entrypoint              []string
+	Command                 []string
+	Environment             map[string]string
+	Ports                   []port
+	Mounts                  []mount
+	DependsOn               map[string]dependsOn
+	Healthcheck             struct{ Test []string }
+	Profiles                []string
+	Restart                 string
 }
 
 type port struct{ published, target int }
@@ -776,7 +791,8 @@ func (r rawFile) normalise(t *testing.T) *file {
 	f := &file{Name: r.Name, Services: map[string]*service{}}
 	for name, rs := range r.Services {
 		s := &service{Image: rs.Image, User: rs.User, Entrypoint: unescapeAll(rs.Entrypoint), Command: unescapeAll(rs.Command),
-			Environment: map[string]string{}, DependsOn: rs.DependsOn, Profiles: rs.Profiles, Restart: rs.Restart}
+			Environment: map[string]string{}, DependsOn: rs.DependsOn, Profiles: rs.Profiles, Restart: rs.Restart,
+			BuildFrom: unescape(rs.Build.Args["AIRFLOW_IMAGE_NAME"]), BuildContext: rs.Build.Context}
 		s.Healthcheck.Test = unescapeAll(rs.Healthcheck.Test)
 		for k, v := range rs.Environment {
 			if v != nil {

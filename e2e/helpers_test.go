@@ -47,6 +47,8 @@ var secrets = map[string]string{
 	"E2E_DBT_DB_PASSWORD":      "dbt e2e@/:%41#?&+=!~4713",
 	"E2E_VALKEY_PASSWORD":      "vk e2e@/:%41#?&+=!~4714",
 	"E2E_AIRFLOW_WWW_PASSWORD": "www e2e@/:%41#?&+=!~4715",
+	// A connection's password from the project's settings file (TestStack).
+	"E2E_SETTINGS_PASSWORD": "settings e2e@/:%41#?&+=!~4716",
 	// The same five after a change (TestPasswordChangesTakeEffect).
 	"E2E_NEW_POSTGRES_PASSWORD":    "pg new/#?:=&+%25 4721",
 	"E2E_NEW_AIRFLOW_DB_PASSWORD":  "af new/#?:=&+%25 4722",
@@ -77,9 +79,9 @@ var testProject = harness.Project{
 }
 
 // TestMain makes the test project: a directory outside the repository
-// holding only a team's own files, the example's dags/ and dbt/ (each test
-// writes its .env; the fault tests' project is its folder faults/, by
-// AIRFLOW_PROJ_DIR). It also holds stale, broken copies of scripts that
+// holding only a team's own files, the example's: dags/, dbt/, config/,
+// tests/, Dockerfile and requirements.txt (each test writes its .env; the fault
+// tests' project is its folder faults/, by AIRFLOW_PROJ_DIR). It also holds stale, broken copies of scripts that
 // the module once read from a project (init/, scripts/): the module must
 // never run them, and with no init/init-db.sh the module's own runs.
 func TestMain(m *testing.M) {
@@ -103,8 +105,17 @@ func userProject() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, c := range []struct{ from, to string }{{"dags", "dags"}, {"dbt", "dbt"}, {"e2e/testdata/faults", "faults"}} {
+	for _, c := range []struct{ from, to string }{{"dags", "dags"}, {"dbt", "dbt"}, {"config", "config"}, {"tests", "tests"}, {"e2e/testdata/faults", "faults"}} {
 		if err := os.CopyFS(filepath.Join(dir, c.to), os.DirFS(filepath.Join(repoRoot(), c.from))); err != nil {
+			return "", err
+		}
+	}
+	for _, f := range []string{pipeline.DockerfileFile, pipeline.RequirementsFile} {
+		data, err := os.ReadFile(filepath.Join(repoRoot(), f))
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -289,9 +300,33 @@ func stackDotenv() string {
 		`AIRFLOW__API__INSTANCE_NAME='${POSTGRES_USER}'`,
 		`AIRFLOW__CORE__DEFAULT_TASK_RETRIES=${E2E_RETRIES:-4}`,
 		"AIRFLOW_VAR_ANALYTICS_CONN_ID=e2e_warehouse",
+		// Named by the settings file (settingsFile), a secret of its own.
+		"E2E_SETTINGS_PASSWORD='" + secrets["E2E_SETTINGS_PASSWORD"] + "'",
 		"AIRFLOW_CONN_E2E_WAREHOUSE='" + warehouse + "'",
 	}, "\r\n") + "\r\n"
 }
+
+// settingsFile is the project's airflow_settings.yaml in TestStack: a
+// connection whose password .env gives, a pool, a variable.
+const settingsFile = `airflow:
+  connections:
+    - conn_id: e2e_settings_warehouse
+      conn_type: postgres
+      conn_host: postgres
+      conn_schema: analytics
+      conn_login: dbt
+      conn_password: ${E2E_SETTINGS_PASSWORD}
+      conn_port: 5432
+      conn_extra:
+        sslmode: disable
+  pools:
+    - pool_name: e2e_pool
+      pool_slot: 3
+      pool_description: from the settings file
+  variables:
+    - variable_name: e2e_greeting
+      variable_value: hello from the settings file
+`
 
 // writeDotenv puts a .env in the test project for the rest of the test,
 // where the module reads it.

@@ -37,6 +37,10 @@ func AirflowEnv(c Config) map[string]string {
 		"AIRFLOW_HOME":                               AirflowHome,
 		// Where the example DAGs write and dbt reads (see dags/).
 		"ANALYTICS_RAW_SCHEMA": "raw",
+		// The project's dbt, for DAGs that run it (the example's, with
+		// Cosmos): its live folder, and the schema dbt builds in.
+		"DBT_PROJECT_DIR": DbtProject,
+		"DBT_SCHEMA":      c.DbtSchema,
 	}
 }
 
@@ -118,7 +122,9 @@ func (c Config) generated(secret string) bool {
 // AIRFLOW_UID:0 and shares one logs volume, so the api-server reads the
 // stack's task logs from disk rather than from the workers (a worker
 // node's come from its log server, see Node); each sees the project's
-// dags/ and plugins/ live (see LiveFolders), and the parse stamps. Airflow's plain settings from
+// dags/ and plugins/ live (see LiveFolders), and the parse stamps. Image is
+// AIRFLOW_IMAGE_NAME, which the Dagger layer builds into the project's
+// image (see ImageSteps). Airflow's plain settings from
 // .env (AIRFLOW__*) reach every Airflow container, as with compose's env_file.
 func airflow(c Config, name string, kind Kind, args []string, needs ...string) Spec {
 	env := AirflowEnv(c)
@@ -138,19 +144,17 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 	for k, v := range c.AirflowSettings {
 		env[k] = v
 	}
-	if c.PipAdditionalReqs != "" {
-		args = append([]string{"sh", withPipScript, c.PipAdditionalReqs, "--"}, args...)
-	}
 	return Spec{
-		Name:      name,
-		Kind:      kind,
-		BootsLate: kind == Service,
-		Image:     c.AirflowImage,
-		Args:      args,
-		User:      c.AirflowUser(),
-		Env:       env,
-		SecretEnv: map[string]string{},
-		Volumes:   []Volume{c.logsVolume(), c.liveVolume("dags"), c.liveVolume("plugins"), c.stampsVolume()},
+		Name:         name,
+		Kind:         kind,
+		BootsLate:    kind == Service,
+		Image:        c.AirflowImage,
+		ProjectImage: true,
+		Args:         args,
+		User:         c.AirflowUser(),
+		Env:          env,
+		SecretEnv:    map[string]string{},
+		Volumes:      []Volume{c.logsVolume(), c.liveVolume("dags"), c.liveVolume("plugins"), c.liveVolume("dbt"), c.stampsVolume()},
 		Mounts: []Mount{
 			// config/ of AIRFLOW_PROJ_DIR as it is when the container starts.
 			{Path: AirflowHome + "/config", Source: path.Join(c.ProjDir(), "config"), Dir: true, Optional: true},
@@ -185,7 +189,7 @@ func Init(c Config) Spec {
 		}
 	}
 	s.AsRoot = root
-	s = withLiveFolders(c, s, "")
+	s = withLiveFolders(c, s, "", "dags", "plugins") // dbt/: the dbt job's
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"
@@ -193,10 +197,10 @@ func Init(c Config) Spec {
 	return s
 }
 
-// airflowService is a long-running Airflow service after init, with its
-// credentials, under its supervisor.
+// airflowService is a long-running Airflow service after init and the dbt
+// job, with its credentials, under its supervisor.
 func airflowService(c Config, name string, args []string, credentials ...string) Spec {
-	return supervise(withCredentials(c, airflow(c, name, Service, args, HostPostgres, HostValkey, JobInit), credentials...), "TERM")
+	return supervise(withCredentials(c, airflow(c, name, Service, args, HostPostgres, HostValkey, JobInit, JobDbtPrepare), credentials...), "TERM")
 }
 
 // APIServer serves the UI, the REST API v2 and the Execution API workers use.

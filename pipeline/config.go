@@ -24,6 +24,9 @@ type Input struct {
 	Dotenv  string            // content of .env, "" when there is none
 	Set     []string          // --set NAME=VALUE, in order
 	Secrets map[string]string // secret variable -> value of its argument
+	// Settings is the project's settings file (SettingsFile), "" for none:
+	// the variables of .env its values name are the settings' own.
+	Settings string
 }
 
 // LoadConfig reads the configuration and validates it. Every problem is in
@@ -55,7 +58,15 @@ func LoadConfig(ctx context.Context, in Input) (Config, error) {
 		row, _ := variable(k)
 		vars[k], origin[k] = v, row.Flag()
 	}
-	extra := classify(vars, origin)
+	var settings *Settings
+	var references []string
+	if in.Settings != "" {
+		var err error
+		if settings, references, err = ParseSettings(in.Settings); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	extra := classify(vars, origin, references)
 	problems = append(problems, extra.problems...)
 	warnings := extra.warnings
 	for _, name := range env.Unset {
@@ -66,6 +77,20 @@ func LoadConfig(ctx context.Context, in Input) (Config, error) {
 	cfg.AirflowSettings, cfg.AirflowSecrets = extra.settings, extra.secrets
 	if err := cfg.Validate(); err != nil {
 		problems = append(problems, err)
+	}
+	if settings != nil {
+		values := extra.referenced
+		for _, name := range references {
+			if row, ok := variable(name); ok {
+				values[name] = cfg.value(row)
+			}
+		}
+		cfg.Settings = settings
+		resolved, err := settings.Resolved(values)
+		if err != nil {
+			problems = append(problems, err)
+		}
+		cfg.settingsResolved = resolved
 	}
 	for _, name := range knownNames() {
 		if origin[name] == "" {

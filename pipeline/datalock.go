@@ -96,13 +96,14 @@ func (b Beside) Decide(project string, held map[string]Holding, own []string) (d
 }
 
 // Holders is the one-shot probe that reads who holds the project's data
-// now (see ParseHolders).
+// now, and where a running stack's warm dbt is (see ParseHolders).
 func Holders(c Config) Spec {
 	return Spec{
-		Name:    "find-holders",
-		Kind:    Job,
-		Image:   c.PostgresImage, // pulled anyway, has pg_isready
-		Args:    []string{"sh", FindHoldersScript, HostPostgres + ":" + itoa(PortPostgres), HostValkey + ":" + itoa(PortValkey)},
+		Name:  "find-holders",
+		Kind:  Job,
+		Image: c.PostgresImage, // pulled anyway, has pg_isready
+		Args: []string{"sh", FindHoldersScript, HostPostgres + ":" + itoa(PortPostgres), HostValkey + ":" + itoa(PortValkey),
+			HostDbtServer + ":" + itoa(PortDbtServer)},
 		Env:     map[string]string{RunDirEnv: RunDir},
 		Volumes: []Volume{c.runVolume()},
 	}
@@ -135,4 +136,14 @@ func ParseHolders(out string) (map[string]Holding, error) {
 		}
 	}
 	return held, nil
+}
+
+// WarmDbt is the address of the running stack's warm dbt a call b uses
+// for its dbt commands, "" for none (no stack, or a call that does not use
+// a running stack).
+func (b Beside) WarmDbt(held map[string]Holding) string {
+	if h := held[HostDbtServer]; b == UseStack && h.Holder == HolderStack {
+		return h.Address
+	}
+	return ""
 }

@@ -31,7 +31,83 @@ func Dbt(c Config, args []string) Spec {
 		SecretEnv: map[string]string{"DBT_DB_PASSWORD": SecretDbtDBPassword},
 		Mounts:    []Mount{{Path: DbtProject, Source: "dbt", Dir: true}},
 		Needs:     []string{HostPostgres},
+		Output:    DbtProject + "/target",
 	}
+}
+
+// HostDbtServer is the stack's warm dbt: one dbt process that keeps dbt
+// imported and the project parsed, and runs one dbt command at a time
+// (dbt-server.py), for the live command's builds and `dagger call dbt`
+// beside the stack.
+const HostDbtServer = "dbt-server"
+
+// PortDbtServer is its port in its container (never on the host).
+const PortDbtServer = 8585
+
+// DbtServer is the warm dbt, on the dbt image, in the stack's dbt folder
+// (the live folder dbt-prepare made the project's), as AIRFLOW_UID with the
+// dbt role's own credentials only. It holds its place in the run volume as
+// a server holds its data, so that a call finds its address.
+func DbtServer(c Config) Spec {
+	s := Dbt(c, nil)
+	s.Name, s.Kind = HostDbtServer, Service
+	s.Args = []string{"python3", dbtServerScript, itoa(PortDbtServer), DbtProject}
+	s.Mounts, s.Prepare, s.Output = nil, nil, ""
+	s.Volumes = []Volume{c.liveVolume("dbt")}
+	s.User = c.AirflowUser()
+	s.Env["HOME"] = "/tmp"
+	s.Ports = []int{PortDbtServer}
+	s.Needs = []string{HostPostgres, JobDbtPrepare}
+	// Its lock beside the servers', which run as root.
+	s.AsRoot = []string{"sh", ownVolumesScript, c.AirflowUser(), "--shared", RunDir}
+	return holding(c, supervise(s, "TERM"), HostDbtServer)
+}
+
+// DbtCommand runs one dbt command line, as `dagger call dbt` does: through
+// the running stack's warm dbt when there is one (the project's dbt/
+// synced into the stack first, as compose's bind mount has it; dbt's
+// output, exit status and target/ as a dbt of its own gives them), or in a
+// dbt container of its own (Dbt).
+func DbtCommand(c Config, args []string) Spec {
+	if c.dbtServer == "" {
+		return Dbt(c, args)
+	}
+	out := "/tmp/dataplatform-dbt-target"
+	s := Spec{
+		Name:    "dbt",
+		Kind:    Job,
+		Image:   c.DbtImage,
+		Args:    append([]string{"python3", dbtClientScript, fmt.Sprintf("http://%s:%d", c.dbtServer, PortDbtServer), DbtProject, out, "--"}, args...),
+		User:    c.AirflowUser(),
+		Env:     map[string]string{"HOME": "/tmp"},
+		Volumes: []Volume{c.liveVolume("dbt")},
+		Output:  out,
+	}
+	return withLiveFolders(c, s, "", "dbt")
+}
+
+// JobDbtPrepare makes the stack's dbt folder (a live folder, which every
+// Airflow container sees at DbtProject) the project's, with its packages
+// installed and its manifest parsed (target/manifest.json), before any
+// Airflow service starts: for the DAGs that run dbt.
+const JobDbtPrepare = "dbt-prepare"
+
+// DbtPrepare is the dbt job of the stack, on the dbt image, as AIRFLOW_UID
+// (the live folder's owner, which the live receiver writes as).
+func DbtPrepare(c Config) Spec {
+	s := Dbt(c, []string{"parse"})
+	s.Name = JobDbtPrepare
+	s.Mounts, s.Prepare = nil, nil // the live folder, not a copy
+	// It needs no database (parse does not connect), but starts beside
+	// init, which starts the servers, rather than before them.
+	s.Needs = []string{HostPostgres}
+	s.Volumes = append(s.Volumes, c.liveVolume("dbt"))
+	s.User = c.AirflowUser()
+	s.Env["HOME"] = "/tmp"
+	s.AsRoot = []string{"sh", ownVolumesScript, c.AirflowUser(), "--tree", c.liveVolume("dbt").Path, "--tree", DbtPackagesCache}
+	s = withLiveFolders(c, s, "", "dbt")
+	s.Prepare = append(s.Prepare, []string{"sh", dbtDepsScript, "--if-project", DbtProject, DbtPackagesCache})
+	return s
 }
 
 // Where dbt-ci finds an earlier run's artifacts and leaves its own.

@@ -1,6 +1,9 @@
 package pipeline
 
-import "path"
+import (
+	"fmt"
+	"strings"
+)
 
 // HostLive is the service that receives the project's edits into the live
 // folders (live-receiver.py), for the live command (cmd/live): a saved
@@ -22,19 +25,25 @@ var liveReceiverScript = script("live-receiver.py")
 func Live(c Config) Spec {
 	args := []string{"python3", liveReceiverScript, itoa(PortLive), ParseStamps}
 	for _, f := range LiveFolders {
-		args = append(args, f+"="+c.liveVolume(f).Path)
+		arg := f + "=" + c.liveVolume(f).Path
+		if gen := LiveGenerated[f]; len(gen) > 0 {
+			arg += ":" + strings.Join(gen, ",")
+		}
+		args = append(args, arg)
 	}
 	s := Spec{
-		Name:      HostLive,
-		Kind:      Service,
-		Image:     c.AirflowImage,
-		Args:      args,
-		User:      c.AirflowUser(),
-		Env:       map[string]string{"LIVE_KEY_FILE": c.keyFile(SecretLiveKey), "PYTHONDONTWRITEBYTECODE": "1"},
+		Name:  HostLive,
+		Kind:  Service,
+		Image: c.AirflowImage,
+		Args:  args,
+		User:  c.AirflowUser(),
+		Env: map[string]string{"LIVE_KEY_FILE": c.keyFile(SecretLiveKey), "PYTHONDONTWRITEBYTECODE": "1",
+			"DBT_SERVER_URL": fmt.Sprintf("http://%s:%d", HostDbtServer, PortDbtServer)},
 		SecretEnv: map[string]string{},
 		Ports:     []int{PortLive},
 		Volumes:   []Volume{c.keyVolume(SecretLiveKey), c.stampsVolume()},
 		Needs:     []string{JobInit}, // init makes the key, and the live folders AIRFLOW_UID's
+		Reaches:   []string{HostDbtServer},
 	}
 	for _, f := range LiveFolders {
 		s.Volumes = append(s.Volumes, c.liveVolume(f))
@@ -55,7 +64,3 @@ func LiveKey(c Config) Spec {
 		Volumes: []Volume{c.keyVolume(SecretLiveKey)},
 	}
 }
-
-// LiveFolder is the project's folder (relative to its root) that the live
-// folder name mirrors, e.g. "dags" -> AIRFLOW_PROJ_DIR/dags.
-func (c Config) LiveFolder(name string) string { return path.Join(c.ProjDir(), name) }

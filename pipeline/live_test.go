@@ -22,12 +22,20 @@ import (
 func TestLiveReceiver(t *testing.T) {
 	dir := t.TempDir()
 	dags, plugins, stamps, keyFile := filepath.Join(dir, "dags"), filepath.Join(dir, "plugins"), filepath.Join(dir, "stamps"), filepath.Join(dir, "key")
+	dbt := filepath.Join(dir, "dbt")
+	if err := os.MkdirAll(filepath.Join(dbt, "target"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dbt, "target/manifest.json"), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	const key = "0123456789abcdefghijklmnopqrstuvwxyzABCDEF="
 	if err := os.WriteFile(keyFile, []byte(key), 0o400); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	cmd := exec.Command("python3", "scripts/live-receiver.py", fmt.Sprint(port), stamps, "dags="+dags, "plugins="+plugins)
+	cmd := exec.Command("python3", "scripts/live-receiver.py", fmt.Sprint(port), stamps, "dags="+dags, "plugins="+plugins,
+		"dbt="+dbt+":target,logs,dbt_packages")
 	cmd.Env = append(os.Environ(), "LIVE_KEY_FILE="+keyFile)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -100,7 +108,8 @@ func TestLiveReceiver(t *testing.T) {
 	if _, err := os.Stat(pyc); !os.IsNotExist(err) {
 		t.Error("the file's bytecode was kept: it could stand for the new content")
 	}
-	for _, bad := range []string{"/files/dags/../escape.py", "/files/dags/.hidden.py", "/files/dags/__pycache__/x.pyc", "/files/other/x.py", "/files/dags/"} {
+	for _, bad := range []string{"/files/dags/../escape.py", "/files/dags/.hidden.py", "/files/dags/__pycache__/x.pyc", "/files/other/x.py", "/files/dags/",
+		"/files/dbt/target/manifest.json", "/files/dbt/dbt_packages/p/x.sql"} {
 		if code, _ := do("PUT", bad, "x", ok); code != 400 && code != 404 {
 			t.Errorf("PUT %s: %d, want refused", bad, code)
 		}
@@ -113,8 +122,8 @@ func TestLiveReceiver(t *testing.T) {
 	if code != 200 || json.Unmarshal([]byte(body), &list) != nil {
 		t.Fatalf("GET /files: %d %s", code, body)
 	}
-	if h := list["dags"]["sub/b.py"]; h != put.SHA256 || len(list["dags"]) != 1 || list["plugins"] == nil {
-		t.Errorf("listing: %v", list)
+	if h := list["dags"]["sub/b.py"]; h != put.SHA256 || len(list["dags"]) != 1 || list["plugins"] == nil || len(list["dbt"]) != 0 {
+		t.Errorf("listing (dbt's target/ is no file of the project's): %v", list)
 	}
 	if code, _ := do("GET", "/parsed/dags/sub/b.py", "", ok); code != 404 {
 		t.Errorf("the stamp of a file never parsed: %d, want 404", code)

@@ -1,25 +1,53 @@
 package pipeline
 
-import "path"
+import (
+	"path"
+	"strings"
+)
 
 // LiveFolders are the project's folders that every Airflow container of the
-// project sees live, from volumes: init and `sync` make them exactly the
-// project's, so an edit reaches the running stack without a restart.
-var LiveFolders = []string{"dags", "plugins"}
+// project sees live, from volumes: init, the dbt job and `sync` make them
+// exactly the project's, so an edit reaches the running stack without a
+// restart (the live command sends each save). dbt/ is there for the DAGs
+// that run dbt (the example's, through Cosmos), at the dbt image's path.
+var LiveFolders = []string{"dags", "plugins", "dbt"}
+
+// LiveGenerated are what tools write into a live folder, never synced:
+// dbt's output, logs and installed packages.
+var LiveGenerated = map[string][]string{"dbt": {"target", "logs", "dbt_packages"}}
+
+// LiveFolder is the project's folder (relative to its root) that the live
+// folder name mirrors: dags/ and plugins/ under AIRFLOW_PROJ_DIR, dbt/ at
+// the root.
+func (c Config) LiveFolder(name string) string {
+	if name == "dbt" {
+		return name
+	}
+	return path.Join(c.ProjDir(), name)
+}
+
+// LiveMount is where the live folder name is in the containers.
+func (c Config) LiveMount(name string) string { return c.liveVolume(name).Path }
 
 // projectCopy is where init and sync find the project's folders.
 const projectCopy = "/tmp/dataplatform-project"
 
 // withLiveFolders makes a container start by making the live folders
-// exactly the project's (init/sync-folders.sh), listing what it changed in
-// list when list is not "".
-func withLiveFolders(c Config, s Spec, list string) Spec {
+// (all of them by default) exactly the project's (sync-folders.sh), listing
+// what it changed in list when list is not "".
+func withLiveFolders(c Config, s Spec, list string, folders ...string) Spec {
 	step := []string{"sh", syncFoldersScript}
 	if list != "" {
 		step = append(step, "--list", list)
 	}
-	for _, f := range LiveFolders {
-		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: path.Join(c.ProjDir(), f), Dir: true, Optional: f != "dags"})
+	if len(folders) == 0 {
+		folders = LiveFolders
+	}
+	for _, f := range folders {
+		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: c.LiveFolder(f), Dir: true, Optional: f != "dags"})
+		if keep := LiveGenerated[f]; len(keep) > 0 {
+			step = append(step, "--keep", strings.Join(keep, ","))
+		}
 		step = append(step, projectCopy+"/"+f, c.liveVolume(f).Path)
 	}
 	s.Prepare = append(s.Prepare, step)
@@ -85,7 +113,10 @@ func DagCheck(c Config, dir string) Spec {
 	}
 	s := withCredentials(c, airflow(c, "dag-check", Job, []string{"python3", checkDagsScript, AirflowHome + "/dags"}),
 		SecretSQLAlchemyConn, Connections)
-	s.Mounts = []Mount{{Path: AirflowHome + "/dags", Source: dir, Dir: true}}
+	s.Mounts = append(s.Mounts,
+		Mount{Path: AirflowHome + "/dags", Source: dir, Dir: true},
+		// DAGs that render dbt at parse (the example's) read the project's.
+		Mount{Path: DbtProject, Source: "dbt", Dir: true, Optional: true})
 	s.Volumes = nil
 	return s
 }

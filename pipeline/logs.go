@@ -20,12 +20,12 @@ func keepingOutput(c Config, s Spec) Spec {
 	return s
 }
 
-var serviceNameRe = regexp.MustCompile(`^(postgres|valkey|live|airflow-(apiserver|scheduler|dag-processor|triggerer|flower|worker-[1-9][0-9]?))$`)
+var serviceNameRe = regexp.MustCompile(`^(postgres|valkey|live|dbt-server|airflow-(apiserver|scheduler|dag-processor|triggerer|flower|worker-[1-9][0-9]?))$`)
 
 // CheckLogs checks the arguments of Logs.
 func CheckLogs(service string, lines int) error {
 	if !serviceNameRe.MatchString(service) {
-		return fmt.Errorf("--service: %q is not a service of the stack (postgres, valkey, airflow-apiserver, airflow-scheduler, airflow-dag-processor, airflow-triggerer, airflow-worker-N, airflow-flower, live)", service)
+		return fmt.Errorf("--service: %q is not a service of the stack (postgres, valkey, airflow-apiserver, airflow-scheduler, airflow-dag-processor, airflow-triggerer, airflow-worker-N, airflow-flower, live, dbt-server)", service)
 	}
 	if lines < 1 {
 		return fmt.Errorf("--tail: %d is not a positive number of lines", lines)

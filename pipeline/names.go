@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -45,6 +46,7 @@ const formerDaggerDB = "DB"
 // passThrough is what classify found besides the module's own variables.
 type passThrough struct {
 	settings, secrets map[string]string // Airflow's own variables, plain and secret
+	referenced        map[string]string // variables the settings file names (SettingsFile)
 	warnings          []string
 	problems          []error
 }
@@ -55,8 +57,8 @@ type passThrough struct {
 // which win (as compose's `environment` wins over `env_file`) with a warning.
 // A name close to one of the module's is a problem with a suggestion;
 // compose's own names are left alone; any other name is one warning.
-func classify(vars, origin map[string]string) passThrough {
-	out := passThrough{settings: map[string]string{}, secrets: map[string]string{}}
+func classify(vars, origin map[string]string, references []string) passThrough {
+	out := passThrough{settings: map[string]string{}, secrets: map[string]string{}, referenced: map[string]string{}}
 	names := knownNames()
 	known := map[string]bool{}
 	for _, n := range names {
@@ -68,6 +70,8 @@ func classify(vars, origin map[string]string) passThrough {
 		switch {
 		case known[name]:
 			continue
+		case slices.Contains(references, name):
+			out.referenced[name] = vars[name] // the settings file's: a secret
 		case derived[name]:
 			out.warnings = append(out.warnings, fmt.Sprintf("%s (%s) is ignored: the module sets it from the platform's own variables", name, origin[name]))
 		case isAirflowVariable(name):

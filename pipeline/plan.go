@@ -28,6 +28,9 @@ type Options struct {
 	// Database is the address of a running stack's PostgreSQL the call
 	// uses instead of starting its own (see the data lock); "" for its own.
 	Database string
+	// DbtServer is the address of a running stack's warm dbt the call's
+	// dbt commands go through (see DbtCommand); "" for a dbt of its own.
+	DbtServer string
 	// Holder is who holds the data of the plan's PostgreSQL: HolderStack
 	// (up and the services, which other calls may use) or HolderCall (a
 	// one-shot call's own, which other calls wait for).
@@ -57,13 +60,19 @@ func StackPlan(c Config, o Options, target string) (Plan, error) {
 // job, or a service such as dbt-docs), made by spec from the plan's
 // configuration, with what it needs of the stack.
 func JobPlan(c Config, o Options, spec func(Config) Spec) (Plan, error) {
+	return JobsPlan(c, o, func(c Config) []Spec { return []Spec{spec(c)} })
+}
+
+// JobsPlan is JobPlan of containers not part of the stack: the last one
+// is the target, the others what it needs.
+func JobsPlan(c Config, o Options, specs func(Config) []Spec) (Plan, error) {
 	if o.Workers == 0 {
 		o.Workers = 1 // what a job needs of the stack runs one worker
 	}
-	return compile(c, o, "", spec)
+	return compile(c, o, "", specs)
 }
 
-func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan, error) {
+func compile(c Config, o Options, target string, extra func(Config) []Spec) (Plan, error) {
 	if o.Workers < 1 || o.Workers > 16 {
 		return Plan{}, fmt.Errorf("workers: %d is out of range (1-16)", o.Workers)
 	}
@@ -79,7 +88,7 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 	if o.Holder == "" {
 		o.Holder = HolderStack
 	}
-	c.database = o.Database
+	c.database, c.dbtServer = o.Database, o.DbtServer
 	var all []Spec
 	if o.Node != nil {
 		if err := o.Node.check(); err != nil {
@@ -94,16 +103,17 @@ func compile(c Config, o Options, target string, extra func(Config) Spec) (Plan,
 		all = stack(c, o)
 	}
 	if extra != nil {
-		s := extra(c)
-		target = s.Name
-		all = append(all, s)
+		more := extra(c)
+		target = more[len(more)-1].Name
+		all = append(all, more...)
 	}
 	specs := map[string]Spec{}
 	for _, s := range all {
 		s = s.clone()
 		if o.Database != "" {
-			// The running stack's PostgreSQL, at its address: nothing to bind.
-			s.Needs = slices.DeleteFunc(s.Needs, func(n string) bool { return n == HostPostgres })
+			// The running stack's PostgreSQL, at its address: nothing to
+			// bind; its init has run.
+			s.Needs = slices.DeleteFunc(s.Needs, func(n string) bool { return n == HostPostgres || n == JobInit })
 			if s.Name == HostPostgres {
 				continue
 			}
@@ -182,14 +192,19 @@ func stack(c Config, o Options) []Spec {
 		// It signs its requests for a worker node's task logs (see logServerKey).
 		api = withCredentials(c, api, SecretLogServerKey)
 	}
-	all := []Spec{Postgres(c), Valkey(c), Init(c), api, Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
+	all := []Spec{Postgres(c), Valkey(c), Init(c), DbtPrepare(c), DbtServer(c), api, Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
+	gw := Gateway(c, o)
+	if c.Settings != nil {
+		all = append(all, ApplySettings(c))
+		gw.Needs = append(gw.Needs, JobSettings) // up is up once they are applied
+	}
 	for i := 1; i <= o.Workers; i++ {
 		all = append(all, Worker(c, i))
 	}
 	if o.Flower {
 		all = append(all, Flower(c))
 	}
-	return withGateway(all, Gateway(c, o))
+	return withGateway(all, gw)
 }
 
 // withGateway adds gw to all, needing every long-running container: starting

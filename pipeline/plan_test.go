@@ -7,7 +7,8 @@ import (
 )
 
 // A plan holds its target and what it needs, nothing more: a dbt call
-// starts PostgreSQL alone, the scheduler the databases and init.
+// starts PostgreSQL alone, the scheduler the databases, init and the dbt
+// job.
 func TestPlanHoldsWhatItsTargetNeeds(t *testing.T) {
 	c := mustDefault(t)
 	dbt, err := JobPlan(c, Options{}, func(c Config) Spec { return Dbt(c, []string{"test"}) })
@@ -24,7 +25,7 @@ func TestPlanHoldsWhatItsTargetNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{{HostPostgres, HostValkey}, {JobInit}, {"airflow-scheduler"}}
+	want := [][]string{{HostPostgres, HostValkey}, {JobInit, JobDbtPrepare}, {"airflow-scheduler"}}
 	if !slices.EqualFunc(sched.Stages, want, slices.Equal) {
 		t.Errorf("the scheduler's plan: %v, want %v", sched.Stages, want)
 	}
@@ -66,10 +67,11 @@ func TestPlanOnARunningStacksDatabase(t *testing.T) {
 }
 
 // A service some other container reaches by name is named in the plan, so
-// its name resolves there without a binding; the others are not.
+// its name resolves there without a binding (the api-server for the
+// workers, the warm dbt for the live receiver); the others are not.
 func TestPlanNamesWhatIsReached(t *testing.T) {
 	for name, s := range stackSpecs(t, mustDefault(t), 2, false) {
-		if s.Named != (name == HostAPIServer) {
+		if s.Named != (name == HostAPIServer || name == HostDbtServer) {
 			t.Errorf("%s: named %v", name, s.Named)
 		}
 	}
@@ -133,7 +135,8 @@ func TestPlanSaysWhichDataItHolds(t *testing.T) {
 		plan func() (Plan, error)
 		want []string
 	}{
-		"up":                       {stack(HostGateway), []string{HostPostgres, HostValkey}},
+		// The warm dbt holds its place as the servers hold their data.
+		"up":                       {stack(HostGateway), []string{HostDbtServer, HostPostgres, HostValkey}},
 		"postgres":                 {stack(HostPostgres), []string{HostPostgres}},
 		"valkey":                   {stack(HostValkey), []string{HostValkey}},
 		"init":                     {job(Options{}, Init), []string{HostPostgres}},

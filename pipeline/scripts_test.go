@@ -95,28 +95,6 @@ func TestWipeEmptiesEveryVolume(t *testing.T) {
 	}
 }
 
-// _PIP_ADDITIONAL_REQUIREMENTS are installed before the command, one word
-// a requirement, as the official image does.
-func TestWithPipInstallsFirst(t *testing.T) {
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "pip"), []byte("#!/bin/sh\nfor a; do echo \"pip: $a\"; done\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c, err := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=pkg-a==1.0 pkg-b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := Scheduler(c)
-	s.Args[len(s.Args)-2], s.Args[len(s.Args)-1] = "echo", "scheduler-ran" // airflow scheduler
-	args := onHost(t, Spec{Args: s.Args})
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "pip: pkg-a==1.0\npip: pkg-b\nscheduler-ran") {
-		t.Errorf("%v\n%s", err, out)
-	}
-}
-
 // A connection to the gateway before its service listens is held until
 // the service answers, not closed (see init/forward.sh: Dagger's tunnel
 // stops forwarding a port that wrote into a closed connection).

@@ -28,6 +28,12 @@ const (
 	// SecretLiveKey opens the live receiver: always generated per project
 	// (see LiveKey), never given.
 	SecretLiveKey = "live-key"
+	// SecretSettings is the settings file with the values of .env it names
+	// (see SettingsFile).
+	SecretSettings = "airflow-settings"
+	// SecretUpgradeConn is the upgrade test's copy of the metadata
+	// database, as the other Airflow reaches it.
+	SecretUpgradeConn = "upgrade-sql-alchemy-conn"
 )
 
 // Secrets computes every secret value from the configuration, by name.
@@ -50,6 +56,7 @@ func Secrets(c Config) map[string]string {
 		SecretFlowerAuth:    c.AirflowWWWUser + ":" + c.AirflowWWWPassword,
 		SecretAnalyticsConn: dbURL("postgresql", host, port, c.DbtDBUser, c.DbtDBPassword, c.DbtDBName),
 		SecretLogServerKey:  logServerKey(c),
+		SecretUpgradeConn:   dbURL("postgresql+psycopg2", HostUpgradeDB, PortPostgres, c.AirflowDBUser, c.AirflowDBPassword, c.AirflowDBName),
 	}
 	// Keys the user gave; the others are generated in the stack (see Init).
 	if c.AirflowFernetKey != "" {
@@ -60,6 +67,9 @@ func Secrets(c Config) map[string]string {
 	}
 	for name, value := range c.AirflowSecrets {
 		secrets[passThroughSecret(name)] = value
+	}
+	if c.Settings != nil {
+		secrets[SecretSettings] = c.settingsResolved
 	}
 	return secrets
 }

@@ -43,6 +43,8 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 		"airflow-shell": {sql, broker, results, fernet, conn, userConn},
 		"dbt":           {SecretDbtDBPassword},
 		"dbt-ci":        {SecretDbtDBPassword},
+		JobDbtPrepare:   {SecretDbtDBPassword}, // dbt parse renders the profile
+		HostDbtServer:   {SecretDbtDBPassword}, // the dbt role's own, nothing else
 		"dbt-docs":      {SecretDbtDBPassword},
 		"elt-check":     {SecretDbtDBPassword, SecretWWWPassword},
 		"sync":          {sql, conn, userConn}, // parses the DAGs

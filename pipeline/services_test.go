@@ -18,10 +18,12 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 	order := plan.Stages
 	want := [][]string{
 		{"postgres", "valkey"},
-		{"airflow-init"},
+		// The dbt job beside init: the DAGs that run dbt find the
+		// project's, its packages installed, when they are parsed.
+		{"airflow-init", "dbt-prepare"},
 		// Workers start beside the api-server: they only reach it by name.
 		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer",
-			"airflow-worker-1", "airflow-worker-2", "live"},
+			"airflow-worker-1", "airflow-worker-2", "dbt-server", "live"},
 		{"gateway"},
 	}
 	if !reflect.DeepEqual(order, want) {
@@ -128,9 +130,15 @@ func TestOverridesReachServices(t *testing.T) {
 	if got := Gateway(c, Options{}).Ports; !slices.Equal(got, []int{8080, 5432, 8090}) {
 		t.Errorf("gateway ports %v", got)
 	}
+	// _PIP_ADDITIONAL_REQUIREMENTS is a layer of the image, never a step of
+	// a container's start.
 	pip, _ := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=apache-airflow-providers-http==5.0.0")
-	if args := Scheduler(pip).Args; args[1] != withPipScript || args[2] != "apache-airflow-providers-http==5.0.0" || args[len(args)-1] != "scheduler" {
-		t.Errorf("pip requirements not honoured: %v", args)
+	if args := strings.Join(Scheduler(pip).Command(), " "); strings.Contains(args, "pip") || strings.Contains(args, "providers-http") {
+		t.Errorf("the scheduler installs packages at its start: %v", args)
+	}
+	steps := ImageSteps(pip, ImageFiles{})
+	if len(steps) != 1 || steps[0].What != "_PIP_ADDITIONAL_REQUIREMENTS" || steps[0].Args[len(steps[0].Args)-1] != "apache-airflow-providers-http==5.0.0" {
+		t.Errorf("pip requirements not a layer of the image: %+v", steps)
 	}
 }
 

@@ -20,17 +20,20 @@ const (
 
 // Spec is everything the Dagger layer needs to build one container.
 type Spec struct {
-	Name       string            // the hostname others use
-	Kind       Kind              // Service or Job
-	Image      string            // image reference
-	Args       []string          // command line
-	User       string            // user:group, "" for the image's
-	Env        map[string]string // plain variables
-	SecretEnv  map[string]string // variable -> secret name (see Secrets)
-	SecretFile map[string]string // path -> secret name
-	Ports      []int             // exposed ports; a service is ready when they accept connections
-	Volumes    []Volume
-	Mounts     []Mount
+	Name  string // the hostname others use
+	Kind  Kind   // Service or Job
+	Image string // image reference
+	// ProjectImage: Image is the base of the project's Airflow image, which
+	// the Dagger layer builds from it (see ImageSteps) and runs instead.
+	ProjectImage bool
+	Args         []string          // command line
+	User         string            // user:group, "" for the image's
+	Env          map[string]string // plain variables
+	SecretEnv    map[string]string // variable -> secret name (see Secrets)
+	SecretFile   map[string]string // path -> secret name
+	Ports        []int             // exposed ports; a service is ready when they accept connections
+	Volumes      []Volume
+	Mounts       []Mount
 	// BootsLate: its ports answer only once Airflow has booted (10-20 s on 2
 	// cores), and nothing that binds it needs them at once (the gateway), so
 	// nothing waits for them: Dagger's port check, its back-off grown by
@@ -49,6 +52,12 @@ type Spec struct {
 	// AsRoot runs once as root, after the volumes are mounted, before the
 	// container switches to User.
 	AsRoot []string
+	// Output is where a job leaves what its function returns (dbt's
+	// target/), "" for none.
+	Output string
+	// ImageSteps are layers on top of its image for this container alone
+	// (a tool the project's image need not carry, e.g. pytest).
+	ImageSteps []ImageStep
 
 	// The container's command is Args wrapped, from the outside in: its
 	// output kept (KeepLog), its data lock held (Holds), each Prepare step,
@@ -167,7 +176,7 @@ func sortedPairs(m map[string]string) [][2]string {
 	return out
 }
 
-func sortedKeys(m map[string]string) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -182,7 +191,7 @@ func (s Spec) clone() Spec {
 	s.Env, s.SecretEnv, s.SecretFile = cloneMap(s.Env), cloneMap(s.SecretEnv), cloneMap(s.SecretFile)
 	s.Args, s.Ports, s.Volumes, s.Mounts = slices.Clone(s.Args), slices.Clone(s.Ports), slices.Clone(s.Volumes), slices.Clone(s.Mounts)
 	s.Needs, s.Reaches, s.AsRoot, s.Stale = slices.Clone(s.Needs), slices.Clone(s.Reaches), slices.Clone(s.AsRoot), slices.Clone(s.Stale)
-	s.Prepare = slices.Clone(s.Prepare)
+	s.Prepare, s.ImageSteps = slices.Clone(s.Prepare), slices.Clone(s.ImageSteps)
 	return s
 }
 

@@ -73,6 +73,11 @@ type Config struct {
 	AirflowSecrets  map[string]string
 	// Origin of each variable's value: default, .env, --set or its secret argument.
 	Origin map[string]string
+	// Settings are the project's connections, variables and pools
+	// (SettingsFile), nil without the file; settingsResolved, the same with
+	// the values of .env they name (a secret).
+	Settings         *Settings `env:",noinit"`
+	settingsResolved string
 	// Warnings about names the module does not use; they stop nothing.
 	Warnings []string
 
@@ -82,6 +87,9 @@ type Config struct {
 	// stack: the address of the stack's machine a worker node joins (see
 	// Node); "" in the stack itself.
 	stack string
+	// dbtServer: the running stack's warm dbt a dbt command goes through
+	// (see Options.DbtServer).
+	dbtServer string
 }
 
 // DatabaseHost is the host containers reach PostgreSQL at.
@@ -146,10 +154,10 @@ func Variables() []Variable {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag, ok := f.Tag.Lookup("env")
-		if !ok {
+		name, opts, _ := strings.Cut(tag, ",")
+		if !ok || name == "" { // not a variable (Settings: only envconfig's noinit)
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
 		_, def, _ := strings.Cut(opts, "default=")
 		out = append(out, Variable{Name: strings.TrimSpace(name), Default: def, Field: f.Name,
 			Secret: f.Tag.Get("secret"), Check: f.Tag.Get("check"), Warn: f.Tag.Get("warn")})

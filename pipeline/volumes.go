@@ -54,8 +54,13 @@ func (c Config) serviceLogsVolume() Volume { return c.volume("service-logs", Ser
 // dbtPackagesVolume keeps dbt's installed packages (see dbt-deps.sh).
 func (c Config) dbtPackagesVolume() Volume { return c.volume("dbt-packages", DbtPackagesCache, false) }
 
-// liveVolume holds one live folder of the project (see LiveFolders).
+// liveVolume holds one live folder of the project (see LiveFolders): at
+// AIRFLOW_HOME in Airflow's containers, dbt/ at the dbt image's project
+// path (its installed local packages link there).
 func (c Config) liveVolume(folder string) Volume {
+	if folder == "dbt" {
+		return c.volume("live-dbt", DbtProject, false)
+	}
 	return c.volume("live-"+folder, AirflowHome+"/"+folder, false)
 }
 

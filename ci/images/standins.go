@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"dagger.io/dagger"
@@ -23,7 +24,10 @@ type standin struct {
 var standins = []standin{
 	{"postgres:16", postgresImage, []string{"postgres", "--version"}},
 	{"valkey/valkey:9.0.2", valkeyImage, []string{"valkey-server", "--version"}},
-	{"apache/airflow:3.1.7", airflowImage, []string{"sh", "-c",
+	{"apache/airflow:3.1.7", airflowImage("airflow"), []string{"sh", "-c",
+		"airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'; pip list 2>/dev/null | grep -E '^apache-airflow-providers-(celery|postgres|fab|standard) '"}},
+	// The newest release, for the upgrade test (`upgrade-test --image`).
+	{"apache/airflow:3.3.2", airflowImage("airflow-3.3.2"), []string{"sh", "-c",
 		"airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'; pip list 2>/dev/null | grep -E '^apache-airflow-providers-(celery|postgres|fab|standard) '"}},
 	{"ghcr.io/dbt-labs/dbt-postgres:1.9.0", dbtImage, []string{"sh", "-c", "dbt --version | grep -E 'installed|postgres'"}},
 	{"alpine/socat:1.8.0.3", socatImage, []string{"sh", "-c", "socat -V | grep 'socat version'"}},
@@ -101,12 +105,21 @@ func valkeyImage(c *dagger.Client, o standinOpts) *dagger.Container {
 		WithExposedPort(6379)
 }
 
-// airflowImage: Airflow and its providers from PyPI in a venv on PATH, laid out
-// like the official image (AIRFLOW_HOME=/opt/airflow, user 50000, group 0).
-func airflowImage(c *dagger.Client, o standinOpts) *dagger.Container {
+// airflowImage: Airflow and its providers from PyPI (the wheel set named
+// set) in a venv on PATH, laid out like the official image
+// (AIRFLOW_HOME=/opt/airflow, user 50000, group 0, AIRFLOW_VERSION, which
+// Dockerfiles extending the image use).
+func airflowImage(set string) func(*dagger.Client, standinOpts) *dagger.Container {
+	return func(c *dagger.Client, o standinOpts) *dagger.Container {
+		return airflowStandin(c, o, o.Wheels+"/"+set)
+	}
+}
+
+func airflowStandin(c *dagger.Client, o standinOpts, wheels string) *dagger.Container {
 	ctr := aptInstall(debian(c, o.Bookworm),
 		"python3", "python3-venv", "curl", "ca-certificates", "dumb-init", "libpq5", "procps", "netbase")
-	return pythonVenv(c, ctr, o.Wheels+"/airflow", "/home/airflow/.local").
+	return pythonVenv(c, ctr, wheels, "/home/airflow/.local").
+		WithEnvVariable("AIRFLOW_VERSION", pinned(wheels+"/requirements.txt", "apache-airflow")).
 		WithExec([]string{"sh", "-c", "useradd --uid 50000 --gid 0 --home-dir /home/airflow --no-create-home airflow" +
 			" && mkdir -p /opt/airflow/dags /opt/airflow/logs /opt/airflow/config /opt/airflow/plugins" +
 			" && chown -R 50000:0 /opt/airflow /home/airflow && chmod -R g+rwX /opt/airflow /home/airflow"}).
@@ -122,7 +135,9 @@ func airflowImage(c *dagger.Client, o standinOpts) *dagger.Container {
 // dbtImage: dbt-core and dbt-postgres from PyPI; like the official image, the
 // entrypoint is dbt and the project lives in /usr/app/dbt.
 func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
-	ctr := aptInstall(debian(c, o.Bookworm), "python3", "python3-venv", "ca-certificates", "libpq5", "git")
+	// util-linux (flock) and mawk, as the official image (Debian slim) has them: the
+	// stack's warm dbt runs under the module's data lock and output keeper.
+	ctr := aptInstall(debian(c, o.Bookworm), "python3", "python3-venv", "ca-certificates", "libpq5", "git", "util-linux", "mawk")
 	return pythonVenv(c, ctr, o.Wheels+"/dbt", "/usr/local/dbt").
 		WithExec([]string{"mkdir", "-p", "/usr/app/dbt"}).
 		WithWorkdir("/usr/app/dbt").
@@ -144,6 +159,21 @@ func goImage(c *dagger.Client, o standinOpts) *dagger.Container {
 		WithEnvVariable("GOTOOLCHAIN", "local").
 		WithEnvVariable("PATH", "/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
 		WithWorkdir("/go")
+}
+
+// pinned is the version a frozen requirements file pins name at ("" when
+// it does not).
+func pinned(file, name string) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+"=="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // pythonVenv installs a wheel set (a folder holding requirements.txt and the

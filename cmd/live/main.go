@@ -1,10 +1,13 @@
-// Command live sends every save of the project's dags/ and plugins/ to the
-// project's running stack, with nothing typed: start it once beside
+// Command live sends every save of the project's dags/, plugins/ and dbt/
+// to the project's running stack, with nothing typed: start it once beside
 // `dagger call up up` (or with --up, instead of it), then edit. It says,
 // for each DAG file, what Airflow made of it: its DAGs, or the import error
-// with the file and line. Ctrl-C stops it (and the stack it started).
+// with the file and line; for each save of dbt/, what the stack's warm dbt
+// built of what changed (the changed models and their tests): each node's
+// result, or the error with its file and line. Ctrl-C stops it (and the
+// stack it started).
 //
-//	live [--project DIR] [-m MODULE] [--up] [--set NAME=VALUE]...
+//	live [--project DIR] [-m MODULE] [--up] [--no-dbt] [--set NAME=VALUE]...
 //
 // It reads the project's .env as the module does, with the same --set
 // overrides: LIVE_PORT and AIRFLOW_API_PORT say where the stack is. The
@@ -45,11 +48,12 @@ var defaultModule string
 func main() {
 	var set setFlags
 	up := flag.Bool("up", false, "also run the stack (`dagger call up up` with the same --set), stopped with this command")
+	noDbt := flag.Bool("no-dbt", false, "leave dbt/ alone: only dags/ and plugins/ are sent")
 	dir := flag.String("project", ".", "the project: where .env, dags/ and plugins/ are")
 	module := flag.String("m", moduleFromEnv(), "the data platform's Dagger module, as for `dagger -m` (default: $DAGGER_MODULE, or the module this command was built from)")
 	flag.Var(&set, "set", "override one .env value, as NAME=VALUE (repeatable), as for the module")
 	flag.Parse()
-	if err := run(*dir, *module, set, *up); err != nil {
+	if err := run(*dir, *module, set, *up, !*noDbt); err != nil {
 		fmt.Fprintln(os.Stderr, "live:", err)
 		os.Exit(1)
 	}
@@ -62,7 +66,7 @@ func moduleFromEnv() string {
 	return defaultModule
 }
 
-func run(dir, module string, set []string, up bool) error {
+func run(dir, module string, set []string, up, dbt bool) error {
 	dotenv, err := os.ReadFile(filepath.Join(dir, ".env"))
 	if err != nil && !os.IsNotExist(err) {
 		return err
@@ -104,11 +108,15 @@ func run(dir, module string, set []string, up bool) error {
 			Key: strings.TrimSpace(key)},
 		API:  fmt.Sprintf("http://localhost:%d", cfg.AirflowAPIPort),
 		User: cfg.AirflowWWWUser, Password: cfg.AirflowWWWPassword,
-		Out:    os.Stdout,
-		Settle: 50 * time.Millisecond,
+		Out:       os.Stdout,
+		Settle:    50 * time.Millisecond,
+		Generated: pipeline.LiveGenerated,
+		Dbt:       dbt,
 	}
 	for _, f := range pipeline.LiveFolders {
-		w.Folders[f] = filepath.Join(dir, cfg.LiveFolder(f))
+		if f != "dbt" || dbt {
+			w.Folders[f] = filepath.Join(dir, cfg.LiveFolder(f))
+		}
 	}
 	// The receiver answers once the stack is up.
 	for waited := time.Duration(0); ; waited += time.Second {

@@ -6,6 +6,7 @@
 package live
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,12 +36,19 @@ func Ignored(rel string) bool {
 	return strings.HasSuffix(rel, ".pyc")
 }
 
+// isGenerated: rel is below one of the generated names of its folder.
+func isGenerated(generated []string, rel string) bool {
+	first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	return slices.Contains(generated, first)
+}
+
 // Tree is a set of files by path ("dags/a.py") with their SHA-256.
 type Tree map[string]string
 
 // Local reads the project's live folders: folder name -> the folder on
-// this machine.
-func Local(folders map[string]string) (Tree, error) {
+// this machine; generated names, by folder, what tools write at its top
+// (dbt's target/), which never goes to the stack.
+func Local(folders map[string]string, generated map[string][]string) (Tree, error) {
 	tree := Tree{}
 	for name, dir := range folders {
 		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -51,7 +59,7 @@ func Local(folders map[string]string) (Tree, error) {
 				return err
 			}
 			rel, _ := filepath.Rel(dir, p)
-			if rel != "." && Ignored(rel) {
+			if rel != "." && (Ignored(rel) || isGenerated(generated[name], rel)) {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}
@@ -201,4 +209,102 @@ func ImportError(stackTrace, rel string) (line int, message string) {
 	}
 	lines := strings.Split(strings.TrimSpace(stackTrace), "\n")
 	return line, strings.TrimSpace(lines[len(lines)-1])
+}
+
+// DbtNode is one line of the stack's warm dbt's build: a node's result, or
+// the error that stopped dbt before any node ran, or the build's end.
+type DbtNode struct {
+	Node     string   `json:"node"`
+	Type     string   `json:"type"`
+	File     string   `json:"file"`
+	Status   string   `json:"status"`
+	Rows     *int     `json:"rows"`
+	Failures *int     `json:"failures"`
+	Seconds  float64  `json:"seconds"`
+	Message  string   `json:"message"`
+	Error    string   `json:"error"`
+	Exit     *float64 `json:"exit"`
+}
+
+// BuildDbt asks the stack's warm dbt to build what changed since its last
+// build (through the receiver), and hands each line of the result to each
+// as it comes.
+func (r Receiver) BuildDbt(each func(DbtNode)) error {
+	req, err := http.NewRequest("POST", r.URL+"/dbt/build", bytes.NewReader([]byte("{}")))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.Key)
+	resp, err := (&http.Client{Timeout: time.Hour}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST /dbt/build: %s: %s", resp.Status, strings.TrimSpace(string(data)))
+	}
+	lines := bufio.NewScanner(resp.Body)
+	lines.Buffer(make([]byte, 64<<10), 4<<20)
+	for lines.Scan() {
+		var n DbtNode
+		if json.Unmarshal(lines.Bytes(), &n) == nil {
+			each(n)
+		}
+	}
+	return lines.Err()
+}
+
+var nearToken = regexp.MustCompile(`at or near "([^"]+)"`)
+
+// Describe is how the live command says a node's result, e.g. "model
+// stg_orders: success, 40 rows, 1.20 s" or "test x: fail, 3 failures";
+// an error names the file, and the line where dbt or the database says
+// (a database's syntax error by the line of the model's file holding the
+// text it points at, read in dir, the project's dbt folder).
+func (n DbtNode) Describe(dir string) string {
+	if n.Error != "" {
+		return "error: " + oneLine(n.Error)
+	}
+	var parts []string
+	parts = append(parts, n.Status)
+	if n.Rows != nil && n.Type != "test" { // a test's rows are its count query's one
+		parts = append(parts, fmt.Sprintf("%d rows", *n.Rows))
+	}
+	if n.Failures != nil && *n.Failures > 0 {
+		parts = append(parts, fmt.Sprintf("%d failures", *n.Failures))
+	}
+	parts = append(parts, fmt.Sprintf("%.2f s", n.Seconds))
+	out := fmt.Sprintf("%s %s: %s", n.Type, n.Node, strings.Join(parts, ", "))
+	if n.Status == "error" || n.Status == "fail" || n.Status == "warn" {
+		where := n.File
+		if m := nearToken.FindStringSubmatch(n.Message); m != nil && n.File != "" {
+			if data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(n.File))); err == nil {
+				for i, line := range strings.Split(string(data), "\n") {
+					if strings.Contains(line, m[1]) {
+						where = fmt.Sprintf("%s line %d", n.File, i+1)
+						break
+					}
+				}
+			}
+		}
+		if where != "" {
+			out += " (" + where + ")"
+		}
+		if n.Message != "" {
+			out += ": " + oneLine(n.Message)
+		}
+	}
+	return out
+}
+
+// oneLine is a message's lines joined, indentation dropped.
+func oneLine(s string) string {
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, " | ")
 }

@@ -29,10 +29,12 @@ func write(t *testing.T, path, content string) {
 
 func TestLocalSkipsWhatNeverGoesToTheStack(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"dags/a.py", "dags/sub/b.sql", "dags/.a.py.swp", "dags/a.py~", "dags/__pycache__/a.cpython-312.pyc", "dags/.hidden/c.py"} {
+	for _, f := range []string{"dags/a.py", "dags/sub/b.sql", "dags/.a.py.swp", "dags/a.py~", "dags/__pycache__/a.cpython-312.pyc", "dags/.hidden/c.py",
+		"dbt/models/m.sql", "dbt/target/manifest.json", "dbt/dbt_packages/p/x.sql", "dags/target/kept.py"} {
 		write(t, filepath.Join(dir, f), f)
 	}
-	tree, err := Local(map[string]string{"dags": filepath.Join(dir, "dags"), "plugins": filepath.Join(dir, "plugins")})
+	tree, err := Local(map[string]string{"dags": filepath.Join(dir, "dags"), "plugins": filepath.Join(dir, "plugins"), "dbt": filepath.Join(dir, "dbt")},
+		map[string][]string{"dbt": {"target", "dbt_packages"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestLocalSkipsWhatNeverGoesToTheStack(t *testing.T) {
 			}
 		}
 	})
-	if want := []string{"dags/a.py", "dags/sub/b.sql"}; !slices.Equal(got, want) {
+	if want := []string{"dags/a.py", "dags/sub/b.sql", "dags/target/kept.py", "dbt/models/m.sql"}; !slices.Equal(got, want) {
 		t.Errorf("files %v, want %v", got, want)
 	}
 }
@@ -204,4 +206,28 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 
 func testContext(*testing.T) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), time.Minute)
+}
+
+// A node's result as live says it; a database's syntax error names the
+// line of the model's file holding the text it points at.
+func TestDbtNodeDescribed(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "models/staging/stg_orders.sql"), "-- orders\nselec order_id\nfrom raw.orders\n")
+	rows, fails, one := 40, 3, 1
+	for _, c := range []struct {
+		n    DbtNode
+		want string
+	}{
+		{DbtNode{Node: "stg_orders", Type: "model", Status: "success", Rows: &rows, Seconds: 1.2}, "model stg_orders: success, 40 rows, 1.20 s"},
+		{DbtNode{Node: "not_null_x", Type: "test", Status: "fail", Rows: &one, Failures: &fails, Seconds: 0.3, File: "models/schema.yml", Message: "Got 3 results, configured to fail if != 0"},
+			"test not_null_x: fail, 3 failures, 0.30 s (models/schema.yml): Got 3 results, configured to fail if != 0"},
+		{DbtNode{Node: "stg_orders", Type: "model", Status: "error", File: "models/staging/stg_orders.sql",
+			Message: "Database Error in model stg_orders (models/staging/stg_orders.sql)\n  syntax error at or near \"selec\"\n  LINE 9:   selec order_id"},
+			`model stg_orders: error, 0.00 s (models/staging/stg_orders.sql line 2): Database Error in model stg_orders (models/staging/stg_orders.sql) | syntax error at or near "selec" | LINE 9:   selec order_id`},
+		{DbtNode{Error: "Compilation Error in model x (models/x.sql)\n  unexpected '}'\n    line 14"}, "error: Compilation Error in model x (models/x.sql) | unexpected '}' | line 14"},
+	} {
+		if got := c.n.Describe(dir); got != c.want {
+			t.Errorf("got  %s\nwant %s", got, c.want)
+		}
+	}
 }

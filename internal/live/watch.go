@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -22,28 +23,40 @@ import (
 // Watcher keeps the stack's live folders the project's as files are saved,
 // and says what Airflow made of each DAG file.
 type Watcher struct {
-	Folders  map[string]string // live folder name ("dags") -> the project's folder here
-	Receiver Receiver
-	API      string // Airflow's REST API, e.g. http://localhost:8080
+	Folders map[string]string // live folder name ("dags") -> the project's folder here
+	// Generated are, by live folder, what tools write at its top (dbt's
+	// target/): never sent.
+	Generated map[string][]string
+	Receiver  Receiver
+	API       string // Airflow's REST API, e.g. http://localhost:8080
 	// User and Password are the admin's login, for the REST API.
 	User, Password string
 	Out            io.Writer
 	// Settle is how long a file must be quiet before it is sent (editors
 	// write in several steps).
 	Settle time.Duration
+	// Dbt: the dbt folder's saves are also built, by the stack's warm dbt
+	// (what changed, and its tests), and each node's result said.
+	Dbt bool
 
 	token  string
 	remote map[string]bool   // the files the stack has, as far as this watcher knows
 	sent   map[string]string // the SHA-256 of what each file sent holds in the stack
+	// dbtSaved says a dbt file reached the stack: a build is due (one
+	// pending at most; saves during a build make one more, after it).
+	dbtSaved chan struct{}
+	mu       sync.Mutex // w.say from the dbt builder and the watcher
 }
 
 func (w *Watcher) say(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	fmt.Fprintf(w.Out, "%s live: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
 // Sync makes the stack's live folders exactly the project's.
 func (w *Watcher) Sync() error {
-	local, err := Local(w.Folders)
+	local, err := Local(w.Folders, w.Generated)
 	if err != nil {
 		return err
 	}
@@ -53,6 +66,10 @@ func (w *Watcher) Sync() error {
 	}
 	w.remote, w.sent = map[string]bool{}, map[string]string{}
 	for p := range remote {
+		if name, _, _ := strings.Cut(p, "/"); w.Folders[name] == "" {
+			delete(remote, p) // a folder this watcher leaves alone (dbt/ with --no-dbt)
+			continue
+		}
 		w.remote[p] = true
 	}
 	send, remove := Diff(local, remote)
@@ -72,8 +89,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	w.dbtSaved = make(chan struct{}, 1)
 	if err := w.Sync(); err != nil {
 		return err
+	}
+	if w.Dbt {
+		go w.buildDbt(ctx)
 	}
 	w.say("watching %s; save a file to send it (Ctrl-C stops)", strings.Join(slices.Sorted(maps.Keys(w.Folders)), ", "))
 	pending := map[string]bool{}
@@ -105,7 +126,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-settle:
 			batch := slices.Sorted(maps.Keys(pending))
 			pending = map[string]bool{}
-			local, err := Local(w.Folders)
+			local, err := Local(w.Folders, w.Generated)
 			if err != nil {
 				w.say("reading the project: %v", err)
 				continue
@@ -122,7 +143,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 func (w *Watcher) projectPath(file string) (string, bool) {
 	for name, dir := range w.Folders {
 		rel, err := filepath.Rel(dir, file)
-		if err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !Ignored(rel) {
+		if err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !Ignored(rel) && !isGenerated(w.Generated[name], rel) {
 			return path.Join(name, filepath.ToSlash(rel)), true
 		}
 	}
@@ -146,6 +167,14 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 			"(if the stack runs, restart `dagger call up up`: Dagger's tunnel can stop answering one port, see the README's Known limitations)", err)
 	}
 	var dagFiles, noDAG []string
+	defer func() {
+		if slices.ContainsFunc(paths, func(p string) bool { return strings.HasPrefix(p, "dbt/") }) {
+			select {
+			case w.dbtSaved <- struct{}{}:
+			default: // a build is due already: it will take this save too
+			}
+		}
+	}()
 	for _, p := range paths {
 		isDAGFile := strings.HasPrefix(p, "dags/") && strings.HasSuffix(p, ".py")
 		if _, ok := local[p]; ok {
@@ -192,6 +221,51 @@ func (w *Watcher) apply(paths []string, local Tree) error {
 	w.parseNow(dagFiles, before)
 	w.report(dagFiles, local, before)
 	return nil
+}
+
+// dbtQuiet: a build starts once the dbt folder's saves have stopped this
+// long (a save of several files, an editor's format-on-save: one build).
+const dbtQuiet = 400 * time.Millisecond
+
+// buildDbt builds, after each save of the dbt folder, what changed, one
+// build at a time: saves during a build are gathered into the next.
+func (w *Watcher) buildDbt(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.dbtSaved:
+		}
+		for quiet := false; !quiet; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.dbtSaved:
+			case <-time.After(dbtQuiet):
+				quiet = true
+			}
+		}
+		start, nodes, failed := time.Now(), 0, 0
+		err := w.Receiver.BuildDbt(func(n DbtNode) {
+			switch {
+			case n.Exit != nil && nodes == 0 && failed == 0:
+				w.say("dbt: nothing changed to build (%.1f s)", time.Since(start).Seconds())
+			case n.Exit != nil:
+				w.say("dbt: built %d nodes, %d failed (%.1f s)", nodes, failed, time.Since(start).Seconds())
+			default:
+				if n.Error != "" || n.Status == "error" || n.Status == "fail" {
+					failed++
+				}
+				if n.Error == "" {
+					nodes++
+				}
+				w.say("dbt: %s", n.Describe(w.Folders["dbt"]))
+			}
+		})
+		if err != nil {
+			w.say("dbt: the stack's warm dbt did not build: %v", err)
+		}
+	}
 }
 
 // state is what Airflow knows of the DAG files: by file (relative to the

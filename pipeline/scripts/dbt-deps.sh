@@ -4,7 +4,10 @@
 # Gives the dbt project in PROJECT its packages (packages.yml) and dbt's
 # last parse of it, then runs COMMAND:
 #
-#   dbt-deps.sh PROJECT CACHE -- COMMAND [ARG...]
+#   dbt-deps.sh [--if-project] PROJECT CACHE -- COMMAND [ARG...]
+#
+# With --if-project, a PROJECT without dbt_project.yml (a project without
+# dbt) is said to have none, and nothing runs.
 #
 # Packages come from CACHE (a volume of the project) when packages.yml and
 # package-lock.yml are as they were when it was filled; otherwise from
@@ -17,6 +20,13 @@
 # parse against the files, its version, vars and profile, and parses in
 # full when they differ. COMMAND's exit status is the script's.
 set -eu
+if [ "$1" = --if-project ]; then
+	shift
+	if [ ! -f "$1/dbt_project.yml" ]; then
+		echo "dbt-deps.sh: no dbt project in $1 (dbt/dbt_project.yml): nothing to prepare"
+		exit 0
+	fi
+fi
 project=$1 cache=$2
 shift 2
 [ "${1:-}" = -- ] && shift

@@ -19,14 +19,20 @@ dir=${DATAPLATFORM_RUN_DIR:?}
 
 # answers NAME IP PORT: the server takes requests (PostgreSQL: accepts
 # connections; Valkey: answers PING, or asks for the password, rather than
-# saying it is loading). Without a way to ask, it is taken as answering.
+# saying it is loading; another server, the warm dbt: accepts connections).
+# Without a way to ask, it is taken as answering.
 answers() {
 	if [ "$1" = postgres ] && command -v pg_isready >/dev/null; then
 		pg_isready -q -h "$2" -p "$3" -t 2
-	elif command -v bash >/dev/null && command -v timeout >/dev/null; then
+	elif ! command -v bash >/dev/null || ! command -v timeout >/dev/null; then
+		return 0
+	elif [ "$1" = valkey ]; then
 		# shellcheck disable=SC2016 # bash expands them, from its arguments
 		timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "PING\r\n" >&3 && read -r -t 2 reply <&3 &&
 			case $reply in "+PONG"* | "-NOAUTH"*) exit 0 ;; *) exit 1 ;; esac' "$2" "$3" 2>/dev/null
+	else
+		# shellcheck disable=SC2016 # bash expands them, from its arguments
+		timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$2" "$3" 2>/dev/null
 	fi
 }
 

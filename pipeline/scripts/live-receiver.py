@@ -5,7 +5,10 @@ plugins/), so that a saved file reaches Airflow with no command typed: the
 live command on the developer's machine sends each change through the
 stack's host port. Python's standard library only.
 
-    python3 live-receiver.py PORT STAMPS NAME=DIR...
+    python3 live-receiver.py PORT STAMPS NAME=DIR[:GENERATED,...]...
+
+GENERATED are what tools write in the folder (dbt's target, logs and
+packages): never listed, never written here.
 
 Every request carries the project's live key (HTTP "Authorization: Bearer
 KEY", the key in the file LIVE_KEY_FILE): a random key made once per
@@ -19,11 +22,15 @@ included: a file written here is code every worker runs.
                                 answers {"written": bytes, "sha256": ...}
     DELETE /files/NAME/PATH     the file, its bytecode, and the folders it
                                 leaves empty
+    POST   /dbt/build           the stack's warm dbt (DBT_SERVER_URL) builds
+                                what changed since its last build: its JSON
+                                lines, passed on as they come
     GET    /parsed/dags/PATH    the dag-processor's stamp of the file (the
                                 SHA-256 of what it last compiled, and when
                                 it read it: see dataplatform_parse_stamps.py
                                 and STAMPS); 404 before any
-A PATH may not leave its folder, nor name a hidden file or __pycache__.
+A PATH may not leave its folder, nor name a hidden file, __pycache__ or
+what tools write there.
 """
 
 import glob
@@ -35,19 +42,21 @@ import os
 import shutil
 import sys
 import tempfile
+import urllib.request
 
 MAX_BYTES = 16 << 20
 ROOTS = {}
+GENERATED = {}  # folder name -> the names at its top that tools write
 STAMPS = ""
 KEY = b""
 
 
-def allowed(root, path):
+def allowed(root, path, generated=()):
     """The file PATH below root, or None when it may not be written."""
     if root is None or not path or path.startswith("/"):
         return None
     parts = path.split("/")
-    if any(p in ("", ".", "..", "__pycache__") or p.startswith(".") for p in parts):
+    if any(p in ("", ".", "..", "__pycache__") or p.startswith(".") for p in parts) or parts[0] in generated:
         return None
     full = os.path.normpath(os.path.join(root, path))
     if not full.startswith(root + os.sep):
@@ -74,7 +83,8 @@ def listing():
     for name, root in ROOTS.items():
         files = {}
         for folder, dirs, names in os.walk(root):
-            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
+            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")
+                       and not (folder == root and d in GENERATED.get(name, ()))]
             for n in names:
                 if n.startswith("."):
                     continue
@@ -109,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) != 4 or parts[1] != prefix:
             self.answer(404, {"error": f"not /{prefix}/NAME/PATH"})
             return None
-        full = allowed(roots.get(parts[2]), parts[3])
+        full = allowed(roots.get(parts[2]), parts[3], GENERATED.get(parts[2], ()) if roots is ROOTS else ())
         if full is None:
             self.answer(400, {"error": f"{parts[2]}/{parts[3]} is not a file of the live folders"})
         return full
@@ -152,6 +162,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         drop_bytecode(full)
         self.answer(200, {"written": len(data), "sha256": hashlib.sha256(data).hexdigest()})
 
+    def do_POST(self):
+        if not self.authorized():
+            return
+        if self.path != "/dbt/build":
+            self.answer(404, {"error": "not /dbt/build"})
+            return
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        req = urllib.request.Request(os.environ["DBT_SERVER_URL"] + "/build", data=b"{}", method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            upstream = urllib.request.urlopen(req, timeout=3600)
+        except OSError as e:
+            self.answer(502, {"error": f"the stack's warm dbt does not answer: {e}"})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.end_headers()
+        with upstream:
+            for line in upstream:  # HTTP/1.0: the body ends when the connection closes
+                self.wfile.write(line)
+                self.wfile.flush()
+
     def do_DELETE(self):
         if not self.authorized():
             return
@@ -187,7 +219,9 @@ def main():
         sys.exit(f"live: the live key in {os.environ['LIVE_KEY_FILE']} is missing or short")
     for arg in sys.argv[3:]:
         name, _, folder = arg.partition("=")
+        folder, _, generated = folder.partition(":")
         ROOTS[name] = os.path.realpath(folder)
+        GENERATED[name] = tuple(g for g in generated.split(",") if g)
         os.makedirs(ROOTS[name], exist_ok=True)
     server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
     print(f"live: receiving edits of {', '.join(ROOTS)} on port {port}", flush=True)

@@ -4,10 +4,12 @@
 # Run as root, once, before a container switches to its user: gives the
 # project's volumes to OWNER and makes the keys that are missing.
 #
-#   own-volumes.sh OWNER [--logs DIR] [--tree DIR]... [--key FILE]...
+#   own-volumes.sh OWNER [--logs DIR] [--tree DIR]... [--shared DIR]... [--key FILE]...
 #
 # --logs DIR   DIR belongs to OWNER, setgid, group-writable (Airflow's logs)
 # --tree DIR   DIR and all below it belong to OWNER (the live folders)
+# --shared DIR DIR is writable by every user, each file its owner's (the
+#              run volume, where servers of any user hold their locks)
 # --key FILE   FILE holds a random key (32 bytes from /dev/urandom, url-safe
 #              base64, a Fernet key's form), made once and kept; readable
 #              only by OWNER. Two containers making it at once agree: the
@@ -19,6 +21,7 @@ while [ $# -gt 1 ]; do
 	case $1 in
 	--logs) chown "$owner" "$2" && chmod 2775 "$2" ;;
 	--tree) chown -R "$owner" "$2" ;;
+	--shared) chmod 1777 "$2" ;;
 	--key)
 		if [ ! -s "$2" ]; then
 			[ ! -e "$2" ] || rm -f "$2" # an empty key is none
