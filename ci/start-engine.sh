@@ -58,6 +58,7 @@ registry_bridge() {
 
 pidfile=$RUN_DIR/engine.pid
 if [ "${1:-}" != --restart ] && pid_alive "$pidfile" && engine_answers; then
+	registry_bridge # its relays, if one has gone
 	log "engine already running (pid $(cat "$pidfile"))"; exit 0
 fi
 # Asked to restart, or running but not answering (on both addresses): one

@@ -146,7 +146,7 @@ AIRFLOW__CORE__EXECUTOR=LocalExecutor`, "AIRFLOW__CORE__DEFAULT_TIMEZONE=utc")
 	}
 	defs := []Spec{CLI(cfg, []string{"version"}), Init(cfg)}
 	for _, s := range stackSpecs(t, cfg, 1, true) {
-		if s.Image == cfg.AirflowImage && s.Name != HostLive { // the receiver only writes files
+		if s.Image == cfg.AirflowImage && s.Name != HostLive && s.Name != HostGateway { // the receiver only writes files, the gateway relays
 			defs = append(defs, s)
 		}
 	}

@@ -5,9 +5,6 @@ import "fmt"
 // HostGateway is the service that carries the stack's host-facing ports.
 const HostGateway = "gateway"
 
-// SocatImage is the helper image of the gateway.
-const SocatImage = "alpine/socat:1.8.0.3"
-
 // Forward is one host-facing port of a gateway and the service port it
 // relays to.
 type Forward struct {
@@ -17,7 +14,8 @@ type Forward struct {
 }
 
 // Gateway forwards the stack's host-facing ports to their services
-// (init/forward.sh), so that one service carries the whole stack's ports
+// (forward.py, a relay that keeps Dagger's host tunnel working, on the
+// Airflow image the stack pulls anyway), so that one service carries the whole stack's ports
 // to `dagger call up up`; it needs every long-running service, so starting
 // it starts the stack. Valkey is on the host only for remote workers
 // (o.RemoteWorkers): with the option off, nothing else is reachable.
@@ -30,13 +28,14 @@ func Gateway(c Config, o Options) Spec {
 	if o.RemoteWorkers {
 		fwds = append(fwds, Forward{c.ValkeyPort, HostValkey, PortValkey})
 	}
-	return gateway(fwds)
+	return gateway(c, fwds)
 }
 
 // gateway is a gateway service for fwds. Container-side ports equal the
 // host ports.
-func gateway(fwds []Forward) Spec {
-	s := Spec{Name: HostGateway, Kind: Service, Image: SocatImage, Args: []string{"sh", forwardScript}}
+func gateway(c Config, fwds []Forward) Spec {
+	// As root: a host port below 1024 is the gateway's port too.
+	s := Spec{Name: HostGateway, Kind: Service, Image: c.AirflowImage, User: "0:0", Args: []string{"python3", forwardScript}}
 	for _, f := range fwds {
 		s.Args = append(s.Args, fmt.Sprintf("%d:%s:%d", f.Port, f.Host, f.To))
 		s.Ports = append(s.Ports, f.Port)

@@ -39,7 +39,7 @@ var (
 	exportSettingsScript      = script("export-settings.py")
 	checkDagsScript           = script("check_dags.py")
 	eltCheckScript            = script("elt_check.py")
-	forwardScript             = script("forward.sh")
+	forwardScript             = script("forward.py")
 	showLogScript             = script("show-log.sh")
 	wipeVolumesScript         = script("wipe-volumes.sh")
 	parseNowScript            = script("parse-now.py")

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -95,28 +95,47 @@ func TestWipeEmptiesEveryVolume(t *testing.T) {
 	}
 }
 
-// A connection to the gateway before its service listens is held until
-// the service answers, not closed (see init/forward.sh: Dagger's tunnel
-// stops forwarding a port that wrote into a closed connection).
-func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
-	if _, err := exec.LookPath("socat"); err != nil {
-		t.Fatal("socat is needed (the gateway's relay): ", err)
+// startForward runs forward.py relaying a free port to upstream on this
+// host, and returns the port once it listens (it says so).
+func startForward(t *testing.T, upstream int) int {
+	t.Helper()
+	listen := freePort(t)
+	// With the soft limit of open files the gateway's container starts with.
+	fwd := exec.Command("sh", "-c", `ulimit -Sn 1024 && exec python3 scripts/forward.py "$0"`, fmt.Sprintf("%d:127.0.0.1:%d", listen, upstream))
+	out, err := fwd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	listen, upstream := freePort(t), freePort(t)
-	fwd := exec.Command("sh", "scripts/forward.sh", fmt.Sprintf("%d:127.0.0.1:%d", listen, upstream))
-	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its socat too, at the end
 	if err := fwd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = syscall.Kill(-fwd.Process.Pid, syscall.SIGKILL); _ = fwd.Wait() }()
-	var conn net.Conn
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		var err error
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen)); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatal("forward.sh does not listen: ", err)
+	t.Cleanup(func() { _ = fwd.Process.Kill(); _ = fwd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if want := fmt.Sprintf("forward: %d -> 127.0.0.1:%d\n", listen, upstream); line != want {
+		t.Fatalf("forward.py says %q (%v), want %q", line, err, want)
+	}
+	return listen
+}
+
+// echo serves l: each connection gets back what it sends.
+func echo(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
 		}
+		go func() { _, _ = io.Copy(c, c); c.Close() }()
+	}
+}
+
+// A connection to the gateway before its service listens is held until
+// the service answers, not closed (see scripts/forward.py).
+func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
+	upstream := freePort(t)
+	listen := startForward(t, upstream)
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen))
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer conn.Close()
 	if _, err := conn.Write([]byte("ping\n")); err != nil {
@@ -128,16 +147,161 @@ func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	go func() {
-		c, err := svc.Accept()
-		if err == nil {
-			_, _ = io.Copy(c, c) // echo
-		}
-	}()
+	go echo(svc)
 	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got, err := bufio.NewReader(conn).ReadString('\n')
 	if got != "ping\n" {
-		t.Errorf("the service's answer through forward.sh: %q (%v); the connection was not held for it", got, err)
+		t.Errorf("the service's answer through forward.py: %q (%v); the connection was not held for it", got, err)
+	}
+}
+
+// Dagger's tunnel brings every host connection from one address over one
+// connection to the gateway, which it never closes, and stops serving the
+// port at the first write the gateway refuses. So a connection from the
+// tunnel carries one service connection after another: what comes after
+// the service ended one (reset, the harshest end, or closed) goes to a new
+// one, and the gateway never refuses a byte nor closes its end.
+func TestForwardCarriesConnectionsOneAfterAnother(t *testing.T) {
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	listen := startForward(t, svc.Addr().(*net.TCPAddr).Port)
+	tunnel, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tunnel.Close()
+	answers := bufio.NewReader(tunnel)
+	for i, reset := range []bool{true, false, true} {
+		ask := fmt.Sprintf("question %d\n", i+1)
+		if _, err := tunnel.Write([]byte(ask)); err != nil {
+			t.Fatalf("question %d: the gateway refused it: %v", i+1, err)
+		}
+		_ = svc.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
+		server, err := svc.Accept()
+		if err != nil {
+			t.Fatalf("question %d reached no new service connection: %v", i+1, err)
+		}
+		if got, err := bufio.NewReader(server).ReadString('\n'); got != ask {
+			t.Fatalf("the service read %q (%v), want %q", got, err, ask)
+		}
+		_, _ = fmt.Fprintf(server, "answer %d\n", i+1)
+		time.Sleep(100 * time.Millisecond) // the answer on its way before the end
+		if reset {
+			_ = server.(*net.TCPConn).SetLinger(0)
+		}
+		server.Close()
+		_ = tunnel.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if got, err := answers.ReadString('\n'); got != fmt.Sprintf("answer %d\n", i+1) {
+			t.Fatalf("question %d: the tunnel got back %q (%v)", i+1, got, err)
+		}
+		time.Sleep(100 * time.Millisecond) // the service's end reached the gateway
+	}
+	// The gateway's end stays open: no EOF, no reset.
+	_ = tunnel.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if n, err := answers.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the gateway ended its end of the tunnel's connection: %d bytes, %v", n, err)
+	}
+}
+
+// A host client that reuses an address sends its first bytes right behind
+// the answer the last one read, often before the service has ended that
+// session: those bytes go again on a new connection, once; bytes the
+// service ends a fresh connection on without answering do not.
+func TestForwardSendsAgainWhatAnEndingSessionDropped(t *testing.T) {
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	var accepted atomic.Int32
+	go func() { // answers one line, then ends the session a moment later, reading nothing more
+		for {
+			c, err := svc.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				if line == "refused\n" {
+					return
+				}
+				_, _ = fmt.Fprintf(c, "answer to %s", line)
+				time.Sleep(300 * time.Millisecond)
+			}()
+		}
+	}()
+	listen := startForward(t, svc.Addr().(*net.TCPAddr).Port)
+	tunnel, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tunnel.Close()
+	answers := bufio.NewReader(tunnel)
+	for _, ask := range []string{"one\n", "two\n", "three\n"} {
+		if _, err := tunnel.Write([]byte(ask)); err != nil {
+			t.Fatal(err)
+		}
+		_ = tunnel.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if got, err := answers.ReadString('\n'); got != "answer to "+ask {
+			t.Fatalf("asked %q right behind the last answer, got %q (%v)", ask, got, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	before := accepted.Load()
+	if _, err := tunnel.Write([]byte("refused\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n := accepted.Load() - before; n != 1 {
+		t.Errorf("bytes the service refused on a fresh connection went to %d connections, want 1", n)
+	}
+}
+
+// Dagger's tunnel never closes its end: the gateway holds a connection
+// for every host client address it has seen. Past the default limit of
+// open files (1024), it still takes new ones.
+func TestForwardTakesConnectionsPastTheOpenFilesLimit(t *testing.T) {
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	go func() { // answers one line and ends the connection, as a server may
+		for {
+			c, err := svc.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_, _ = bufio.NewReader(c).ReadString('\n')
+				_, _ = c.Write([]byte("served\n"))
+				c.Close()
+			}()
+		}
+	}()
+	listen := startForward(t, svc.Addr().(*net.TCPAddr).Port)
+	var open []net.Conn // held open, as the tunnel holds them
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	for i := range 1200 {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", listen), 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
+		}
+		open = append(open, c)
+		_, _ = c.Write([]byte("hello\n"))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if got, err := bufio.NewReader(c).ReadString('\n'); got != "served\n" {
+			t.Fatalf("connection %d through forward.py: %q (%v)", i+1, got, err)
+		}
 	}
 }
 

@@ -64,7 +64,7 @@ func (n Node) specs(c Config, workers int) []Spec {
 	for i := 1; i <= workers; i++ {
 		all = append(all, n.worker(c, i))
 	}
-	return withGateway(all, gateway([]Forward{{PortWorkerLog, HostLogServer, PortWorkerLog}}))
+	return withGateway(all, gateway(c, []Forward{{PortWorkerLog, HostLogServer, PortWorkerLog}}))
 }
 
 // RemoteCheck fails, naming the variable, when the stack's Valkey,

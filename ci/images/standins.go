@@ -30,7 +30,6 @@ var standins = []standin{
 	{"apache/airflow:3.3.2", airflowImage("airflow-3.3.2"), []string{"sh", "-c",
 		"airflow version 2>/dev/null | tail -1 | sed 's/^/airflow /'; pip list 2>/dev/null | grep -E '^apache-airflow-providers-(celery|postgres|fab|standard) '"}},
 	{"ghcr.io/dbt-labs/dbt-postgres:1.9.0", dbtImage, []string{"sh", "-c", "dbt --version | grep -E 'installed|postgres'"}},
-	{"alpine/socat:1.8.0.3", socatImage, []string{"sh", "-c", "socat -V | grep 'socat version'"}},
 	{"golang:1.25.5-alpine", goImage, []string{"go", "version"}},
 }
 
@@ -142,12 +141,6 @@ func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
 		WithExec([]string{"mkdir", "-p", "/usr/app/dbt"}).
 		WithWorkdir("/usr/app/dbt").
 		WithEntrypoint([]string{"dbt"})
-}
-
-// socatImage: the helper the module forwards ports with.
-func socatImage(c *dagger.Client, o standinOpts) *dagger.Container {
-	return aptInstall(debian(c, o.Trixie), "socat").
-		WithEntrypoint([]string{"socat"})
 }
 
 // goImage: the Go toolchain (the host's copy of the one the image's name
