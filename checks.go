@@ -75,9 +75,12 @@ func (m *DataPlatform) Pytest(
 	// +optional
 	allowFailure bool,
 ) (*dagger.File, error) {
-	argv, err := pipeline.SplitArgs("args", args)
-	if err != nil {
-		return nil, err
+	var argv []string
+	if strings.TrimSpace(args) != "" { // pytest's own arguments are optional
+		var err error
+		if argv, err = pipeline.SplitArgs("args", args); err != nil {
+			return nil, err
+		}
 	}
 	p, err := m.load(ctx, source)
 	if err != nil {

@@ -83,17 +83,15 @@ func (m *DataPlatform) UpgradeTest(
 	var mig struct {
 		Exit     int     `json:"exit"`
 		Seconds  float64 `json:"seconds"`
+		Before   string  `json:"before"`
 		Revision string  `json:"revision"`
 		Output   string  `json:"output"`
 	}
 	if err := json.Unmarshal([]byte(migrate), &mig); err != nil {
 		return nil, fmt.Errorf("the migration of the copy: %w", err)
 	}
-	f.Migrated, f.MigrateSeconds, f.MigrateRevision, f.MigrateOutput = mig.Exit == 0, mig.Seconds, mig.Revision, mig.Output
-	if f.Revision, err = out.File("revision").Contents(ctx); err != nil {
-		return nil, err
-	}
-	f.Revision = strings.TrimSpace(f.Revision)
+	f.Migrated, f.MigrateSeconds, f.MigrateOutput = mig.Exit == 0, mig.Seconds, mig.Output
+	f.Revision, f.MigrateRevision = mig.Before, mig.Revision
 	after, err := p.run(ctx, pipeline.UseStack, pipeline.UpgradeRevision)
 	if err != nil {
 		return nil, fmt.Errorf("reading the project's revision again: %w", err)

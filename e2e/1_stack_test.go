@@ -52,7 +52,14 @@ func TestModuleChecks(t *testing.T) {
 	cmd := dagger(ctx, "check", "--progress=plain")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		fatalf(t, "dagger check: %v\n%s", err, tail(string(out), 80))
+		// The lines that say which check failed, and why.
+		var failed []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "ERROR") || strings.Contains(line, "! ") {
+				failed = append(failed, line)
+			}
+		}
+		fatalf(t, "dagger check: %v\n%s\n...\n%s", err, strings.Join(failed, "\n"), tail(string(out), 40))
 	}
 	for _, name := range []string{"checkDags", "checkTests", "checkPostgresImage", "checkValkeyImage", "checkAirflowImage", "checkDbtImage"} {
 		if !strings.Contains(string(out), name) {
@@ -119,6 +126,12 @@ func TestStack(t *testing.T) {
 		if want := []int{pgPort, flowerPort, apiPort, livePort}; !slices.Equal(stackPorts, want) {
 			errorf(t, "up listens on %v, want %v", stackPorts, want)
 		}
+	})
+
+	t.Run("host ports answer a client address used again and again", func(t *testing.T) {
+		sameAddressTwice(t, apiPort, 25, httpAsk("/api/v2/monitor/health", 200))
+		sameAddressTwice(t, livePort, 25, httpAsk("/files", 401))
+		sameAddressTwice(t, pgPort, 25, postgresAsk)
 	})
 
 	var token string

@@ -256,7 +256,7 @@ const upgradeDatasetsDAG = `from airflow.datasets import Dataset  # Airflow 2's 
 import pendulum
 from airflow.sdk import dag, task
 
-ORDERS = Dataset("postgres://analytics/raw/orders")
+ORDERS = Dataset("postgres://postgres:5432/analytics/raw/orders")
 
 
 @dag(dag_id="e2e_upgrade_datasets", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -307,7 +307,7 @@ func upgradeBreaks(t *testing.T) {
 	}
 }
 
-var reportRevisions = regexp.MustCompile("The project's Alembic revision: (\\w+) before the test, (\\w+) after it.\n- `airflow db migrate` under [^:]+: succeeded in [0-9.]+ s; the copy is at revision (\\w+).")
+var reportRevisions = regexp.MustCompile("The project's Alembic revision: (\\w+) before the test, (\\w+) after it.\n- `airflow db migrate` under \\S+: succeeded in [0-9.]+ s; the copy is at revision (\\w+).")
 
 // upgradePasses: upgrade-test on the stopped stack's data (the project's
 // own database, only read), with another dbt too, returns its report: the

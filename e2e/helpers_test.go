@@ -6,8 +6,14 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -476,4 +482,84 @@ func gist(msg string) string {
 		out = lines[:min(3, len(lines))]
 	}
 	return strings.Join(out, "\n    ")
+}
+
+// sameAddressTwice connects to a host port of the stack again and again
+// from one client address (a free local port, bound each time, as the
+// system soon reuses one anyway), and checks each connection is answered:
+// Dagger's tunnel brings them all over its one connection to the gateway.
+func sameAddressTwice(t *testing.T, port int, times int, ask func(net.Conn) error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(t, err)
+	}
+	local := l.Addr().(*net.TCPAddr)
+	l.Close()
+	dialer := &net.Dialer{LocalAddr: local, Timeout: 10 * time.Second}
+	for i := 1; i <= times; i++ {
+		c, err := dialer.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			fatalf(t, "port %d, connection %d from %s: %v", port, i, local, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		err = ask(c)
+		_ = c.(*net.TCPConn).SetLinger(0) // no TIME_WAIT: the address is free again at once
+		c.Close()
+		if err != nil {
+			fatalf(t, "port %d, connection %d from %s, the address used again: %v", port, i, local, err)
+		}
+	}
+}
+
+// httpAsk asks for path over c, with Connection: close, and wants status;
+// it reads the whole answer, as a client does.
+func httpAsk(path string, status int) func(net.Conn) error {
+	return func(c net.Conn) error {
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.ReadAll(resp.Body); err != nil || resp.StatusCode != status {
+			return fmt.Errorf("answer %s (%v), want %d", resp.Status, err, status)
+		}
+		return nil
+	}
+}
+
+// postgresAsk opens a session over c with a protocol PostgreSQL refuses
+// (2.0): it answers an error (E) and ends the session, as after a query.
+// It reads the whole message, as a client does: in protocol 3's framing
+// (a length) or, as a server may answer a 2.0 client, a NUL-ended text.
+func postgresAsk(c net.Conn) error {
+	if _, err := c.Write([]byte{0, 0, 0, 9, 0, 2, 0, 0, 0}); err != nil {
+		return err
+	}
+	r := bufio.NewReader(c)
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(r, head); err != nil || head[0] != 'E' {
+		return fmt.Errorf("answer %q (%v), want an error (E)", head, err)
+	}
+	var body []byte
+	if n := binary.BigEndian.Uint32(head[1:]); n >= 4 && n <= 8192 {
+		body = make([]byte, n-4)
+		_, err := io.ReadFull(r, body)
+		if err != nil {
+			return fmt.Errorf("error message cut short: %v", err)
+		}
+	} else {
+		text, err := r.ReadBytes(0)
+		if err != nil {
+			return fmt.Errorf("error message cut short: %v", err)
+		}
+		body = append(head[1:], text...)
+	}
+	if !bytes.Contains(body, []byte("unsupported frontend protocol")) {
+		return fmt.Errorf("error %q, want PostgreSQL's on the protocol", body)
+	}
+	return nil
 }

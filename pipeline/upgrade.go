@@ -50,19 +50,16 @@ func UpgradeDB(c Config) Spec {
 }
 
 // UpgradeCopy copies the project's metadata database (the running stack's,
-// or else the project's own) into the throwaway one, and says the
-// project's Alembic revision (upgrade-copy.sh).
+// or else the project's own) into the throwaway one (upgrade-copy.sh).
 func UpgradeCopy(c Config) Spec {
 	return Spec{
-		Name:  JobUpgradeCopy,
-		Kind:  Job,
-		Image: c.PostgresImage,
-		Args: []string{"sh", upgradeCopyScript, c.DatabaseHost(), itoa(PortPostgres), HostUpgradeDB, c.AirflowDBUser, c.AirflowDBName,
-			upgradeOut + "/revision"},
+		Name:      JobUpgradeCopy,
+		Kind:      Job,
+		Image:     c.PostgresImage,
+		Args:      []string{"sh", upgradeCopyScript, c.DatabaseHost(), itoa(PortPostgres), HostUpgradeDB, c.AirflowDBUser, c.AirflowDBName},
 		Env:       map[string]string{},
 		SecretEnv: map[string]string{"PGPASSWORD": SecretAirflowDBPassword},
 		Needs:     []string{HostPostgres, HostUpgradeDB},
-		Output:    upgradeOut,
 	}
 }
 
@@ -81,8 +78,8 @@ func UpgradeRevision(c Config) Spec {
 }
 
 // UpgradeMigrate runs image's migration (`airflow db migrate`, as init
-// does) on the copy, timed (upgrade-migrate.sh); the project's image built
-// from image.
+// does) on the copy, timed, with the copy's revision before and after it
+// (upgrade-migrate.py); the project's image built from image.
 func UpgradeMigrate(c Config, image string) Spec {
 	s := withCredentials(c, airflow(c, JobUpgradeMigrate, Job, []string{"python3", upgradeMigrateScript, upgradeOut}, JobUpgradeCopy, HostUpgradeDB))
 	s.Image = image

@@ -250,6 +250,9 @@ func (r Receiver) BuildDbt(each func(DbtNode)) error {
 		var n DbtNode
 		if json.Unmarshal(lines.Bytes(), &n) == nil {
 			each(n)
+			if n.Exit != nil {
+				return nil // the last line: the host port may never say the body ended
+			}
 		}
 	}
 	return lines.Err()

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,5 +232,35 @@ func TestDbtNodeDescribed(t *testing.T) {
 		if got := c.n.Describe(dir); got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)
 		}
+	}
+}
+
+// A build's answer ends at its last line (the exit status), even when the
+// connection stays open: the stack's host port never says a body ended.
+func TestBuildDbtEndsAtTheExitLine(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/dbt/build" || r.Header.Get("Authorization") != "Bearer k" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"node": "stg_orders", "type": "model", "status": "success", "seconds": 0.5}`+"\n"+`{"exit": 0}`+"\n")
+		w.(http.Flusher).Flush()
+		<-release // the body never ends
+	}))
+	defer srv.Close()
+	defer close(release) // first: the handler returns, then the server closes
+	var got []string
+	done := make(chan error, 1)
+	go func() {
+		done <- Receiver{URL: srv.URL, Key: "k"}.BuildDbt(func(n DbtNode) { got = append(got, n.Describe(t.TempDir())) })
+	}()
+	select {
+	case err := <-done:
+		if err != nil || len(got) != 2 || got[0] != "model stg_orders: success, 0.50 s" {
+			t.Errorf("BuildDbt: %v, nodes %q", err, got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("BuildDbt waits for the body's end after the exit line")
 	}
 }

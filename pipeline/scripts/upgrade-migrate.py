@@ -3,7 +3,7 @@
 Runs `airflow db migrate` (the upgrade test's Airflow, on the copy of the
 metadata database), timed, and writes what came of it to OUT/migrate.json:
 its exit status, seconds, last lines, and the copy's Alembic revision
-after it. Always ends 0: the report says.
+before it (the project's, copied) and after it. Always ends 0: the report says.
 
     python3 upgrade-migrate.py OUT
 """
@@ -29,15 +29,16 @@ def revision():
 
 def main():
     out = sys.argv[1]
+    before = revision()
     start = time.monotonic()
     run = subprocess.run(["airflow", "db", "migrate"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.monotonic() - start
-    result = {"exit": run.returncode, "seconds": round(seconds, 1), "revision": revision(),
+    result = {"exit": run.returncode, "seconds": round(seconds, 1), "before": before, "revision": revision(),
               "output": "\n".join(run.stdout.rstrip().splitlines()[-30:])}
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "migrate.json"), "w") as f:
         json.dump(result, f)
-    print(f"upgrade-migrate: exit {run.returncode} after {seconds:.1f} s, revision {result['revision']}")
+    print(f"upgrade-migrate: exit {run.returncode} after {seconds:.1f} s, revision {before} -> {result['revision']}")
 
 
 if __name__ == "__main__":
