@@ -497,7 +497,7 @@ func (m *DataPlatform) EltCheck(
 	return m.run(ctx, source, pipeline.RefuseStack, pipeline.EltCheck)
 }
 
-// Sync makes the project's dags/ and plugins/ live in its stack, while it
+// Sync makes the project's dags/, plugins/ and dbt/ live in its stack, while it
 // runs (no restart, running tasks untouched), copying what changed; the
 // stack's dag-processor parses the changed DAG files at once, and sync
 // returns with its verdict: fails naming every DAG file that does not
@@ -599,8 +599,8 @@ func (m *DataPlatform) LiveKey(
 
 // LiveClient builds the live command for your machine: run it in your
 // project beside `dagger call up up` (or with --up instead) and every save
-// of dags/ and plugins/ reaches the running stack, with Airflow's verdict
-// on each DAG file. Needs nothing but Dagger:
+// of dags/, plugins/ and dbt/ reaches the running stack, with Airflow's
+// verdict on each DAG file and the warm dbt's build of each saved model. Needs nothing but Dagger:
 // `dagger call live-client --platform=current export --path ./live`, then
 // `./live` (it calls the module named by DAGGER_MODULE, or -m).
 func (m *DataPlatform) LiveClient(

@@ -5,7 +5,7 @@
 // to the stack's critical path (from the services' own lines) and to
 // Dagger's floor (an empty call). It also draws the start-up timeline
 // (bench/startup.svg). Run from the repository root, as root on Linux, with
-// an engine and dockerd (README "Performance"):
+// an engine and dockerd (docs/performance.md):
 //
 //	go run ./bench [-runs 3]
 //	go run ./bench -remote [-runs 3]   # 1 local worker, then 1 local + 2 of a worker node

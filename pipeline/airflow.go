@@ -167,7 +167,7 @@ func airflow(c Config, name string, kind Kind, args []string, needs ...string) S
 func (c Config) AirflowUser() string { return itoa(c.AirflowUID) + ":0" }
 
 // ownVolumes is the root step giving the logs volume and the live folders
-// to AIRFLOW_UID (init/own-volumes.sh).
+// to AIRFLOW_UID (scripts/own-volumes.sh).
 func ownVolumes(c Config) []string {
 	return append([]string{"sh", ownVolumesScript, c.AirflowUser(), "--logs", c.logsVolume().Path}, liveTrees(c)...)
 }

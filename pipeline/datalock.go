@@ -11,11 +11,11 @@ import (
 // container waits for as long as the first runs, with no timeout), and on
 // v0.21 (an engine-wide lock, which a waiting call cannot give up). Neither
 // tells a call that the data is in use, nor by whom, nor where that server
-// is. So each server runs holding a lock of its own (init/hold-data.sh): an
+// is. So each server runs holding a lock of its own (scripts/hold-data.sh): an
 // flock on a file in the project's run volume, which every call sees, with
 // its address beside it. A call learns in a fraction of a second (more only
 // while a server starts or stops) whether the project's stack runs and where
-// its PostgreSQL is (init/find-holders.sh), and uses it, or refuses, instead
+// its PostgreSQL is (scripts/find-holders.sh), and uses it, or refuses, instead
 // of waiting on the volume; and a second server on the same data is refused
 // whatever the engine's locking does.
 

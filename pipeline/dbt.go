@@ -10,7 +10,7 @@ const PortDbtDocs = 8081
 
 // Dbt runs one dbt command line against the analytics database; profiles.yml
 // reads the DBT_* variables with env_var(). Packages are installed first
-// (init/dbt-deps.sh), into a volume of the project, only when packages.yml
+// (scripts/dbt-deps.sh), into a volume of the project, only when packages.yml
 // changed.
 func Dbt(c Config, args []string) Spec {
 	return Spec{

@@ -86,10 +86,10 @@ func withStamps(s Spec) Spec {
 // syncList is where sync lists the files it changed.
 const syncList = "/tmp/dataplatform-synced"
 
-// Sync makes the project's dags/ and plugins/ live in the project's stack,
+// Sync makes the project's live folders (dags/, plugins/, dbt/) the stack's,
 // running or not, copying only the files that changed; then it says what
 // Airflow makes of the changed DAG files and fails naming every one that
-// does not import (init/parse-now.py): beside a running stack, its own
+// does not import (scripts/parse-now.py): beside a running stack, its own
 // dag-processor is asked to parse them at once and its verdict read; with
 // no stack, they are imported here.
 func Sync(c Config) Spec {

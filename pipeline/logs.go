@@ -12,7 +12,7 @@ const serviceLogMax = 4 << 20
 // keepingOutput makes a long-running service copy its output (the
 // supervisor's and the process's, stdout and stderr) into
 // ServiceLogs/NAME.log of the project's service-logs volume, each line
-// with its time (init/keep-output.sh): `logs` reads it, the benchmark
+// with its time (scripts/keep-output.sh): `logs` reads it, the benchmark
 // reads the times, `wipe` removes it.
 func keepingOutput(c Config, s Spec) Spec {
 	s.KeepLog = ServiceLogs + "/" + s.Name + ".log"

@@ -3,7 +3,7 @@ package pipeline
 // Dagger services have no restart policy. The spec's compose file restarts
 // every long-running service when it dies (`restart: always`), which is what
 // lets the stack ride out a killed worker or a database restart. A small
-// supervisor, init/restart-always.sh, gives our services the same behaviour.
+// supervisor, scripts/restart-always.sh, gives our services the same behaviour.
 // (It also keeps the container alive through its process's restarts: from
 // Dagger v0.21 a bound service whose container ends stops its dependants.)
 

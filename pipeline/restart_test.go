@@ -49,7 +49,7 @@ func TestLongRunningServicesRestart(t *testing.T) {
 	}
 }
 
-// runSupervisor starts init/restart-always.sh (with the given limits) around
+// runSupervisor starts scripts/restart-always.sh (with the given limits) around
 // a shell command, logging each run of it to a file it returns.
 func runSupervisor(t *testing.T, quick, tries int, script string) (*exec.Cmd, *logFile, string) {
 	t.Helper()

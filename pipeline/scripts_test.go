@@ -305,7 +305,7 @@ func TestForwardTakesConnectionsPastTheOpenFilesLimit(t *testing.T) {
 	}
 }
 
-// dbt's parse of the project is kept between calls (init/dbt-deps.sh): a
+// dbt's parse of the project is kept between calls (scripts/dbt-deps.sh): a
 // call finds the last call's target/partial_parse.msgpack in place, keeps
 // the one its command leaves, and exits with the command's status.
 func TestDbtKeepsItsParseBetweenCalls(t *testing.T) {

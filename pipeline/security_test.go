@@ -11,7 +11,7 @@ import (
 
 // Each container receives only the credentials its process needs; no
 // secret of one service is in another's definition beyond this list. The
-// table is the README's "Security" list: keep both in step.
+// table is docs/security.md's list: keep both in step.
 func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 	const (
 		sql      = SecretSQLAlchemyConn

@@ -11,7 +11,7 @@ import (
 // api-server, all through the ports the stack has on its host (`up
 // --remote-workers` adds Valkey's). What crosses the network is
 // authenticated by the passwords of the shared .env, not encrypted (see
-// the README's "Scaling out").
+// docs/scaling-out.md).
 
 // JobRemoteCheck checks a worker node's way to the stack before any worker
 // starts, and makes its volumes ready.
@@ -69,7 +69,7 @@ func (n Node) specs(c Config, workers int) []Spec {
 
 // RemoteCheck fails, naming the variable, when the stack's Valkey,
 // PostgreSQL or api-server cannot be reached or refuses the node's
-// password (init/remote-check.py): a worker with a wrong password would
+// password (scripts/remote-check.py): a worker with a wrong password would
 // otherwise retry for most of an hour. As init does on the stack, it gives
 // the node's volumes to AIRFLOW_UID and copies the node's own dags/ and
 // plugins/ into them: the workers run the DAG files of this checkout.

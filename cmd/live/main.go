@@ -41,29 +41,18 @@ type setFlags []string
 func (s *setFlags) String() string     { return strings.Join(*s, ",") }
 func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
-// defaultModule is the module the live command calls when neither -m nor
-// DAGGER_MODULE says: set when the module builds it (live-client).
-var defaultModule string
-
 func main() {
 	var set setFlags
 	up := flag.Bool("up", false, "also run the stack (`dagger call up up` with the same --set), stopped with this command")
 	noDbt := flag.Bool("no-dbt", false, "leave dbt/ alone: only dags/ and plugins/ are sent")
 	dir := flag.String("project", ".", "the project: where .env, dags/ and plugins/ are")
-	module := flag.String("m", moduleFromEnv(), "the data platform's Dagger module, as for `dagger -m` (default: $DAGGER_MODULE, or the module this command was built from)")
+	module := flag.String("m", os.Getenv("DAGGER_MODULE"), "the data platform's Dagger module, as for `dagger -m` (default: $DAGGER_MODULE; without either, the module of the current directory, as for `dagger call`)")
 	flag.Var(&set, "set", "override one .env value, as NAME=VALUE (repeatable), as for the module")
 	flag.Parse()
 	if err := run(*dir, *module, set, *up, !*noDbt); err != nil {
 		fmt.Fprintln(os.Stderr, "live:", err)
 		os.Exit(1)
 	}
-}
-
-func moduleFromEnv() string {
-	if m := os.Getenv("DAGGER_MODULE"); m != "" {
-		return m
-	}
-	return defaultModule
 }
 
 func run(dir, module string, set []string, up, dbt bool) error {

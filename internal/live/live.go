@@ -1,6 +1,6 @@
 // Package live keeps a running stack's live folders (dags/, plugins/) the
 // project's, from the developer's machine, as each file is saved: the
-// receiver in the stack (init/live-receiver.py) takes each change, and
+// receiver in the stack (scripts/live-receiver.py) takes each change, and
 // Airflow is asked to parse the changed DAG files at once. cmd/live is its
 // command; the e2e tests and the benchmark run it.
 package live

@@ -159,7 +159,7 @@ def main():
         if synced:
             print("sync: the stack has the project's files; no DAG file to parse", flush=True)
         else:
-            print("sync: the stack's dags/ and plugins/ were already the project's", flush=True)
+            print("sync: the stack's dags/, plugins/ and dbt/ were already the project's", flush=True)
         return 0
     if os.environ.get("DATAPLATFORM_STACK_DB") == "1":
         failures = ask_the_stack(dags_dir, stamps_dir, changed, deleted)
