@@ -9,6 +9,8 @@
 //
 //	go run ./bench [-runs 3]
 //	go run ./bench -remote [-runs 3]   # 1 local worker, then 1 local + 2 of a worker node
+//	go run ./bench -dbt-loop [-runs 3] # save a model → built and tested; dbt test typed
+//	go run ./bench -packages [-runs 3] # up with 5 packages: requirements.txt, built image, pip at start
 //
 // It uses its own projects (module: bench, compose: benchcompose) and wipes
 // their data first; its 50-task DAG (bench/dags) is in dags/ only while it
@@ -68,7 +70,19 @@ func record(measure, unit, sys string, v float64) {
 func main() {
 	runs := flag.Int("runs", 3, "runs of each measure per system (the median is reported)")
 	remote := flag.Bool("remote", false, "instead, the 50-task DAG's throughput with a worker node joined (module only)")
+	dbt := flag.Bool("dbt-loop", false, "instead, the dbt loop: a saved model until it is built and tested, a typed dbt test")
+	packages := flag.Bool("packages", false, "instead, a start with the project's own packages (5 in requirements.txt)")
 	flag.Parse()
+	if *dbt {
+		must(preflight())
+		dbtLoop(*runs)
+		return
+	}
+	if *packages {
+		must(preflight())
+		packagesBench(*runs)
+		return
+	}
 	if *remote {
 		must(addBenchDAG())
 		remoteWorkers(*runs)
@@ -154,10 +168,17 @@ func dbtTest(s system, running bool) {
 	own, err := s.DbtTest(running)
 	must(err)
 	record(measure, "s", s.Name(), time.Since(t0).Seconds())
-	if running && s.Name() == (&module{}).Name() {
-		record("  dbt's own time (its exec), stack running", "s", s.Name(), own.Seconds())
+	if s.Name() == (&module{}).Name() {
+		record(map[bool]string{true: warmOwn, false: freshOwn}[running], "s", s.Name(), own.Seconds())
 	}
 }
+
+// dbt's own time, as the module's progress output gives it: in the stack's
+// warm process, and in a dbt process of its own.
+const (
+	warmOwn  = "  dbt's own time (its exec), stack running"
+	freshOwn = "  dbt's own time (its exec), no stack running"
+)
 
 // underLoad runs, on a freshly started stack, what needs it running: the
 // example ELT (data for dbt), dbt, the 50-task DAG with memory sampled
@@ -329,35 +350,17 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		"dbt test, stack running": {mod, cmp}, "dbt test, no stack running": {mod, cmp},
 		"peak memory, 50-task DAG running": {mod, cmp}, "throughput, 50-task DAG, 1 worker": {mod, cmp},
 		"edit-to-visible, new DAG file, nothing typed": {mod, cmp}, "empty dagger call (config)": {mod}, uncachedEmpty: {mod},
-		"  dbt's own time (its exec), stack running": {mod}, "  dagger call sync, one DAG file changed": {mod},
+		warmOwn: {mod}, freshOwn: {mod}, "  dagger call sync, one DAG file changed": {mod},
 	}
-	for m, syss := range need {
-		for _, sys := range syss {
-			if len(figures[m][sys]) < runs {
-				must(fmt.Errorf("missing figure: %s of %s has %d of %d runs", m, sys, len(figures[m][sys]), runs))
-			}
-		}
-	}
+	requireFigures(runs, need)
 	path, critical, err := criticalPath(startups[mod])
 	must(err)
 
-	fmt.Printf("\nBenchmark %s on %d cores, %.0f GB memory (%s, %s), %d runs each, alternating; %s in all\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), float64(totalMemory())/(1<<30), runtime.GOOS,
-		dockerVersion(), runs, time.Since(start).Round(time.Second))
-	fmt.Println("| measure | Dagger module | docker compose | module / compose |")
-	fmt.Println("|---|---|---|---|")
-	for _, m := range order {
-		f := figures[m]
-		ratio := "—"
-		if len(f[mod]) > 0 && len(f[cmp]) > 0 {
-			ratio = fmt.Sprintf("%.2f", median(f[mod])/median(f[cmp]))
-		}
-		fmt.Printf("| %s | %s | %s | %s |\n", m, cell(f[mod], units[m]), cell(f[cmp], units[m]), ratio)
-	}
+	printTable(runs, start)
 
 	warmMod, warmCmp := median(figures["warm up, until all healthy"][mod]), median(figures["warm up, until all healthy"][cmp])
 	empty := median(figures["empty dagger call (config)"][mod])
-	dbtOwn := median(figures["  dbt's own time (its exec), stack running"][mod])
+	dbtOwn := median(figures[warmOwn][mod])
 	dbtOverhead := median(figures["dbt test, stack running"][mod]) - dbtOwn
 	memMod, memCmp := median(figures["peak memory, 50-task DAG running"][mod]), median(figures["peak memory, 50-task DAG running"][cmp])
 	edit, editCmp := median(figures["edit-to-visible, new DAG file, nothing typed"][mod]), median(figures["edit-to-visible, new DAG file, nothing typed"][cmp])
@@ -366,13 +369,6 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 	fmt.Println()
 	fmt.Println("| target (module) | figure | verdict |")
 	fmt.Println("|---|---|---|")
-	verdict := func(name, figure string, ok bool, by string) {
-		v := "met"
-		if !ok {
-			v = "MISSED by " + by
-		}
-		fmt.Printf("| %s | %s | %s |\n", name, figure, v)
-	}
 	verdict("warm up ≤ 1.0× compose", fmt.Sprintf("%.2f×", warmMod/warmCmp), warmMod <= warmCmp,
 		fmt.Sprintf("%.1f s", warmMod-warmCmp))
 	verdict("warm up ≤ 1.5× the critical path", fmt.Sprintf("%.2f× (critical path %.1f s: %s)", warmMod/critical.Seconds(), critical.Seconds(), path),
@@ -386,6 +382,45 @@ func report(runs int, startups map[string][]upResult, start time.Time) {
 		fmt.Sprintf("%.2f s", edit-editCmp))
 	verdict("edit-to-visible ≤ 5 s", fmt.Sprintf("%.2f s", edit), edit <= 5, fmt.Sprintf("%.2f s", edit-5))
 	verdict("dagger call sync ≤ 3 s", fmt.Sprintf("%.2f s", syncTime), syncTime <= 3, fmt.Sprintf("%.2f s", syncTime-3))
+}
+
+// requireFigures fails the benchmark when a measure lacks a run.
+func requireFigures(runs int, need map[string][]string) {
+	for m, syss := range need {
+		for _, sys := range syss {
+			if len(figures[m][sys]) < runs {
+				must(fmt.Errorf("missing figure: %s of %s has %d of %d runs", m, sys, len(figures[m][sys]), runs))
+			}
+		}
+	}
+}
+
+// printTable prints every measure: median and spread by system, and the
+// ratio of the medians.
+func printTable(runs int, start time.Time) {
+	mod, cmp := (&module{}).Name(), (&compose{}).Name()
+	fmt.Printf("\nBenchmark %s on %d cores, %.0f GB memory (%s, %s), %d runs each, alternating; %s in all\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), float64(totalMemory())/(1<<30), runtime.GOOS,
+		dockerVersion(), runs, time.Since(start).Round(time.Second))
+	fmt.Println("| measure | Dagger module | docker compose | module / compose |")
+	fmt.Println("|---|---|---|---|")
+	for _, m := range order {
+		f := figures[m]
+		ratio := "—"
+		if len(f[mod]) > 0 && len(f[cmp]) > 0 {
+			ratio = fmt.Sprintf("%.2f", median(f[mod])/median(f[cmp]))
+		}
+		fmt.Printf("| %s | %s | %s | %s |\n", m, cell(f[mod], units[m]), cell(f[cmp], units[m]), ratio)
+	}
+}
+
+// verdict prints one target's line: met, or missed by how much.
+func verdict(name, figure string, ok bool, by string) {
+	v := "met"
+	if !ok {
+		v = "MISSED by " + by
+	}
+	fmt.Printf("| %s | %s | %s |\n", name, figure, v)
 }
 
 // drawStartups draws, for each system, the warm start whose total is the
@@ -436,6 +471,7 @@ func must(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		removeBenchDAG()
+		restoreProjectFiles()
 		os.Exit(1)
 	}
 }

@@ -50,6 +50,8 @@ type system interface {
 type module struct {
 	up *harness.Running
 	tl *timeline
+	// live is the live command's output while it runs.
+	live *harness.Buffer
 	// upArgs are more options of `up` (e.g. --remote-workers).
 	upArgs []string
 }
@@ -151,6 +153,7 @@ func (m *module) Live() (func(), error) {
 	}
 	cmd := exec.Command(bin, benchProject.ModuleFlags()...)
 	out := &harness.Buffer{}
+	m.live = out
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -226,13 +229,17 @@ func composeBin() []string {
 	return []string{"docker", "compose"}
 }
 
+// composeEnv is more environment for compose's commands (variables of
+// .env the shell overrides).
+var composeEnv []string
+
 func composeCmd(ctx context.Context, args ...string) *exec.Cmd {
 	bin := composeBin()
 	all := append(append(bin[1:], "--project-directory", ".", "-f", "bench/compose/docker-compose.yml",
 		"--profile", "dbt"), args...)
 	cmd := exec.CommandContext(ctx, bin[0], all...)
 	// The shell's variables win over .env for compose, as --set does for the module.
-	cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME="+composeProject,
+	cmd.Env = append(append(os.Environ(), composeEnv...), "COMPOSE_PROJECT_NAME="+composeProject,
 		fmt.Sprintf("AIRFLOW_API_PORT=%d", apiPort), fmt.Sprintf("POSTGRES_PORT=%d", pgPort),
 		fmt.Sprintf("FLOWER_PORT=%d", flowerPort))
 	return cmd

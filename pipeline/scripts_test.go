@@ -117,6 +117,28 @@ func startForward(t *testing.T, upstream int) int {
 	return listen
 }
 
+// listenLocal listens on a free port of this host for the test's length.
+func listenLocal(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// dialLocal connects to a port of this host for the test's length.
+func dialLocal(t *testing.T, port int) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // echo serves l: each connection gets back what it sends.
 func echo(l net.Listener) {
 	for {
@@ -162,17 +184,9 @@ func TestForwardHoldsAConnectionUntilItsServiceListens(t *testing.T) {
 // the service ended one (reset, the harshest end, or closed) goes to a new
 // one, and the gateway never refuses a byte nor closes its end.
 func TestForwardCarriesConnectionsOneAfterAnother(t *testing.T) {
-	svc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := listenLocal(t)
 	listen := startForward(t, svc.Addr().(*net.TCPAddr).Port)
-	tunnel, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tunnel.Close()
+	tunnel := dialLocal(t, listen)
 	answers := bufio.NewReader(tunnel)
 	for i, reset := range []bool{true, false, true} {
 		ask := fmt.Sprintf("question %d\n", i+1)
@@ -211,11 +225,7 @@ func TestForwardCarriesConnectionsOneAfterAnother(t *testing.T) {
 // session: those bytes go again on a new connection, once; bytes the
 // service ends a fresh connection on without answering do not.
 func TestForwardSendsAgainWhatAnEndingSessionDropped(t *testing.T) {
-	svc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := listenLocal(t)
 	var accepted atomic.Int32
 	go func() { // answers one line, then ends the session a moment later, reading nothing more
 		for {
@@ -236,11 +246,7 @@ func TestForwardSendsAgainWhatAnEndingSessionDropped(t *testing.T) {
 		}
 	}()
 	listen := startForward(t, svc.Addr().(*net.TCPAddr).Port)
-	tunnel, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", listen))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tunnel.Close()
+	tunnel := dialLocal(t, listen)
 	answers := bufio.NewReader(tunnel)
 	for _, ask := range []string{"one\n", "two\n", "three\n"} {
 		if _, err := tunnel.Write([]byte(ask)); err != nil {
@@ -266,11 +272,7 @@ func TestForwardSendsAgainWhatAnEndingSessionDropped(t *testing.T) {
 // for every host client address it has seen. Past the default limit of
 // open files (1024), it still takes new ones.
 func TestForwardTakesConnectionsPastTheOpenFilesLimit(t *testing.T) {
-	svc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
+	svc := listenLocal(t)
 	go func() { // answers one line and ends the connection, as a server may
 		for {
 			c, err := svc.Accept()
