@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,13 +83,30 @@ func (p Project) Command(ctx context.Context, flags []string, args ...string) *e
 		argv = append(argv, "-m", p.Module)
 	}
 	argv = append(append(argv, "call", "--progress=plain"), flags...)
-	if p.Source != "" && len(args) > 0 && (len(args) < 2 || args[1] != "--source") {
-		args = append([]string{args[0], "--source", p.Source}, args[1:]...)
+	if p.Source != "" {
+		args = withSource(args, p.Source)
 	}
 	cmd := exec.CommandContext(ctx, "dagger", append(argv, args...)...)
 	cmd.Dir = p.Dir
 	cmd.Env = append(os.Environ(), p.Env...)
 	return cmd
+}
+
+// withSource gives the call's function (the first argument after the
+// constructor's flags, each with its value) --source, unless it has one.
+func withSource(args []string, source string) []string {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "--") {
+		if strings.Contains(args[i], "=") {
+			i++
+		} else {
+			i += 2
+		}
+	}
+	if i >= len(args) || i+1 < len(args) && args[i+1] == "--source" {
+		return args
+	}
+	return append(append(slices.Clone(args[:i+1]), "--source", source), args[i+1:]...)
 }
 
 // Call runs one call to its end and returns its output and its progress
