@@ -122,6 +122,25 @@ func TestVerdictOnlyOnTheStampedParse(t *testing.T) {
 	}
 }
 
+// A stamp of other bytes than those sent (the same-second save: the
+// dag-processor read the file's first version) gives no verdict, however
+// recent the parse Airflow stored: the file is asked for again.
+func TestNoVerdictOnAParseOfOtherBytes(t *testing.T) {
+	read := time.Date(2026, 12, 6, 4, 27, 52, 500_000_000, time.UTC)
+	first := Stamp{SHA256: "v1", At: float64(read.UnixMicro()) / 1e6}
+	stored := []dagInfo{{ID: "e2e_edit", LastParsed: read.Add(time.Second)}}
+	if said, done, again := contentVerdict(first, true, "v2", stored, importError{}, "e2e_edit.py"); done || !again || said != "" {
+		t.Errorf("a parse of v1 for v2 sent: said %q, done %v, parse again %v; want nothing said, parse again", said, done, again)
+	}
+	if _, done, again := contentVerdict(Stamp{}, false, "v2", stored, importError{}, "e2e_edit.py"); done || !again {
+		t.Errorf("no stamp yet: done %v, parse again %v", done, again)
+	}
+	said, done, again := contentVerdict(Stamp{SHA256: "v2", At: first.At}, true, "v2", stored, importError{}, "e2e_edit.py")
+	if !done || again || !strings.Contains(said, "parsed") {
+		t.Errorf("the parse of v2 stored after its read: said %q, done %v, parse again %v", said, done, again)
+	}
+}
+
 // A deleted file is followed until Airflow drops its DAGs only when
 // Airflow knew DAGs of it: a helper module or a file that never imported
 // has none to lose.

@@ -387,11 +387,13 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 				return false
 			}
 			stamp, stamped, err := w.Receiver.Parsed(p)
-			if err != nil || !stamped || stamp.SHA256 != w.sent[p] {
-				waiting = append(waiting, p)
-				return false
+			if err != nil {
+				stamped = false
 			}
-			said, done := verdict(stamp, now.dags[rel], now.errors[rel], rel)
+			said, done, parseAgain := contentVerdict(stamp, stamped, w.sent[p], now.dags[rel], now.errors[rel], rel)
+			if parseAgain {
+				waiting = append(waiting, p)
+			}
 			if done {
 				w.say("%s: %s", p, said)
 			}
@@ -405,6 +407,19 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 	for _, p := range left {
 		w.say("%s: Airflow has not parsed it within a minute (no DAG in it?)", p)
 	}
+}
+
+// contentVerdict is what to say of a DAG file whose content sent has the
+// SHA-256 sent: nothing yet, and ask Airflow to parse it again, until the
+// dag-processor's stamp names those bytes (a stamp of other bytes is a
+// parse of what the file held before, whatever its time); then the
+// verdict on that parse, once Airflow has stored its result.
+func contentVerdict(stamp Stamp, stamped bool, sent string, dags []dagInfo, importErr importError, rel string) (said string, done, parseAgain bool) {
+	if !stamped || stamp.SHA256 != sent {
+		return "", false, true
+	}
+	said, done = verdict(stamp, dags, importErr, rel)
+	return said, done, false
 }
 
 // verdict is what Airflow made of a DAG file (rel, under the dags folder)
