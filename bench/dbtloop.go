@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"dagger/data-platform/internal/harness"
 	"dagger/data-platform/restapi"
 )
 
@@ -38,7 +39,9 @@ func dbtLoop(runs int) {
 			stopLive, err := s.Live()
 			must(err)
 			for r := 1; r <= runs; r++ {
-				savedToBuilt(s, withColumn(original, fmt.Sprintf("bench-%d", time.Now().UnixNano())))
+				changed, err := harness.WithColumn(original, "bench_column", fmt.Sprintf("bench-%d", time.Now().UnixNano()))
+				must(err)
+				savedToBuilt(s, changed)
 			}
 			stopLive()
 			must(os.WriteFile(dbtModel, original, 0o644))
@@ -101,14 +104,3 @@ func savedToBuilt(s system, content []byte) {
 }
 
 var lastBuilt = regexp.MustCompile(`live: dbt: built \d+ nodes, (\d+) failed`)
-
-// withColumn is the model with one more column holding value (its last
-// line is its FROM).
-func withColumn(model []byte, value string) []byte {
-	s := strings.TrimRight(string(model), "\n")
-	i := strings.LastIndex(s, "\nfrom ")
-	if i < 0 {
-		must(fmt.Errorf("%s has no FROM line", dbtModel))
-	}
-	return []byte(s[:i] + ",\n    '" + value + "' as bench_column" + s[i:] + "\n")
-}

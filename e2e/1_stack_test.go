@@ -129,9 +129,9 @@ func TestStack(t *testing.T) {
 	})
 
 	t.Run("host ports answer a client address used again and again", func(t *testing.T) {
-		sameAddressTwice(t, apiPort, 25, httpAsk("/api/v2/monitor/health", 200))
-		sameAddressTwice(t, livePort, 25, httpAsk("/files", 401))
-		sameAddressTwice(t, pgPort, 25, postgresAsk)
+		fromOneAddress(t, apiPort, 25, httpAsk("/api/v2/monitor/health", 200))
+		fromOneAddress(t, livePort, 25, httpAsk("/files", 401))
+		fromOneAddress(t, pgPort, 25, postgresAsk)
 	})
 
 	var token string
@@ -1153,13 +1153,11 @@ func liveDbt(t *testing.T, out *harness.Buffer) {
 	}
 	defer func() { _ = os.WriteFile(model, goodModel, 0o644); _ = os.WriteFile(test, goodTest, 0o644) }()
 	withColumn := func(value string) []byte {
-		// The model's last line is its FROM: a column before it.
-		s := strings.TrimRight(string(goodModel), "\n")
-		i := strings.LastIndex(s, "\nfrom ")
-		if i < 0 {
-			fatalf(t, "stg_customers.sql has no FROM line:\n%s", goodModel)
+		changed, err := harness.WithColumn(goodModel, "e2e_live_column", value)
+		if err != nil {
+			fatalf(t, "stg_customers.sql: %v", err)
 		}
-		return []byte(s[:i] + ",\n    '" + value + "' as e2e_live_column" + s[i:] + "\n")
+		return changed
 	}
 	builds := func() int { return strings.Count(out.String(), "live: dbt: built ") }
 	save := func(path string, content []byte) time.Time {

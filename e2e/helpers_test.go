@@ -484,11 +484,11 @@ func gist(msg string) string {
 	return strings.Join(out, "\n    ")
 }
 
-// sameAddressTwice connects to a host port of the stack again and again
+// fromOneAddress connects to a host port of the stack again and again
 // from one client address (a free local port, bound each time, as the
 // system soon reuses one anyway), and checks each connection is answered:
 // Dagger's tunnel brings them all over its one connection to the gateway.
-func sameAddressTwice(t *testing.T, port int, times int, ask func(net.Conn) error) {
+func fromOneAddress(t *testing.T, port int, times int, ask func(net.Conn) error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,8 +15,8 @@ type Forward struct {
 
 // Gateway forwards the stack's host-facing ports to their services
 // (forward.py, a relay that keeps Dagger's host tunnel working, on the
-// Airflow image the stack pulls anyway), so that one service carries the whole stack's ports
-// to `dagger call up up`; it needs every long-running service, so starting
+// Airflow image the stack pulls anyway), so that one service carries the
+// whole stack's ports to `dagger call up up`; it needs every long-running service, so starting
 // it starts the stack. Valkey is on the host only for remote workers
 // (o.RemoteWorkers): with the option off, nothing else is reachable.
 func Gateway(c Config, o Options) Spec {

@@ -288,6 +288,18 @@ func (b *Buffer) Len() int {
 	return b.buf.Len()
 }
 
+// WithColumn is a dbt model whose last line is its FROM with one more
+// column, name, holding the text value: what the tests and the benchmark
+// save to see a model built again.
+func WithColumn(model []byte, name, value string) ([]byte, error) {
+	s := strings.TrimRight(string(model), "\n")
+	i := strings.LastIndex(s, "\nfrom ")
+	if i < 0 {
+		return nil, fmt.Errorf("the model has no FROM line:\n%s", model)
+	}
+	return []byte(s[:i] + ",\n    '" + value + "' as " + name + s[i:] + "\n"), nil
+}
+
 // DAGFile is a DAG file defining DAG id, tagged tag, with one task that
 // does nothing, named TaskOf(tag): what the tests and the benchmark save to
 // see it arrive (the tag in the DAG's record, the task in its tasks).

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -17,5 +18,17 @@ func TestWithSource(t *testing.T) {
 		if got := withSource(c.args, "S"); !slices.Equal(got, c.want) {
 			t.Errorf("withSource(%q) = %q, want %q", c.args, got, c.want)
 		}
+	}
+}
+
+// The column goes before the model's FROM line; a model without one is an
+// error, not a silent copy.
+func TestWithColumn(t *testing.T) {
+	got, err := WithColumn([]byte("select\n    id\nfrom {{ ref('x') }}\n"), "c", "v1")
+	if want := "select\n    id,\n    'v1' as c\nfrom {{ ref('x') }}\n"; err != nil || string(got) != want {
+		t.Errorf("WithColumn = %q (%v), want %q", got, err, want)
+	}
+	if _, err := WithColumn([]byte("select 1\n"), "c", "v1"); err == nil || !strings.Contains(err.Error(), "no FROM line") {
+		t.Errorf("a model without FROM: %v", err)
 	}
 }

@@ -387,10 +387,7 @@ func (w *Watcher) report(files []string, local Tree, before state) {
 				return false
 			}
 			stamp, stamped, err := w.Receiver.Parsed(p)
-			if err != nil {
-				stamped = false
-			}
-			said, done, parseAgain := contentVerdict(stamp, stamped, w.sent[p], now.dags[rel], now.errors[rel], rel)
+			said, done, parseAgain := contentVerdict(stamp, stamped && err == nil, w.sent[p], now.dags[rel], now.errors[rel], rel)
 			if parseAgain {
 				waiting = append(waiting, p)
 			}
