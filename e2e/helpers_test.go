@@ -455,33 +455,9 @@ func fatal(t testing.TB, args ...any) {
 func keep(t testing.TB, msg string) string {
 	top, _, _ := strings.Cut(t.Name(), "/")
 	recapMu.Lock()
-	recaps[top] = append(recaps[top], "- "+t.Name()+": "+gist(msg))
+	recaps[top] = append(recaps[top], "- "+t.Name()+": "+harness.Gist(msg))
 	recapMu.Unlock()
 	return msg
-}
-
-var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
-
-// gist is a message's first line and the dagger CLI's own "Error:" lines
-// in it, each with up to three lines that follow it; without those, its
-// first three lines.
-func gist(msg string) string {
-	lines := strings.Split(strings.TrimSpace(colour.ReplaceAllString(msg, "")), "\n")
-	out := []string{lines[0]}
-	for i := 1; i < len(lines); i++ {
-		if !strings.HasPrefix(strings.TrimSpace(lines[i]), "Error:") {
-			continue
-		}
-		end := min(i+4, len(lines))
-		for ; i < end && strings.TrimSpace(lines[i]) != ""; i++ {
-			out = append(out, strings.TrimSpace(lines[i]))
-		}
-		i-- // the loop's i++ then reads the line after the block
-	}
-	if len(out) == 1 {
-		out = lines[:min(3, len(lines))]
-	}
-	return strings.Join(out, "\n    ")
 }
 
 // fromOneAddress connects to a host port of the stack again and again

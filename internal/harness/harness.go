@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -261,6 +262,39 @@ func Tail(s string, n int) string {
 		l = l[len(l)-n:]
 	}
 	return strings.Join(l, "\n")
+}
+
+var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// Gist is a failure message in short: its first line, and each of the
+// dagger CLI's own "Error:" blocks in it (up to a blank line) with the three
+// lines after "Error:" and, when the block is longer, its last two (where a
+// traceback names its exception); without those, its first three lines.
+func Gist(msg string) string {
+	lines := strings.Split(strings.TrimSpace(colour.ReplaceAllString(msg, "")), "\n")
+	out := []string{lines[0]}
+	for i := 1; i < len(lines); i++ {
+		if !strings.HasPrefix(strings.TrimSpace(lines[i]), "Error:") {
+			continue
+		}
+		end := i
+		for end < len(lines) && strings.TrimSpace(lines[end]) != "" {
+			end++
+		}
+		for j, line := range lines[i:end] {
+			switch {
+			case j < 4 || j >= end-i-2:
+				out = append(out, strings.TrimSpace(line))
+			case j == 4:
+				out = append(out, "…")
+			}
+		}
+		i = end
+	}
+	if len(out) == 1 {
+		out = lines[:min(3, len(lines))]
+	}
+	return strings.Join(out, "\n    ")
 }
 
 // Buffer is a bytes.Buffer safe for a process's writes and our reads.

@@ -32,3 +32,19 @@ func TestWithColumn(t *testing.T) {
 		t.Errorf("a model without FROM: %v", err)
 	}
 }
+
+// A long Error: block keeps its head and its end (a traceback's exception),
+// a short one is whole, and a message without one keeps its first lines.
+func TestGist(t *testing.T) {
+	long := "call failed\nprogress\n  Error: check exited with 1:\n  a\n  b\n  Traceback (most recent call last):\n    File \"x.py\"\n    raise e\n  ValueError: bad\n\nlater"
+	want := "call failed\n    Error: check exited with 1:\n    a\n    b\n    Traceback (most recent call last):\n    …\n    raise e\n    ValueError: bad"
+	if got := Gist(long); got != want {
+		t.Errorf("Gist(long) =\n%s\nwant\n%s", got, want)
+	}
+	if got, want := Gist("x\n\x1b[31mError: no\x1b[0m\ny"), "x\n    Error: no\n    y"; got != want {
+		t.Errorf("Gist(short) = %q, want %q", got, want)
+	}
+	if got, want := Gist("one\ntwo\nthree\nfour"), "one\n    two\n    three"; got != want {
+		t.Errorf("Gist(plain) = %q, want %q", got, want)
+	}
+}

@@ -18,13 +18,47 @@ DAG = os.environ.get("DAG_ID", "elt_shop_orders")
 TIMEOUT = int(os.environ.get("CHECK_TIMEOUT", "900"))
 
 
-def call(method, path, body=None, token=None):
-    req = urllib.request.Request(API + path, method=method, data=json.dumps(body).encode() if body else None)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read() or b"null")
+class ApiError(Exception):
+    """The API refused a call: its method, path, status and answer."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+def say_api_errors(kind, err, tb):
+    """An ApiError ends the check with its own words, without a traceback."""
+    if isinstance(err, ApiError):
+        print(f"elt-check: {err}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, err, tb)
+
+
+sys.excepthook = say_api_errors
+
+
+def call(method, path, body=None, token=None, retry_for=60):
+    """One REST call; a dropped connection or a 5xx is tried again for
+    retry_for seconds (a stack that has just started may drop one)."""
+    deadline = time.time() + retry_for
+    while True:
+        req = urllib.request.Request(API + path, method=method, data=json.dumps(body).encode() if body else None)
+        req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            failure = ApiError(f"{method} {path}: HTTP {err.code}: {err.read().decode(errors='replace')[:500]}", err.code)
+            if err.code < 500:
+                raise failure from None
+        except (urllib.error.URLError, OSError) as err:
+            failure = ApiError(f"{method} {path}: {err}")
+        if time.time() > deadline:
+            raise failure
+        print(f"{failure}; trying again", flush=True)
+        time.sleep(2)
 
 
 def wait(what, probe, timeout=TIMEOUT, every=5):
@@ -36,7 +70,7 @@ def wait(what, probe, timeout=TIMEOUT, every=5):
             if result:
                 print(f"{what}: after {time.time() - start:.0f}s", flush=True)
                 return result
-        except (urllib.error.URLError, OSError, KeyError, ValueError) as err:
+        except (ApiError, KeyError, ValueError) as err:
             last = err
         time.sleep(every)
     sys.exit(f"{what}: not reached in {timeout}s (last error: {last})")
@@ -66,7 +100,16 @@ call("PATCH", base, {"is_paused": False}, token)
 # Unpausing schedules the latest interval (catchup is off): trigger an earlier day.
 day = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
 run_id = f"elt-check-{int(time.time())}"
-call("POST", f"{base}/dagRuns", {"dag_run_id": run_id, "logical_date": day}, token)
+try:
+    call("POST", f"{base}/dagRuns", {"dag_run_id": run_id, "logical_date": day}, token)
+except ApiError as err:
+    # A POST tried again after a dropped answer finds its own run made.
+    if err.status != 409:
+        raise
+    try:
+        call("GET", f"{base}/dagRuns/{run_id}", token=token, retry_for=0)
+    except ApiError:
+        raise err from None
 
 
 def finished():
