@@ -39,6 +39,13 @@ stamp_set() { printf '%s' "$2" >"$STAMP_DIR/$1"; }
 # hash_files FILE...: one short digest over the contents of the given files.
 hash_files() { cat "$@" | sha256sum | cut -c1-16; }
 
+# This machine's own CA certificates (a proxy's, on machines that reach PyPI
+# and the Go proxy through one): the images carry them (images -cacerts).
+HOST_CA_DIR=/usr/local/share/ca-certificates
+host_ca_files() { compgen -G "$HOST_CA_DIR/*.crt" || true; }
+# host_ca_dir: their folder, "" when there are none.
+host_ca_dir() { [ -z "$(host_ca_files)" ] || echo "$HOST_CA_DIR"; }
+
 # Client environment: the CLI and the Go SDK talk to the native engine.
 client_env() {
 	export _EXPERIMENTAL_DAGGER_RUNNER_HOST=unix://$ENGINE_SOCK

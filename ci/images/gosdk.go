@@ -8,7 +8,7 @@ import (
 )
 
 type goSDKOpts struct {
-	Rootfs, GoRoot, Codegen, SDKSource, Out string
+	Rootfs, GoRoot, Codegen, SDKSource, Out, CACerts string
 }
 
 // buildGoSDK writes the Go SDK runtime image the engine loads Go modules with:
@@ -18,7 +18,7 @@ func buildGoSDK(ctx context.Context, c *dagger.Client, o goSDKOpts) error {
 	if o.Rootfs == "" || o.GoRoot == "" || o.Codegen == "" || o.SDKSource == "" || o.Out == "" {
 		return fmt.Errorf("gosdk needs -rootfs, -goroot, -codegen, -sdk and -out")
 	}
-	base := aptInstall(debian(c, o.Rootfs), "git", "ca-certificates", "openssh-client", "openssl").
+	base := trustCAs(c, aptInstall(debian(c, o.Rootfs), "git", "ca-certificates", "openssh-client", "openssl"), o.CACerts).
 		WithDirectory("/usr/local/go", c.Host().Directory(o.GoRoot)).
 		WithEnvVariable("GOPATH", "/go").
 		WithEnvVariable("GOTOOLCHAIN", "auto").

@@ -38,6 +38,7 @@ func main() {
 		fs.StringVar(&o.Codegen, "codegen", "", "codegen binary")
 		fs.StringVar(&o.SDKSource, "sdk", "", "source of dagger.io/dagger, to warm the caches")
 		fs.StringVar(&o.Out, "out", "", "OCI tarball to write")
+		fs.StringVar(&o.CACerts, "cacerts", "", caCertsUsage)
 		_ = fs.Parse(os.Args[2:])
 		err = buildGoSDK(ctx, client, o)
 	case "standins":
@@ -48,6 +49,7 @@ func main() {
 		fs.StringVar(&o.GoRoot, "goroot", "", "GOROOT of the Go toolchain of the golang stand-in")
 		fs.StringVar(&o.Registry, "registry", "127.0.0.1:5000", "registry to publish to")
 		fs.StringVar(&o.Only, "only", "", "comma-separated image names to build (default all)")
+		fs.StringVar(&o.CACerts, "cacerts", "", caCertsUsage)
 		_ = fs.Parse(os.Args[2:])
 		err = buildStandins(ctx, client, o)
 	default:
@@ -73,6 +75,24 @@ func debian(c *dagger.Client, rootfs string) *dagger.Container {
 		WithEnvVariable("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").
 		WithEnvVariable("LANG", "C.UTF-8").
 		WithEnvVariable("DEBIAN_FRONTEND", "noninteractive")
+}
+
+const caCertsUsage = "folder of this machine's own CA certificates (*.crt) the images trust"
+
+// trustCAs makes an image trust the CA certificates (*.crt) of the host
+// folder dir, none when dir is "": its system bundle holds them (Go, apt,
+// curl), and pip reads that bundle (/etc/pip.conf) rather than its own.
+// On machines that reach PyPI and the Go proxy through a proxy of their own,
+// the images carry its CA, as the Docker side's do (ci/docker-bootstrap),
+// and the engine injects none (engine/in-namespace.sh).
+func trustCAs(c *dagger.Client, ctr *dagger.Container, dir string) *dagger.Container {
+	if dir == "" {
+		return ctr
+	}
+	return ctr.
+		WithDirectory("/usr/local/share/ca-certificates", c.Host().Directory(dir, dagger.HostDirectoryOpts{Include: []string{"*.crt"}})).
+		WithExec([]string{"update-ca-certificates"}).
+		WithNewFile("/etc/pip.conf", "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
 }
 
 // aptInstall installs packages in one step, so the package lists never land in a layer.

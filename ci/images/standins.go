@@ -10,7 +10,7 @@ import (
 )
 
 type standinOpts struct {
-	Bookworm, Trixie, Wheels, GoRoot, Registry, Only string
+	Bookworm, Trixie, Wheels, GoRoot, Registry, Only, CACerts string
 }
 
 // standin is one image published under an official name, plus the command
@@ -115,8 +115,8 @@ func airflowImage(set string) func(*dagger.Client, standinOpts) *dagger.Containe
 }
 
 func airflowStandin(c *dagger.Client, o standinOpts, wheels string) *dagger.Container {
-	ctr := aptInstall(debian(c, o.Bookworm),
-		"python3", "python3-venv", "curl", "ca-certificates", "dumb-init", "libpq5", "procps", "netbase")
+	ctr := trustCAs(c, aptInstall(debian(c, o.Bookworm),
+		"python3", "python3-venv", "curl", "ca-certificates", "dumb-init", "libpq5", "procps", "netbase"), o.CACerts)
 	return pythonVenv(c, ctr, wheels, "/home/airflow/.local").
 		WithEnvVariable("AIRFLOW_VERSION", pinned(wheels+"/requirements.txt", "apache-airflow")).
 		WithExec([]string{"sh", "-c", "useradd --uid 50000 --gid 0 --home-dir /home/airflow --no-create-home airflow" +
@@ -136,7 +136,7 @@ func airflowStandin(c *dagger.Client, o standinOpts, wheels string) *dagger.Cont
 func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
 	// util-linux (flock) and mawk, as the official image (Debian slim) has them: the
 	// stack's warm dbt runs under the module's data lock and output keeper.
-	ctr := aptInstall(debian(c, o.Bookworm), "python3", "python3-venv", "ca-certificates", "libpq5", "git", "util-linux", "mawk")
+	ctr := trustCAs(c, aptInstall(debian(c, o.Bookworm), "python3", "python3-venv", "ca-certificates", "libpq5", "git", "util-linux", "mawk"), o.CACerts)
 	return pythonVenv(c, ctr, o.Wheels+"/dbt", "/usr/local/dbt").
 		WithExec([]string{"mkdir", "-p", "/usr/app/dbt"}).
 		WithWorkdir("/usr/app/dbt").
@@ -146,7 +146,7 @@ func dbtImage(c *dagger.Client, o standinOpts) *dagger.Container {
 // goImage: the Go toolchain (the host's copy of the one the image's name
 // gives) on Debian, laid out as the official golang image is.
 func goImage(c *dagger.Client, o standinOpts) *dagger.Container {
-	return aptInstall(debian(c, o.Bookworm), "ca-certificates", "git").
+	return trustCAs(c, aptInstall(debian(c, o.Bookworm), "ca-certificates", "git"), o.CACerts).
 		WithDirectory("/usr/local/go", c.Host().Directory(o.GoRoot)).
 		WithEnvVariable("GOPATH", "/go").
 		WithEnvVariable("GOTOOLCHAIN", "local").
