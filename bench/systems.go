@@ -261,9 +261,16 @@ func composeRun(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// Wipe removes the stack and its data, and builds the project's image from
+// the checkout's Dockerfile (from Docker's cache when it has not changed),
+// as a compose user builds before `up`, which never rebuilds by itself.
 func (c *compose) Wipe() error {
 	_, err := composeRun("down", "-v", "--remove-orphans")
 	removeWrittenCfg()
+	if err != nil {
+		return err
+	}
+	_, err = composeRun("build", "airflow-apiserver")
 	return err
 }
 
