@@ -272,6 +272,12 @@ var components = []string{"metadatabase", "scheduler", "triggerer", "dag_process
 // stops it. The total ends at the poll that saw all healthy (or at the
 // worker's ready line if that came later).
 func up(s system, f func()) upResult {
+	// A stack left running (an interrupted benchmark's) would answer for
+	// this one on the same port.
+	if restapi.Do("GET", apiBase+"/api/v2/monitor/health", "", nil, nil) == nil {
+		must(fmt.Errorf("%s: something already answers on %s before up: stop it first (docker-compose -p %s down, or the stray dagger call)",
+			s.Name(), apiBase, composeProject))
+	}
 	t0 := time.Now()
 	must(s.Start())
 	var healthy time.Duration
