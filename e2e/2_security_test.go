@@ -59,7 +59,7 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	if err == nil {
 		fatal(t, "a .env full of bad values was accepted")
 	}
-	msg := ansi.ReplaceAllString(err.Error(), "")
+	msg := harness.Uncoloured(err.Error())
 	if containersRan(progress) {
 		fail(t, "containers were created before the error")
 	}
@@ -174,9 +174,6 @@ func TestPersistence(t *testing.T) {
 	})
 }
 
-// ansi matches the colour codes of the CLI's plain progress output.
-var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m")
-
 // valkey sends one command, authenticated, and returns the reply's first
 // line, without its type marker for integers and bulk strings.
 func valkey(args ...string) (string, error) {
@@ -271,7 +268,7 @@ func TestBadPortsNamedByTheModule(t *testing.T) {
 			if err == nil {
 				fatal(t, "accepted")
 			}
-			msg := ansi.ReplaceAllString(err.Error(), "")
+			msg := harness.Uncoloured(err.Error())
 			for _, want := range []*regexp.Regexp{
 				regexp.MustCompile(`invalid configuration:\n(.*\n)*` + bad[0] + `: "[^"]*" is not a whole number`),
 				regexp.MustCompile(`VALKEY_MAXMEMORY: "[^"]*" needs a positive size with a unit`),
@@ -284,7 +281,7 @@ func TestBadPortsNamedByTheModule(t *testing.T) {
 				errorf(t, "Dagger's .env reader spoke first:\n%s", tail(msg, 30))
 			}
 			if containersRan(progress) {
-				errorf(t, "containers ran before the error:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+				errorf(t, "containers ran before the error:\n%s", tail(harness.Uncoloured(progress), 40))
 			}
 		})
 	}
@@ -293,7 +290,7 @@ func TestBadPortsNamedByTheModule(t *testing.T) {
 // containersRan tells, from a call's progress output, whether it defined or
 // ran any container.
 func containersRan(progress string) bool {
-	plain := ansi.ReplaceAllString(progress, "")
+	plain := harness.Uncoloured(progress)
 	return strings.Contains(plain, "Container.from(") || strings.Contains(plain, "Container.withExec")
 }
 
@@ -303,7 +300,7 @@ func TestContainersRanSeesAContainer(t *testing.T) {
 	recapOnFailure(t)
 	_, progress, _ := callOutput(t, 5*time.Minute, projectArgs(), "logs", "--service", "postgres", "--tail", "1")
 	if !containersRan(progress) {
-		errorf(t, "a call that ran a container is not seen to:\n%s", tail(ansi.ReplaceAllString(progress, ""), 40))
+		errorf(t, "a call that ran a container is not seen to:\n%s", tail(harness.Uncoloured(progress), 40))
 	}
 }
 

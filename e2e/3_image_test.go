@@ -108,13 +108,13 @@ func TestProjectImage(t *testing.T) {
 				errorf(t, "%s: up built the image", c.what)
 				continue
 			}
-			msg := ansi.ReplaceAllString(err.Error(), "")
+			msg := harness.Uncoloured(err.Error())
 			for _, want := range c.want {
 				if !strings.Contains(msg, want) {
 					errorf(t, "%s: the error lacks %q:\n%s", c.what, want, tail(msg, 30))
 				}
 			}
-			if strings.Contains(ansi.ReplaceAllString(progress, ""), "hold-data.sh") {
+			if strings.Contains(harness.Uncoloured(progress), "hold-data.sh") {
 				errorf(t, "%s: a server started before the error", c.what)
 			}
 		}
@@ -142,7 +142,7 @@ func TestProjectImage(t *testing.T) {
 			return harness.Unhealthy(p.API())
 		})
 		healthy := time.Since(start)
-		plain := ansi.ReplaceAllString(st.Log.String(), "")
+		plain := harness.Uncoloured(st.Log.String())
 		// Every service runs its program: no pip at any start.
 		for _, line := range strings.Split(plain, "\n") {
 			if strings.Contains(line, "asService") || strings.Contains(line, "restart-always.sh") {
@@ -207,7 +207,7 @@ func TestProjectImage(t *testing.T) {
 		if err != nil {
 			fatal(t, err)
 		}
-		plain := ansi.ReplaceAllString(progress, "")
+		plain := harness.Uncoloured(progress)
 		if !strings.Contains(plain, "requirements.txt: installed beside apache-airflow==3.1.7") {
 			errorf(t, "requirements.txt was not installed again:\n%s", grepLines(plain, "install-requirements"))
 		}

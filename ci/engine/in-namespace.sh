@@ -32,8 +32,8 @@ install -m 0644 "$CI_DIR/engine/engine.toml" "$CI_DIR/engine/engine.json" /etc/d
 # No custom CAs for the engine to inject: with any in this folder, Dagger runs
 # update-ca-certificates in every container of a Debian image before and after
 # each exec (about 1.7 s an exec here), which users' engines do not. This
-# machine's CAs are in the images instead (images -cacerts), as in those
-# compose runs (ci/docker-bootstrap). The overlay keeps the host's copy.
+# machine's CAs are in the images instead (images -cacerts), for compose as
+# for the module. The overlay keeps the host's copy.
 rm -rf /usr/local/share/ca-certificates
 
 # The engine calls the first iptables on PATH; the legacy backend is the one that works here.

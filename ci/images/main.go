@@ -83,8 +83,8 @@ const caCertsUsage = "folder of this machine's own CA certificates (*.crt) the i
 // folder dir, none when dir is "": its system bundle holds them (Go, apt,
 // curl), and pip reads that bundle (/etc/pip.conf) rather than its own.
 // On machines that reach PyPI and the Go proxy through a proxy of their own,
-// the images carry its CA, as the Docker side's do (ci/docker-bootstrap),
-// and the engine injects none (engine/in-namespace.sh).
+// the images carry its CA (compose runs them too), and the engine injects
+// none (engine/in-namespace.sh).
 func trustCAs(c *dagger.Client, ctr *dagger.Container, dir string) *dagger.Container {
 	if dir == "" {
 		return ctr

@@ -266,12 +266,15 @@ func Tail(s string, n int) string {
 
 var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 
+// Uncoloured is s without the colour codes of the CLI's plain progress output.
+func Uncoloured(s string) string { return colour.ReplaceAllString(s, "") }
+
 // Gist is a failure message in short: its first line, and each of the
 // dagger CLI's own "Error:" blocks in it (up to a blank line) with the three
 // lines after "Error:" and, when the block is longer, its last two (where a
 // traceback names its exception); without those, its first three lines.
 func Gist(msg string) string {
-	lines := strings.Split(strings.TrimSpace(colour.ReplaceAllString(msg, "")), "\n")
+	lines := strings.Split(strings.TrimSpace(Uncoloured(msg)), "\n")
 	out := []string{lines[0]}
 	for i := 1; i < len(lines); i++ {
 		if !strings.HasPrefix(strings.TrimSpace(lines[i]), "Error:") {
