@@ -31,9 +31,7 @@ func faultArgs() []string {
 // the stack, and that machine goes away mid-run (remoteWorkers).
 func TestFaults(t *testing.T) {
 	recapOnFailure(t)
-	if why := privileged(); why != "" {
-		t.Skip("the fault tests: " + why)
-	}
+	needPrivilege(t)
 	module := faultArgs()
 	wipe(t, module)
 	st := startWith(t, module, "up", "--workers", "2", "--flower", "--remote-workers", "up")

@@ -71,6 +71,24 @@ func TestBadInputRejectedBeforeStart(t *testing.T) {
 	if !strings.Contains(msg, ".env line 21: key cannot contain a space") {
 		fail(t, "the unreadable line is not named by its number")
 	}
+	// A stack other machines join, on a project that kept the spec's
+	// passwords (an empty .env): refused, each shared password named.
+	spec := t.TempDir()
+	if err := os.WriteFile(filepath.Join(spec, ".env"), nil, 0o600); err != nil {
+		fatal(t, err)
+	}
+	_, progress, err = callOutput(t, 2*time.Minute, nil, "up", "--source", spec, "--remote-workers", "up")
+	if err == nil {
+		fatal(t, "up --remote-workers on the spec's default passwords was accepted")
+	}
+	if containersRan(progress) {
+		fail(t, "up --remote-workers on default passwords: containers were created before the error")
+	}
+	for _, name := range []string{"VALKEY_PASSWORD", "AIRFLOW_DB_PASSWORD"} {
+		if want := name + ": --remote-workers opens it to other machines, and it is the spec's default password"; !strings.Contains(harness.Uncoloured(err.Error()), want) {
+			errorf(t, "up --remote-workers on default passwords: the error lacks %q: %v", want, err)
+		}
+	}
 	extra := map[string][]string{
 		"a secret is never a plain argument; pass it with --valkey-password env://VAR": {"--set", "VALKEY_PASSWORD=plain", "config"},
 		"is out of range (1-16)": {"up", "--workers=-1", "up"},

@@ -363,3 +363,26 @@ func TestRootStepsWorkOnMountedVolumes(t *testing.T) {
 		}
 	}
 }
+
+// No Airflow process that imports from the live folders writes bytecode
+// there: Python trusts a .pyc whose source has the same size and the same
+// second of modification time, so a same-size save within a second would
+// run the old code for good. (dbt reads the live dbt/ but imports nothing
+// from it.)
+func TestNoBytecodeInTheLiveFolders(t *testing.T) {
+	c := mustDefault(t)
+	live := []Volume{c.liveVolume("dags"), c.liveVolume("plugins"), c.liveVolume("dbt")}
+	seen := 0
+	for _, s := range everySpec(t, c) {
+		if !s.ProjectImage || !slices.ContainsFunc(s.Volumes, func(v Volume) bool { return slices.Contains(live, v) }) {
+			continue
+		}
+		seen++
+		if s.Env["PYTHONDONTWRITEBYTECODE"] != "1" {
+			t.Errorf("%s sees the live folders and may write bytecode there: PYTHONDONTWRITEBYTECODE=%q", s.Name, s.Env["PYTHONDONTWRITEBYTECODE"])
+		}
+	}
+	if seen < 6 {
+		t.Errorf("only %d containers see the live folders; the stack's Airflow services alone are more", seen)
+	}
+}
