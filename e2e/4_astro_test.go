@@ -3,13 +3,18 @@
 package e2e
 
 import (
+	"context"
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"dagger/data-platform/internal/harness"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -37,13 +42,23 @@ type exportedSettings struct {
 	} `yaml:"airflow"`
 }
 
-// exportSettings calls settings-export (with flags) and returns the file's
-// text and its entries.
+// exportSettings calls settings-export (with flags) on the test project
+// and returns the file's text and its entries.
 func exportSettings(t *testing.T, flags ...string) (string, exportedSettings) {
+	t.Helper()
+	return exportSettingsOf(t, testProject, flags...)
+}
+
+// exportSettingsOf is exportSettings of project p.
+func exportSettingsOf(t *testing.T, p harness.Project, flags ...string) (string, exportedSettings) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "airflow_settings.yaml")
-	mustCall(t, 10*time.Minute, append(append([]string{"settings-export"}, flags...), "export", "--path", path)...)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	if _, _, err := p.Call(ctx, nil, append(append([]string{"settings-export"}, flags...), "export", "--path", path)...); err != nil {
+		fatal(t, err)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		fatal(t, err)
@@ -120,10 +135,11 @@ func settingsRoundTrip(t *testing.T, token string) {
 	if v := entry(plain.Airflow.Variables, "variable_name", "e2e_greeting"); v == nil || v["variable_value"] != "hello from the settings file" {
 		errorf(t, "settings-export's variable: %v", v)
 	}
-	_, full := exportSettings(t, "--include-secrets")
+	fullText, full := exportSettings(t, "--include-secrets")
 	if c := entry(full.Airflow.Connections, "conn_id", "e2e_settings_warehouse"); c == nil || c["conn_password"] != password {
 		errorf(t, "settings-export --include-secrets: the connection's password is not .env's E2E_SETTINGS_PASSWORD")
 	}
+	importIntoAWipedProject(t, fullText, full)
 
 	// A changed file, applied now: the variable updated, the pool deleted.
 	path := filepath.Join(testProject.Dir, "airflow_settings.yaml")
@@ -147,8 +163,49 @@ func settingsRoundTrip(t *testing.T, token string) {
 	}
 }
 
+// importIntoAWipedProject: the export (with its secrets) as the settings
+// file of another project, wiped, whose metadata database is its own (no
+// stack runs): settings-import gives it the same connections, variables
+// and pools, as settings-export of that project shows.
+func importIntoAWipedProject(t *testing.T, text string, want exportedSettings) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "airflow_settings.yaml"), []byte(text), 0o600); err != nil {
+		fatal(t, err)
+	}
+	p := testProject
+	p.Dir, p.Source, p.Name = dir, dir, "e2e-settings-copy"
+	do := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+		defer cancel()
+		start := time.Now()
+		out, _, err := p.Call(ctx, nil, args...)
+		t.Logf("dagger call %s (project %s): %s", strings.Join(args, " "), p.Name, time.Since(start).Round(100*time.Millisecond))
+		if err != nil {
+			fatal(t, err)
+		}
+		return out
+	}
+	rememberKeys(t)
+	do("wipe")
+	defer func() {
+		rememberKeys(t)
+		do("wipe")
+	}()
+	out := do("settings-import")
+	for _, name := range []string{"connection e2e_settings_warehouse created", "variable e2e_greeting created", "pool e2e_pool created"} {
+		if !strings.Contains(out, "settings: "+name) {
+			errorf(t, "settings-import into a wiped project does not say %q:\n%s", name, out)
+		}
+	}
+	_, got := exportSettingsOf(t, p, "--include-secrets")
+	if !reflect.DeepEqual(got, want) {
+		errorf(t, "the wiped project after settings-import of the export holds other objects:\n%+v\nwant (the stack's):\n%+v", got, want)
+	}
+}
+
 // TestSettingsFileErrors: a settings file with a misspelt key, or naming a
-// variable .env lacks, stops the call before any container starts, naming
+// variable .env lacks, stops `up` before any container starts, naming
 // the file, its line or the variable; a connection type the image does
 // not know stops `up` before any server starts, with the types it knows.
 func TestSettingsFileErrors(t *testing.T) {
@@ -162,31 +219,60 @@ func TestSettingsFileErrors(t *testing.T) {
 		if err := os.WriteFile(path, []byte(c.file), 0o644); err != nil {
 			fatal(t, err)
 		}
-		if _, err := call(t, 5*time.Minute, "config"); err == nil || !strings.Contains(err.Error(), c.want) {
-			errorf(t, "config with a bad settings file: want %q, got %v", c.want, err)
+		_, progress, err := callOutput(t, 5*time.Minute, moduleArgs(), "up")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			errorf(t, "up with a bad settings file: want %q, got %v", c.want, err)
+		}
+		if containersRan(progress) {
+			errorf(t, "up with a bad settings file (%q): containers ran before the error", c.want)
 		}
 	}
 	if err := os.WriteFile(path, []byte("airflow:\n  connections:\n    - conn_id: e2e_unknown_type\n      conn_type: e2e_no_such_type\n"), 0o644); err != nil {
 		fatal(t, err)
 	}
-	_, err := call(t, 15*time.Minute, "settings-import")
+	_, progress, err := callOutput(t, 15*time.Minute, moduleArgs(), "up")
 	if err == nil || !strings.Contains(err.Error(), `airflow_settings.yaml: airflow.connections (conn_id e2e_unknown_type).conn_type: "e2e_no_such_type" is no connection type of the project's Airflow image (its types: `) ||
 		!strings.Contains(err.Error(), "postgres") {
-		errorf(t, "settings-import with an unknown connection type: %v", err)
+		errorf(t, "up with an unknown connection type: %v", err)
+	}
+	if strings.Contains(harness.Uncoloured(progress), "hold-data.sh") {
+		errorf(t, "up with an unknown connection type: a server started before the error")
 	}
 }
 
 // junitReport is the part of pytest's JUnit XML the tests read.
 type junitReport struct {
 	Suites []struct {
-		Tests    int `xml:"tests,attr"`
-		Failures int `xml:"failures,attr"`
-		Errors   int `xml:"errors,attr"`
-		Cases    []struct {
-			Name    string    `xml:"name,attr"`
-			Failure *struct{} `xml:"failure"`
-		} `xml:"testcase"`
+		Tests    int         `xml:"tests,attr"`
+		Failures int         `xml:"failures,attr"`
+		Errors   int         `xml:"errors,attr"`
+		Cases    []junitCase `xml:"testcase"`
 	} `xml:"testsuite"`
+}
+
+type junitCase struct {
+	Name    string    `xml:"name,attr"`
+	Failure *struct{} `xml:"failure"`
+}
+
+// projectTests are the test functions of the example project's tests/.
+func projectTests(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "tests", "*", "test_*.py"))
+	if err != nil || len(files) == 0 {
+		fatalf(t, "no test files in tests/: %v", err)
+	}
+	var names []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			fatal(t, err)
+		}
+		for _, m := range regexp.MustCompile(`(?m)^def (test_\w+)\(`).FindAllStringSubmatch(string(data), -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
 }
 
 // pytestReport calls pytest with flags and reads the report it returns.
@@ -215,6 +301,12 @@ func TestPytest(t *testing.T) {
 	if s := r.Suites[0]; s.Tests < 8 || s.Failures+s.Errors != 0 {
 		errorf(t, "pytest on the example project: %d tests, %d failures, %d errors; want 8 or more, all passing", s.Tests, s.Failures, s.Errors)
 	}
+	// The JUnit file lists every test of the project's tests/.
+	for _, name := range projectTests(t) {
+		if !slices.ContainsFunc(r.Suites[0].Cases, func(c junitCase) bool { return c.Name == name || strings.HasPrefix(c.Name, name+"[") }) {
+			errorf(t, "pytest's JUnit report lacks %s", name)
+		}
+	}
 	// A throwaway change in the test project (a copy): a DAG loses its tags.
 	path := filepath.Join(testProject.Dir, "dags/deferred_heartbeat.py")
 	good, err := os.ReadFile(path)
@@ -234,11 +326,15 @@ func TestPytest(t *testing.T) {
 		!strings.Contains(err.Error(), "test_every_dag_follows_the_rules[tags]") || !strings.Contains(err.Error(), "deferred_heartbeat: no tags") {
 		errorf(t, "pytest with an untagged DAG: %v", err)
 	}
-	r = pytestReport(t, "--allow-failure")
+	// pytest's own arguments select the rules' tests alone.
+	r = pytestReport(t, "--allow-failure", "--args=-k follows_the_rules")
 	var failed []string
 	for _, c := range r.Suites[0].Cases {
 		if c.Failure != nil {
 			failed = append(failed, c.Name)
+		}
+		if !strings.HasPrefix(c.Name, "test_every_dag_follows_the_rules[") {
+			errorf(t, "pytest --args='-k follows_the_rules' ran %s", c.Name)
 		}
 	}
 	if len(failed) != 1 || failed[0] != "test_every_dag_follows_the_rules[tags]" {
