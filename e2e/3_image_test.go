@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"dagger/data-platform/internal/harness"
+	"dagger/data-platform/pipeline"
 	"dagger/data-platform/restapi"
 )
 
@@ -122,6 +124,18 @@ func TestProjectImage(t *testing.T) {
 
 	write("requirements.txt", "# the project's packages\napache-airflow-providers-http==5.3.4\n")
 	write("packages.txt", "jq\n")
+	// The project's own init/init-db.sh (the file a user may customize)
+	// runs instead of the module's, on the first start of empty data.
+	initDB, err := os.ReadFile(filepath.Join(repoRoot(), "init", "init-db.sh"))
+	if err != nil {
+		fatal(t, err)
+	}
+	write("init/init-db.sh", string(initDB)+`psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -c "CREATE SCHEMA e2e_own_init"`+"\n")
+	rememberKeys(t)
+	rememberKeptLogs(t)
+	if _, _, err := call(10*time.Minute, nil, "wipe"); err != nil {
+		fatal(t, err)
+	}
 	up := func(what string) time.Duration {
 		t.Helper()
 		start := time.Now()
@@ -181,6 +195,28 @@ func TestProjectImage(t *testing.T) {
 			out, _, err := call(10*time.Minute, []string{"--set", pipReq}, "airflow-cli", "--args", "version")
 			if err != nil || !strings.Contains(out, "3.1.7") {
 				errorf(t, "the CLI runs Airflow %q (%v), not the image's 3.1.7", out, err)
+			}
+			if got, err := psql("app", secrets["E2E_POSTGRES_PASSWORD"], "app", "SELECT count(*) FROM pg_namespace WHERE nspname = 'e2e_own_init'"); got != "1" {
+				errorf(t, "the project's own init/init-db.sh did not run (its schema: %q %v)", got, err)
+			}
+			if !strings.Contains(plain, "airflow-init: Airflow 3.1.7") {
+				errorf(t, "init does not say it ran the image's Airflow 3.1.7:\n%s", grepLines(plain, "airflow-init"))
+			}
+			// Every long-running Airflow service's container holds the
+			// image's Airflow and no other.
+			if why := privileged(); why != "" {
+				t.Logf("the Airflow installed in each service's container is not read: %s", why)
+			} else {
+				for _, service := range []string{pipeline.HostAPIServer, "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker-1"} {
+					sup, err := supervisor(service, p.Name)
+					if err != nil {
+						errorf(t, "%v", err)
+						continue
+					}
+					if versions, err := airflowInstalled(sup.pid); err != nil || !slices.Equal(versions, []string{"3.1.7"}) {
+						errorf(t, "%s's container holds apache-airflow %v (%v), not the image's 3.1.7 alone", service, versions, err)
+					}
+				}
 			}
 		} else {
 			// The layers were built before: answered from Dagger's cache.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -318,4 +319,30 @@ func hostPorts(t *testing.T, r *harness.Running) []int {
 	}
 	slices.Sort(ports)
 	return ports
+}
+
+// airflowInstalled lists the apache-airflow versions installed in the
+// container that process pid runs in, read through /proc/PID/root (where
+// the Airflow images install their packages: the airflow user's
+// ~/.local, a virtual environment in the stand-ins).
+func airflowInstalled(pid int) ([]string, error) {
+	pattern := fmt.Sprintf("/proc/%d/root/home/airflow/.local/lib/python3*/site-packages/apache_airflow-*.dist-info", pid)
+	var found []string
+	if viaSudo() {
+		out, err := exec.Command("sudo", "-n", "sh", "-c", `for f in `+pattern+`; do [ -e "$f" ] && echo "$f"; done; true`).Output()
+		if err != nil {
+			return nil, err
+		}
+		found = strings.Fields(string(out))
+	} else {
+		var err error
+		if found, err = filepath.Glob(pattern); err != nil {
+			return nil, err
+		}
+	}
+	var versions []string
+	for _, f := range found {
+		versions = append(versions, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "apache_airflow-"), ".dist-info"))
+	}
+	return versions, nil
 }

@@ -76,9 +76,11 @@ def airflow(exit_code, *argv):
 with into_log():  # imports print warnings
     from airflow import configuration  # noqa: F401  (first, as airflow's own entry point does)
     from airflow.cli import cli_parser
+    from airflow import __version__ as airflow_version
     from airflow.configuration import write_default_airflow_configuration_if_needed
 
     write_default_airflow_configuration_if_needed()
+print(f"airflow-init: Airflow {airflow_version}", flush=True)  # the image's, whatever the requirements
 if os.environ.get("_AIRFLOW_DB_MIGRATE", "true") == "true":
     airflow(3, "db", "migrate")
     print("airflow db migrate: done", flush=True)
