@@ -44,7 +44,7 @@ func withLiveFolders(c Config, s Spec, list string, folders ...string) Spec {
 		folders = LiveFolders
 	}
 	for _, f := range folders {
-		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: c.LiveFolder(f), Dir: true, Optional: f != "dags"})
+		s.Mounts = append(s.Mounts, Mount{Path: projectCopy + "/" + f, Source: c.LiveFolder(f), Dir: true, Optional: true})
 		if keep := LiveGenerated[f]; len(keep) > 0 {
 			step = append(step, "--keep", strings.Join(keep, ","))
 		}

@@ -386,3 +386,23 @@ func TestNoBytecodeInTheLiveFolders(t *testing.T) {
 		t.Errorf("only %d containers see the live folders; the stack's Airflow services alone are more", seen)
 	}
 }
+
+// A project without one of the live folders (dags/ included) runs with it
+// empty, as compose's bind mount of a missing folder does: no container
+// fails on a folder the project lacks.
+func TestLiveFoldersMayBeMissing(t *testing.T) {
+	seen := 0
+	for _, s := range everySpec(t, mustDefault(t)) {
+		for _, m := range s.Mounts {
+			if strings.HasPrefix(m.Path, projectCopy+"/") {
+				seen++
+				if !m.Optional {
+					t.Errorf("%s: the project's %s must be optional", s.Name, m.Source)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Error("no container copies the project's live folders")
+	}
+}
