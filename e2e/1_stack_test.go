@@ -554,7 +554,7 @@ func TestStack(t *testing.T) {
 	// again on 3.1.7 after the upgrade test.
 	t.Run("elt-check: the stack starts again, the DAG runs, the marts match the raw rows", func(t *testing.T) {
 		out := mustCall(t, 30*time.Minute, "elt-check")
-		for _, want := range []string{"ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
+		for _, want := range []string{"the stack runs Airflow 3.1.7", "ELT check passed", "ok   orders in marts.daily_revenue", "Completed successfully"} {
 			if !strings.Contains(out, want) {
 				errorf(t, "elt-check output lacks %q:\n%s", want, tail(out, 40))
 			}

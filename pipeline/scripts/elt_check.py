@@ -85,6 +85,7 @@ def healthy():
 wait("stack healthy", healthy)
 token = call("POST", "/auth/token", {"username": os.environ["AIRFLOW_WWW_USER"],
                                      "password": os.environ["AIRFLOW_WWW_PASSWORD"]})["access_token"]
+print(f"the stack runs Airflow {call('GET', '/api/v2/version', token=token)['version']}", flush=True)
 base = f"/api/v2/dags/{DAG}"
 wait(f"DAG {DAG} registered", lambda: call("GET", base, token=token)["dag_id"] == DAG)
 
