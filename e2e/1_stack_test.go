@@ -954,8 +954,9 @@ func dagTagged(token, id, tag string) func() error {
 // through the module itself), and reads what it says of each save: a new
 // file parsed; a file changed twice in a row with the same size, the
 // second save within a second of the first (Python's bytecode check
-// cannot tell those two apart), repeated until ten rounds had both saves in one second, each time "parsed" only once
-// the REST API holds the second version; a broken file named with its
+// cannot tell those two apart), repeated until ten rounds had both saves
+// in one second, each time "parsed" only once the REST API holds the
+// second version; a broken file named with its
 // line; a deleted file's DAGs gone; ten files written at once, each
 // parsed. The seconds from each write to the REST API are printed.
 func liveEdits(t *testing.T, token string) {

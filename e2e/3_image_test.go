@@ -131,11 +131,7 @@ func TestProjectImage(t *testing.T) {
 		fatal(t, err)
 	}
 	write("init/init-db.sh", string(initDB)+`psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" -c "CREATE SCHEMA e2e_own_init"`+"\n")
-	rememberKeys(t)
-	rememberKeptLogs(t)
-	if _, _, err := call(10*time.Minute, nil, "wipe"); err != nil {
-		fatal(t, err)
-	}
+	wipeProject(t, p, nil)
 	up := func(what string) time.Duration {
 		t.Helper()
 		start := time.Now()

@@ -186,12 +186,8 @@ func importIntoAWipedProject(t *testing.T, text string, want exportedSettings) {
 		}
 		return out
 	}
-	rememberKeys(t)
-	do("wipe")
-	defer func() {
-		rememberKeys(t)
-		do("wipe")
-	}()
+	wipeProject(t, p, nil)
+	defer wipeProject(t, p, nil)
 	out := do("settings-import")
 	for _, name := range []string{"connection e2e_settings_warehouse created", "variable e2e_greeting created", "pool e2e_pool created"} {
 		if !strings.Contains(out, "settings: "+name) {

@@ -366,11 +366,21 @@ var keyRe = regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`)
 // still searches them.
 func wipe(t *testing.T, module []string) {
 	t.Helper()
+	wipeProject(t, testProject, module)
+}
+
+// wipeProject is wipe of project p (module nil: p's own constructor flags).
+func wipeProject(t *testing.T, p harness.Project, module []string) {
+	t.Helper()
 	rememberKeys(t)
 	rememberKeptLogs(t)
-	if _, err := callWith(t, 10*time.Minute, module, "wipe"); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, _, err := p.Call(ctx, module, "wipe"); err != nil {
 		fatal(t, err)
 	}
+	t.Logf("dagger call wipe (project %s): %s", p.Name, time.Since(start).Round(100*time.Millisecond))
 }
 
 // rememberKeys reads every generated key now in the engine's volumes (a

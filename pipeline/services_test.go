@@ -371,7 +371,10 @@ func TestRootStepsWorkOnMountedVolumes(t *testing.T) {
 // from it.)
 func TestNoBytecodeInTheLiveFolders(t *testing.T) {
 	c := mustDefault(t)
-	live := []Volume{c.liveVolume("dags"), c.liveVolume("plugins"), c.liveVolume("dbt")}
+	var live []Volume
+	for _, f := range LiveFolders {
+		live = append(live, c.liveVolume(f))
+	}
 	seen := 0
 	for _, s := range everySpec(t, c) {
 		if !s.ProjectImage || !slices.ContainsFunc(s.Volumes, func(v Volume) bool { return slices.Contains(live, v) }) {
