@@ -380,7 +380,11 @@ func wipeProject(t *testing.T, p harness.Project, module []string) {
 	if _, _, err := p.Call(ctx, module, "wipe"); err != nil {
 		fatal(t, err)
 	}
-	t.Logf("dagger call wipe (project %s): %s", p.Name, time.Since(start).Round(100*time.Millisecond))
+	name := p.Name
+	if module != nil {
+		name = "as its flags say" // they may name another project
+	}
+	t.Logf("dagger call wipe (project %s): %s", name, time.Since(start).Round(100*time.Millisecond))
 }
 
 // rememberKeys reads every generated key now in the engine's volumes (a
