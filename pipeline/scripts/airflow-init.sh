@@ -84,20 +84,46 @@ print(f"airflow-init: Airflow {airflow_version}", flush=True)  # the image's, wh
 if os.environ.get("_AIRFLOW_DB_MIGRATE", "true") == "true":
     airflow(3, "db", "migrate")
     print("airflow db migrate: done", flush=True)
+
+
+def admin_has_password(user, password):
+    """Whether the admin user exists with this password, read from its row:
+    one hash, where the CLI's reset costs FAB's start-up, a hash and an
+    update at every start. False when unsure (no such table yet, another
+    password): the CLI decides."""
+    try:
+        from sqlalchemy import text
+        from werkzeug.security import check_password_hash
+
+        from airflow import settings
+
+        with settings.engine.connect() as conn:
+            rows = conn.execute(text("SELECT password FROM ab_user WHERE lower(username) = lower(:u)"), {"u": user}).all()
+        return len(rows) == 1 and bool(rows[0][0]) and check_password_hash(rows[0][0], password)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 if os.environ.get("_AIRFLOW_WWW_USER_CREATE", "true") == "true":
-    user = os.environ["_AIRFLOW_WWW_USER_USERNAME"]
-    out = airflow(4, "users", "create", "--role", "Admin", "--username", user,
-                  # one word, so a password starting with "-" is not read as an option
-                  "--password=" + os.environ["_AIRFLOW_WWW_USER_PASSWORD"],
-                  "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
-    if "already exists in the db" in out:
-        # The password of .env wins, as for the database roles: a changed
-        # AIRFLOW_WWW_PASSWORD takes effect on the next start.
-        airflow(4, "users", "reset-password", "--username", user,
-                "--password=" + os.environ["_AIRFLOW_WWW_USER_PASSWORD"])
-        print(f"admin user '{user}' already exists; its password is that of .env", flush=True)
-    else:
-        print(f"admin user '{user}' created", flush=True)
+    user, password = os.environ["_AIRFLOW_WWW_USER_USERNAME"], os.environ["_AIRFLOW_WWW_USER_PASSWORD"]
+    state = "already exists; its password is that of .env"
+    if not admin_has_password(user, password):
+        out = airflow(4, "users", "create", "--role", "Admin", "--username", user,
+                      # one word, so a password starting with "-" is not read as an option
+                      "--password=" + password,
+                      "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
+        if "already exists in the db" in out:
+            # The password of .env wins, as for the database roles: a changed
+            # AIRFLOW_WWW_PASSWORD takes effect on the next start.
+            airflow(4, "users", "reset-password", "--username", user, "--password=" + password)
+        else:
+            state = "created"
+    print(f"admin user '{user}' {state}", flush=True)
+# Python's own exit would run Airflow's exit handlers, a second here: each
+# command's work is committed and its output written.
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 PY
 rc=$?
 set -e
