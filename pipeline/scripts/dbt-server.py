@@ -40,14 +40,20 @@ import sys
 import threading
 import time
 
-import click
-import dbt.deprecations
-from dbt.cli.exceptions import ExceptionExit, ResultExit
-from dbt.cli.main import cli
-from dbt_common.events.base_types import EventLevel
-from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
-from dbt_common.events.functions import get_stdout_config
-from dbt_common.events.logger import LineFormat
+
+def import_dbt():
+    """dbt's modules: imported by the worker, after the port is open (see
+    wait_for_quiet), as module globals."""
+    global click, dbt, ExceptionExit, ResultExit, cli, EventLevel
+    global cleanup_event_logger, get_event_manager, get_stdout_config, LineFormat
+    import click
+    import dbt.deprecations
+    from dbt.cli.exceptions import ExceptionExit, ResultExit
+    from dbt.cli.main import cli
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
+    from dbt_common.events.functions import get_stdout_config
+    from dbt_common.events.logger import LineFormat
 
 PROJECT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.getcwd()
 BASELINE = os.path.join(PROJECT, "target", "dataplatform-baseline")  # the last build's manifest
@@ -162,8 +168,34 @@ def build(job):
     send(json.dumps({"exit": code}))
 
 
+def cpu_times():
+    """The machine's idle and total CPU time so far (/proc/stat's first line)."""
+    with open("/proc/stat") as f:
+        ticks = [int(t) for t in f.readline().split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
+def wait_for_quiet(limit=60.0):
+    """Waits while the machine is busy (less than half its CPU idle over the
+    last second), at most limit seconds, and never once a request waits:
+    the stack's Airflow services start beside this one, and importing dbt
+    and parsing the project, 2 CPU-seconds, would delay them on a small
+    machine. What the user waits for first is Airflow."""
+    deadline = time.monotonic() + limit
+    idle, total = cpu_times()
+    while time.monotonic() < deadline and JOBS.empty():
+        time.sleep(1)
+        idle2, total2 = cpu_times()
+        if total2 > total and (idle2 - idle) / (total2 - total) >= 0.5:
+            return
+        idle, total = idle2, total2
+
+
 def worker():
-    """The main thread: the first parse, then one job after the other."""
+    """The main thread: the first parse once the stack has started, then one
+    job after the other."""
+    wait_for_quiet()
+    import_dbt()
     if os.path.exists("dbt_project.yml"):
         code, _, manifest = run_dbt(["parse"], Lines(lambda line: sys.__stdout__.write(line + "\n")))
         keep_baseline(manifest)
