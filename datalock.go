@@ -18,29 +18,47 @@ func (p *platform) plan(ctx context.Context, b pipeline.Beside, o pipeline.Optio
 	if err != nil {
 		return first, err
 	}
-	// The project's Airflow image first, and the connection types of its
-	// settings: a file of the project that does not build, or a type the
-	// image does not know, stops the call before any server starts.
-	for _, s := range first.Specs {
-		if s.ProjectImage {
-			if _, err := p.projectImage(ctx, s.Image); err != nil {
-				return pipeline.Plan{}, err
-			}
-			if _, settings := first.Specs[pipeline.JobSettings]; settings && len(p.cfg.Settings.ConnTypes()) > 0 {
-				if err := p.checkConnTypes(ctx); err != nil {
-					return pipeline.Plan{}, err
-				}
-			}
-			break
+	// Who holds the data is read while the image is checked: neither
+	// waits for the other.
+	held := make(chan error, 1)
+	if b != pipeline.DataUnused {
+		go func() { _, err := p.holders(ctx); held <- err }()
+	}
+	if err := p.checkImage(ctx, first); err != nil {
+		if b != pipeline.DataUnused {
+			<-held
 		}
+		return pipeline.Plan{}, err
 	}
 	if b == pipeline.DataUnused {
 		return first, nil
+	}
+	if err := <-held; err != nil {
+		return pipeline.Plan{}, err
 	}
 	if o, err = p.options(ctx, b, o, first.Held()); err != nil {
 		return pipeline.Plan{}, err
 	}
 	return compile(o)
+}
+
+// checkImage builds the project's Airflow image, when the plan has an
+// Airflow container, and checks the connection types of its settings: a
+// file of the project that does not build, or a type the image does not
+// know, stops the call before any server starts.
+func (p *platform) checkImage(ctx context.Context, plan pipeline.Plan) error {
+	for _, s := range plan.Specs {
+		if s.ProjectImage {
+			if _, err := p.projectImage(ctx, s.Image); err != nil {
+				return err
+			}
+			if _, settings := plan.Specs[pipeline.JobSettings]; settings && len(p.cfg.Settings.ConnTypes()) > 0 {
+				return p.checkConnTypes(ctx)
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // checkConnTypes checks the settings' connection types against those the

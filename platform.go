@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,8 +26,10 @@ type platform struct {
 	// runID changes on every call, so one-shot jobs (init, dbt, the CLI)
 	// really run instead of being answered from Dagger's cache.
 	runID string
-	// secrets: Dagger secrets by their name, made once a call (see secret).
-	secrets map[string]*dagger.Secret
+	// secrets: Dagger secrets by their name, made once a call (see secret);
+	// plans are made on two goroutines at once (see plan).
+	secrets   map[string]*dagger.Secret
+	secretsMu sync.Mutex
 	// held: who holds the project's data, once read (see holders).
 	held map[string]pipeline.Holding
 	// healthchecks: whether the engine reads image health checks, once
@@ -285,6 +288,8 @@ func (p *platform) secret(plan pipeline.Plan, name string) *dagger.Secret {
 	if db := plan.Config.DatabaseHost(); db != pipeline.HostPostgres {
 		key += "-on-" + db
 	}
+	p.secretsMu.Lock()
+	defer p.secretsMu.Unlock()
 	if p.secrets == nil {
 		p.secrets = map[string]*dagger.Secret{}
 	}
