@@ -64,8 +64,11 @@ func (p *platform) withSteps(ctx context.Context, image *dagger.Container, steps
 	if err != nil {
 		return nil, err
 	}
-	image = image.WithMountedDirectory(pipeline.ScriptsDir, dag.CurrentModule().Source().Directory(pipeline.ModuleScripts))
+	scripts := dag.CurrentModule().Source().Directory(pipeline.ModuleScripts)
 	for _, step := range steps {
+		for _, path := range step.Scripts() {
+			image = image.WithMountedFile(path, scripts.File(strings.TrimPrefix(path, pipeline.ScriptsDir+"/")))
+		}
 		if step.File != "" {
 			image = image.WithMountedFile(step.Copy, p.source.File(step.File))
 		}
@@ -79,8 +82,10 @@ func (p *platform) withSteps(ctx context.Context, image *dagger.Container, steps
 		if step.File != "" {
 			image = image.WithoutMount(step.Copy)
 		}
+		for _, path := range step.Scripts() {
+			image = image.WithoutMount(path)
+		}
 	}
-	image = image.WithoutMount(pipeline.ScriptsDir)
 	if _, err := image.Sync(ctx); err != nil {
 		var exec *dagger.ExecError
 		if errors.As(err, &exec) {

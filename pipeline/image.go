@@ -44,6 +44,19 @@ type ImageStep struct {
 	Args   []string
 }
 
+// Scripts are the module's scripts the step runs, by their paths: only
+// they are in its layer's cache key, so a change to another of the
+// module's scripts rebuilds nothing of the project's image.
+func (s ImageStep) Scripts() []string {
+	var paths []string
+	for _, a := range s.Args {
+		if strings.HasPrefix(a, ScriptsDir+"/") {
+			paths = append(paths, a)
+		}
+	}
+	return paths
+}
+
 // Where a step finds its file in the build.
 const imageInput = "/tmp/dataplatform-image"
 

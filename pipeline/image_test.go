@@ -43,6 +43,27 @@ func TestImageSteps(t *testing.T) {
 	}
 }
 
+// Each layer mounts only the module's scripts it runs: a change to another
+// script keeps the project's image. Each is one of the module's files.
+func TestImageStepsMountTheirOwnScripts(t *testing.T) {
+	c, err := load(t, "_PIP_ADDITIONAL_REQUIREMENTS=pkg-a==1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := append(ImageSteps(c, ImageFiles{Packages: true, Requirements: true}), Pytest(c, nil).ImageSteps...)
+	want := []string{installPackagesScript, installRequirementsScript, installRequirementsScript, installRequirementsScript}
+	for i, s := range steps {
+		got := s.Scripts()
+		if len(got) != 1 || got[0] != want[i] {
+			t.Errorf("%s: mounts %v, want only %s", s.What, got, want[i])
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("scripts", strings.TrimPrefix(got[0], ScriptsDir+"/"))); err != nil {
+			t.Errorf("%s: %v", s.What, err)
+		}
+	}
+}
+
 func TestDockerfileLine(t *testing.T) {
 	dockerfile := "ARG AIRFLOW_IMAGE_NAME\nFROM ${AIRFLOW_IMAGE_NAME}\nRUN pip install --no-cache-dir six\nRUN python -m venv /opt/v \\\n  && /opt/v/bin/pip install nope\n"
 	for cmd, want := range map[string]int{
