@@ -383,7 +383,7 @@ func (c *compose) Memory() (uint64, int, error) {
 func execTime(progress, what string) (time.Duration, error) {
 	span, longest := "", time.Duration(0)
 	for _, raw := range strings.Split(progress, "\n") {
-		m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
+		m := harness.SpanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
 		if m == nil {
 			continue
 		}

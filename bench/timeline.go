@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"dagger/data-platform/internal/harness"
 )
 
 // timeline follows the plain progress output of `dagger call up` as it is
@@ -54,9 +56,8 @@ var readyLines = []struct {
 const hostPorts = "ports on the host"
 
 var (
-	ansi     = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
-	spanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
-	logLine  = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
+	ansi    = regexp.MustCompile(`\x1b\[[0-9;]*[a-zA-Z]`)
+	logLine = regexp.MustCompile(`^\[[^\]]+\] \| (.*)$`)
 )
 
 func (tl *timeline) Write(p []byte) (int, error) {
@@ -78,7 +79,7 @@ func (tl *timeline) Write(p []byte) (int, error) {
 
 // line takes one line of progress output that arrived at time at.
 func (tl *timeline) line(at time.Duration, raw string) {
-	m := spanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
+	m := harness.SpanLine.FindStringSubmatch(ansi.ReplaceAllString(raw, ""))
 	if m == nil {
 		return
 	}

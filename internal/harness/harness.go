@@ -269,6 +269,28 @@ var colour = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 // Uncoloured is s without the colour codes of the CLI's plain progress output.
 func Uncoloured(s string) string { return colour.ReplaceAllString(s, "") }
 
+// SpanLine is a line of the CLI's plain progress output, uncoloured: its
+// span's number, the nesting marks, and the span's text.
+var SpanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
+
+// ExecCached says whether the plain progress output (uncoloured) shows an
+// exec whose command holds what answered from Dagger's cache: a CACHED line
+// of that exec's own span, however other spans' lines interleave.
+func ExecCached(plain, what string) bool {
+	execs := map[string]bool{}
+	for _, line := range strings.Split(plain, "\n") {
+		m := SpanLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
+			execs[m[1]] = true
+		case execs[m[1]] && strings.HasPrefix(m[3], "Container.withExec CACHED"):
+			return true
+		}
+	}
+	return false
+}
+
 // Gist is a failure message in short: its first line, and each of the
 // dagger CLI's own "Error:" blocks in it (up to a blank line) with the three
 // lines after "Error:" and, when the block is longer, its last two (where a
