@@ -97,7 +97,7 @@ func (m *module) Ready(t0 time.Time) (map[string]serviceTimes, error) {
 		if err != nil {
 			return nil, err
 		}
-		st, err := readyFrom(s, t0.Truncate(time.Second), out, keptLine)
+		st, err := readyFrom(s, t0, time.Second, out, keptLine)
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +312,7 @@ func (c *compose) Ready(t0 time.Time) (map[string]serviceTimes, error) {
 		if err != nil {
 			return nil, fmt.Errorf("docker logs %s: %w\n%s", s, err, out)
 		}
-		st, err := readyFrom(s, t0, string(out), dockerLine)
+		st, err := readyFrom(s, t0, 0, string(out), dockerLine)
 		if err != nil {
 			return nil, err
 		}
@@ -412,10 +412,17 @@ var (
 	execOutput = regexp.MustCompile(`^\[([0-9hms.]+)\] \| `)
 )
 
+// ownStamp is the time a line of Airflow's gives itself, at its start
+// (structlog's "2026-12-06T18:30:37.035533Z [info ...").
+var ownStamp = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z) `)
+
 // readyFrom finds, in a service's timestamped output, its first line and
-// its ready line at or after t0. A missing ready line is an error: a
+// its ready line at or after t0. Stamps of a coarse precision (the kept
+// logs' whole seconds) count from t0 truncated alike, so the two errors
+// cancel out on average; a line's own, finer stamp in the same second is
+// taken instead, from t0 itself. A missing ready line is an error: a
 // figure never silently disappears.
-func readyFrom(service string, t0 time.Time, output string, line *regexp.Regexp) (serviceTimes, error) {
+func readyFrom(service string, t0 time.Time, precision time.Duration, output string, line *regexp.Regexp) (serviceTimes, error) {
 	var ready *regexp.Regexp
 	for _, r := range readyLines {
 		if strings.HasPrefix(service, r.service) {
@@ -434,14 +441,21 @@ func readyFrom(service string, t0 time.Time, output string, line *regexp.Regexp)
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, m[1])
-		if err != nil || at.Before(t0) {
+		origin := t0.Truncate(precision)
+		if err != nil || at.Before(origin) {
 			continue
 		}
+		since := at.Sub(origin)
+		if own := ownStamp.FindStringSubmatch(m[2]); own != nil && precision > 0 {
+			if fine, err := time.Parse(time.RFC3339Nano, own[1]); err == nil && fine.Truncate(precision).Equal(at) {
+				since = fine.Sub(t0)
+			}
+		}
 		if st.first < 0 {
-			st.first = at.Sub(t0)
+			st.first = since
 		}
 		if ready.MatchString(m[2]) {
-			st.ready = at.Sub(t0)
+			st.ready = since
 			return st, nil
 		}
 	}

@@ -67,3 +67,36 @@ func TestTimelineJoinsLinesSplitAcrossWrites(t *testing.T) {
 		t.Fatalf("services ready in order %q, want %q", order, want)
 	}
 }
+
+// Kept lines' whole seconds count from the start's whole second; a line's
+// own finer stamp, in the same second, from the start itself; docker's
+// stamps as they are.
+func TestReadyFrom(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 18, 30, 20, 400_000_000, time.UTC)
+	kept := strings.Join([]string{
+		"2026-12-06T18:30:19Z before the start",
+		"2026-12-06T18:30:21Z 2026-12-06T18:30:21.250000Z [info     ] setup plugin",
+		"2026-12-06T18:30:37Z 2026-12-06T18:30:37.035533Z [info     ] airflow-worker-1@x.dagger.local ready. [celery.apps.worker]",
+	}, "\n")
+	st, err := readyFrom("airflow-worker-1", t0, time.Second, kept, keptLine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 850 * time.Millisecond; st.first != want {
+		t.Errorf("first line at %s, want %s", st.first, want)
+	}
+	if want := 16635533 * time.Microsecond; st.ready != want {
+		t.Errorf("ready at %s, want %s", st.ready, want)
+	}
+	api := "2026-12-06T18:30:37Z INFO:     Application startup complete."
+	if st, err := readyFrom("airflow-apiserver", t0, time.Second, api, keptLine); err != nil || st.ready != 17*time.Second {
+		t.Errorf("a kept stamp alone: ready at %s (%v), want 17s from the start's second", st.ready, err)
+	}
+	docker := "2026-12-06T18:30:37.500000000Z INFO:     Application startup complete."
+	if st, err := readyFrom("airflow-apiserver", t0, 0, docker, dockerLine); err != nil || st.ready != 17100*time.Millisecond {
+		t.Errorf("docker's stamp: ready at %s (%v), want 17.1s", st.ready, err)
+	}
+	if _, err := readyFrom("airflow-worker-1", t0, time.Second, "2026-12-06T18:30:19Z x@y ready.", keptLine); err == nil {
+		t.Error("a ready line before the start was taken")
+	}
+}
