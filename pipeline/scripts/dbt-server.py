@@ -117,13 +117,12 @@ def run_dbt(args, out):
         sys.argv = saved
 
 
-def keep_baseline(manifest):
-    """The manifest the next build compares with (dbt reads --state from disk)."""
-    if manifest is None:
-        return
+def keep_baseline(write):
+    """The manifest the next build compares with (dbt reads --state from
+    disk), written by write(path)."""
     tmp = BASELINE + ".new"
     os.makedirs(tmp, exist_ok=True)
-    manifest.write(os.path.join(tmp, "manifest.json"))
+    write(os.path.join(tmp, "manifest.json"))
     shutil.rmtree(BASELINE, ignore_errors=True)
     os.replace(tmp, BASELINE)
 
@@ -164,7 +163,8 @@ def build(job):
     else:
         for line in node_lines(result):
             send(json.dumps(line))
-    keep_baseline(manifest)
+    if manifest is not None:
+        keep_baseline(manifest.write)
     send(json.dumps({"exit": code}))
 
 
@@ -189,6 +189,8 @@ def wait_for_quiet(limit=60.0):
             idle2, total2 = cpu_times()
             if total2 > total and (idle2 - idle) / (total2 - total) >= 0.5:
                 return
+            if total2 <= total:
+                return  # counters that do not move: at once
             idle, total = idle2, total2
     except (OSError, ValueError, IndexError):
         return  # no /proc/stat to read: at once
@@ -197,11 +199,19 @@ def wait_for_quiet(limit=60.0):
 def worker():
     """The main thread: the first parse once the stack has started, then one
     job after the other."""
+    # The first build compares with the project as the stack started: the
+    # manifest dbt-prepare has just made of it, taken before any edit can
+    # reach the folder; the first parse, later, may already see edits.
+    started = os.path.join(PROJECT, "target", "manifest.json")
+    at_start = os.path.exists(started)
+    if at_start:
+        keep_baseline(lambda path: shutil.copyfile(started, path))
     wait_for_quiet()
     import_dbt()
     if os.path.exists("dbt_project.yml"):
         code, _, manifest = run_dbt(["parse"], Lines(lambda line: sys.__stdout__.write(line + "\n")))
-        keep_baseline(manifest)
+        if manifest is not None and not at_start:
+            keep_baseline(manifest.write)
         print(f"dbt-server: parsed the project (exit {code}); ready", flush=True)
     else:
         print("dbt-server: the project has no dbt project (dbt/dbt_project.yml); ready for one", flush=True)
