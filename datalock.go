@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"dagger/data-platform/pipeline"
 )
@@ -18,29 +19,36 @@ func (p *platform) plan(ctx context.Context, b pipeline.Beside, o pipeline.Optio
 	if err != nil {
 		return first, err
 	}
-	// Who holds the data is read while the image is checked: neither
-	// waits for the other.
-	held := make(chan error, 1)
-	if b != pipeline.DataUnused {
-		go func() { _, err := p.holders(ctx); held <- err }()
-	}
-	if err := p.checkImage(ctx, first); err != nil {
-		if b != pipeline.DataUnused {
-			<-held
-		}
-		return pipeline.Plan{}, err
-	}
 	if b == pipeline.DataUnused {
-		return first, nil
+		return first, p.checkImage(ctx, first)
 	}
-	if err := <-held; err != nil {
-		return pipeline.Plan{}, err
+	// Who holds the data is read while the image is checked: neither
+	// waits for the other. (The probe builds no image, uses no secret and
+	// starts no service: it shares nothing else of p.) After a build long
+	// enough for a stack to have started or stopped meanwhile, it is read
+	// again.
+	held := make(chan error, 1)
+	go func() { _, err := p.holders(ctx); held <- err }()
+	checked := time.Now()
+	imageErr := p.checkImage(ctx, first)
+	heldErr := <-held
+	switch {
+	case imageErr != nil:
+		return pipeline.Plan{}, imageErr
+	case heldErr != nil:
+		return pipeline.Plan{}, heldErr
+	case time.Since(checked) > staleHolders:
+		p.held = nil
 	}
 	if o, err = p.options(ctx, b, o, first.Held()); err != nil {
 		return pipeline.Plan{}, err
 	}
 	return compile(o)
 }
+
+// staleHolders is how long an image check may take before who holds the
+// data is read again.
+const staleHolders = 5 * time.Second
 
 // checkImage builds the project's Airflow image, when the plan has an
 // Airflow container, and checks the connection types of its settings: a

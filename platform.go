@@ -27,7 +27,7 @@ type platform struct {
 	// really run instead of being answered from Dagger's cache.
 	runID string
 	// secrets: Dagger secrets by their name, made once a call (see secret);
-	// plans are made on two goroutines at once (see plan).
+	// locked, as plans may be made on two goroutines at once (see plan).
 	secrets   map[string]*dagger.Secret
 	secretsMu sync.Mutex
 	// held: who holds the project's data, once read (see holders).
