@@ -448,6 +448,9 @@ func readyFrom(service string, t0 time.Time, precision time.Duration, output str
 		since := at.Sub(origin)
 		if own := ownStamp.FindStringSubmatch(m[2]); own != nil && precision > 0 {
 			if fine, err := time.Parse(time.RFC3339Nano, own[1]); err == nil && fine.Truncate(precision).Equal(at) {
+				if fine.Before(t0) {
+					continue // in the start's second, but before it
+				}
 				since = fine.Sub(t0)
 			}
 		}

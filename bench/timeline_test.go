@@ -75,6 +75,7 @@ func TestReadyFrom(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 18, 30, 20, 400_000_000, time.UTC)
 	kept := strings.Join([]string{
 		"2026-12-06T18:30:19Z before the start",
+		"2026-12-06T18:30:20Z 2026-12-06T18:30:20.100000Z [info     ] in the start's second, before it",
 		"2026-12-06T18:30:21Z 2026-12-06T18:30:21.250000Z [info     ] setup plugin",
 		"2026-12-06T18:30:37Z 2026-12-06T18:30:37.035533Z [info     ] airflow-worker-1@x.dagger.local ready. [celery.apps.worker]",
 	}, "\n")

@@ -52,6 +52,9 @@ func TestImageStepsMountTheirOwnScripts(t *testing.T) {
 	}
 	steps := append(ImageSteps(c, ImageFiles{Packages: true, Requirements: true}), Pytest(c, nil).ImageSteps...)
 	want := []string{installPackagesScript, installRequirementsScript, installRequirementsScript, installRequirementsScript}
+	if len(steps) != len(want) {
+		t.Fatalf("%d layers, want %d: %+v", len(steps), len(want), steps)
+	}
 	for i, s := range steps {
 		got := s.Scripts()
 		if len(got) != 1 || got[0] != want[i] {
