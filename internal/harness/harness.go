@@ -291,6 +291,28 @@ func ExecCached(plain, what string) bool {
 	return false
 }
 
+// ExecRan says whether the plain progress output (uncoloured) shows an exec
+// whose command holds what running: output or a DONE line of that exec's
+// own span. (An exec under a layer that runs again, itself answered from
+// the cache, may show neither CACHED nor DONE.)
+func ExecRan(plain, what string) bool {
+	execs := map[string]bool{}
+	for _, line := range strings.Split(plain, "\n") {
+		m := SpanLine.FindStringSubmatch(line)
+		switch {
+		case m == nil:
+		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
+			execs[m[1]] = true
+		case execs[m[1]] && (strings.HasPrefix(m[3], "Container.withExec DONE") || execOutput.MatchString(m[3])):
+			return true
+		}
+	}
+	return false
+}
+
+// execOutput is a line an exec printed, in its span: "[1.2s] | text".
+var execOutput = regexp.MustCompile(`^\[[0-9.hms]+\] \| `)
+
 // Gist is a failure message in short: its first line, and each of the
 // dagger CLI's own "Error:" blocks in it (up to a blank line) with the three
 // lines after "Error:" and, when the block is longer, its last two (where a

@@ -70,3 +70,23 @@ func TestExecCached(t *testing.T) {
 		}
 	}
 }
+
+// An exec ran when its own span has output or a DONE line; a cached one, or
+// one with no line of its own beyond its command, did not.
+func TestExecRan(t *testing.T) {
+	plain := strings.Join([]string{
+		"37  : ┆ withExec sh /usr/local/lib/dataplatform/install-packages.sh packages.txt /tmp/x",
+		"43  : ┆ withExec python3 /usr/local/lib/dataplatform/install-requirements.py requirements.txt",
+		"43  : ┆ [1.2s] | requirements.txt: installed beside apache-airflow==3.1.7",
+		"28  : ┆ withExec sh /usr/local/lib/dataplatform/find-holders.sh postgres:5432",
+		"28  : ┆ Container.withExec DONE [0.4s]",
+		"51  : ┆ withExec sh /usr/local/lib/dataplatform/dbt-deps.sh",
+		"51  : ┆ Container.withExec CACHED [0.0s]",
+	}, "\n")
+	for what, ran := range map[string]bool{"install-requirements.py": true, "find-holders.sh": true,
+		"install-packages.sh": false, "dbt-deps.sh": false, "no-such-step": false} {
+		if got := ExecRan(plain, what); got != ran {
+			t.Errorf("%s: ran %v, want %v", what, got, ran)
+		}
+	}
+}
