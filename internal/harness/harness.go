@@ -277,18 +277,7 @@ var SpanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 // exec whose command holds what answered from Dagger's cache: a CACHED line
 // of that exec's own span, however other spans' lines interleave.
 func ExecCached(plain, what string) bool {
-	execs := map[string]bool{}
-	for _, line := range strings.Split(plain, "\n") {
-		m := SpanLine.FindStringSubmatch(line)
-		switch {
-		case m == nil:
-		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
-			execs[m[1]] = true
-		case execs[m[1]] && strings.HasPrefix(m[3], "Container.withExec CACHED"):
-			return true
-		}
-	}
-	return false
+	return execSpanHas(plain, what, func(text string) bool { return strings.HasPrefix(text, "Container.withExec CACHED") })
 }
 
 // ExecRan says whether the plain progress output (uncoloured) shows an exec
@@ -296,6 +285,14 @@ func ExecCached(plain, what string) bool {
 // own span. (An exec under a layer that runs again, itself answered from
 // the cache, may show neither CACHED nor DONE.)
 func ExecRan(plain, what string) bool {
+	return execSpanHas(plain, what, func(text string) bool {
+		return strings.HasPrefix(text, "Container.withExec DONE") || execOutput.MatchString(text)
+	})
+}
+
+// execSpanHas says whether a line of the span of an exec whose command
+// holds what satisfies has.
+func execSpanHas(plain, what string, has func(text string) bool) bool {
 	execs := map[string]bool{}
 	for _, line := range strings.Split(plain, "\n") {
 		m := SpanLine.FindStringSubmatch(line)
@@ -303,7 +300,7 @@ func ExecRan(plain, what string) bool {
 		case m == nil:
 		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
 			execs[m[1]] = true
-		case execs[m[1]] && (strings.HasPrefix(m[3], "Container.withExec DONE") || execOutput.MatchString(m[3])):
+		case execs[m[1]] && has(m[3]):
 			return true
 		}
 	}
