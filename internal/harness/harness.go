@@ -273,26 +273,12 @@ func Uncoloured(s string) string { return colour.ReplaceAllString(s, "") }
 // span's number, the nesting marks, and the span's text.
 var SpanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 
-// ExecCached says whether the plain progress output (uncoloured) shows an
-// exec whose command holds what answered from Dagger's cache: a CACHED line
-// of that exec's own span, however other spans' lines interleave.
-func ExecCached(plain, what string) bool {
-	return execSpanHas(plain, what, func(text string) bool { return strings.HasPrefix(text, "Container.withExec CACHED") })
-}
-
 // ExecRan says whether the plain progress output (uncoloured) shows an exec
 // whose command holds what running: output or a DONE line of that exec's
-// own span. (An exec under a layer that runs again, itself answered from
-// the cache, may show neither CACHED nor DONE.)
+// own span, however other spans' lines interleave. (An exec answered from
+// Dagger's cache shows neither; under a layer itself answered from the
+// cache, it may show no line at all.)
 func ExecRan(plain, what string) bool {
-	return execSpanHas(plain, what, func(text string) bool {
-		return strings.HasPrefix(text, "Container.withExec DONE") || execOutput.MatchString(text)
-	})
-}
-
-// execSpanHas says whether a line of the span of an exec whose command
-// holds what satisfies has.
-func execSpanHas(plain, what string, has func(text string) bool) bool {
 	execs := map[string]bool{}
 	for _, line := range strings.Split(plain, "\n") {
 		m := SpanLine.FindStringSubmatch(line)
@@ -300,7 +286,7 @@ func execSpanHas(plain, what string, has func(text string) bool) bool {
 		case m == nil:
 		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
 			execs[m[1]] = true
-		case execs[m[1]] && has(m[3]):
+		case execs[m[1]] && (strings.HasPrefix(m[3], "Container.withExec DONE") || execOutput.MatchString(m[3])):
 			return true
 		}
 	}
