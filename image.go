@@ -64,10 +64,11 @@ func (p *platform) withSteps(ctx context.Context, image *dagger.Container, steps
 	if err != nil {
 		return nil, err
 	}
-	scripts := dag.CurrentModule().Source().Directory(pipeline.ModuleScripts)
+	module := dag.CurrentModule().Source().Directory(pipeline.ModuleScripts)
 	for _, step := range steps {
-		for _, path := range step.Scripts() {
-			image = image.WithMountedFile(path, scripts.File(strings.TrimPrefix(path, pipeline.ScriptsDir+"/")))
+		scripts := step.Scripts()
+		for _, path := range scripts {
+			image = image.WithMountedFile(path, module.File(strings.TrimPrefix(path, pipeline.ScriptsDir+"/")))
 		}
 		if step.File != "" {
 			image = image.WithMountedFile(step.Copy, p.source.File(step.File))
@@ -82,7 +83,7 @@ func (p *platform) withSteps(ctx context.Context, image *dagger.Container, steps
 		if step.File != "" {
 			image = image.WithoutMount(step.Copy)
 		}
-		for _, path := range step.Scripts() {
+		for _, path := range scripts {
 			image = image.WithoutMount(path)
 		}
 	}

@@ -187,10 +187,8 @@ def wait_for_quiet(limit=60.0):
         while time.monotonic() < deadline and JOBS.empty():
             time.sleep(1)
             idle2, total2 = cpu_times()
-            if total2 > total and (idle2 - idle) / (total2 - total) >= 0.5:
-                return
-            if total2 <= total:
-                return  # counters that do not move: at once
+            if total2 <= total or (idle2 - idle) / (total2 - total) >= 0.5:
+                return  # quiet, or counters that do not move: at once
             idle, total = idle2, total2
     except (OSError, ValueError, IndexError):
         return  # no /proc/stat to read: at once
