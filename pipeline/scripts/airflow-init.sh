@@ -22,7 +22,9 @@ echo "resources: ${mem_mb} MB memory, ${cpus} CPUs, ${disk_gb} GB free disk"
 failure=/tmp/airflow-init-failure.log
 set +e
 FAILURE=$failure python3 - <<'PY'
+import argparse
 import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -48,12 +50,13 @@ def into_log():
             os.dup2(saved[1], 2)
 
 
-def airflow(exit_code, *argv):
-    """Run one airflow CLI command in this process; on failure leave the tail
-    of its output in $FAILURE and exit with exit_code. Returns its output."""
+def airflow(exit_code, parser, *argv):
+    """Run `airflow ARGV` in this process, its arguments read by parser; on
+    failure leave the tail of its output in $FAILURE and exit with
+    exit_code. Returns its output."""
     with open(LOG, "w"):
         pass
-    args = cli_parser.get_parser().parse_args(list(argv))
+    args = parser.parse_args(list(argv))
     failure = None
     try:
         with into_log():
@@ -73,16 +76,41 @@ def airflow(exit_code, *argv):
     return out
 
 
+def db_migrate_parser():
+    """`airflow db migrate`'s own arguments and function, from Airflow's
+    command table: the whole CLI's parser imports every provider's
+    commands, half a second of the start's critical path."""
+    with into_log():  # imports print warnings
+        from airflow.cli import cli_config
+
+    migrate = next(c for c in cli_config.DB_COMMANDS if c.name == "migrate")
+    parser = argparse.ArgumentParser(prog="airflow")
+    parser.add_argument("group")
+    parser.add_argument("command")
+    for arg in migrate.args:
+        arg.add_to_parser(parser)
+    parser.set_defaults(func=migrate.func)
+    return parser
+
+
+@functools.cache
+def full_parser():
+    """The whole CLI's parser (for the FAB provider's users commands)."""
+    with into_log():  # imports print warnings
+        from airflow.cli import cli_parser
+
+        return cli_parser.get_parser()
+
+
 with into_log():  # imports print warnings
     from airflow import configuration  # noqa: F401  (first, as airflow's own entry point does)
-    from airflow.cli import cli_parser
     from airflow import __version__ as airflow_version
     from airflow.configuration import write_default_airflow_configuration_if_needed
 
     write_default_airflow_configuration_if_needed()
 print(f"airflow-init: Airflow {airflow_version}", flush=True)  # the image's, whatever the requirements
 if os.environ.get("_AIRFLOW_DB_MIGRATE", "true") == "true":
-    airflow(3, "db", "migrate")
+    airflow(3, db_migrate_parser(), "db", "migrate")
     print("airflow db migrate: done", flush=True)
 
 
@@ -108,14 +136,14 @@ if os.environ.get("_AIRFLOW_WWW_USER_CREATE", "true") == "true":
     user, password = os.environ["_AIRFLOW_WWW_USER_USERNAME"], os.environ["_AIRFLOW_WWW_USER_PASSWORD"]
     state = "already exists; its password is that of .env"
     if not admin_has_password(user, password):
-        out = airflow(4, "users", "create", "--role", "Admin", "--username", user,
+        out = airflow(4, full_parser(), "users", "create", "--role", "Admin", "--username", user,
                       # one word, so a password starting with "-" is not read as an option
                       "--password=" + password,
                       "--firstname", "Airflow", "--lastname", "Admin", "--email", f"{user}@example.com")
         if "already exists in the db" in out:
             # The password of .env wins, as for the database roles: a changed
             # AIRFLOW_WWW_PASSWORD takes effect on the next start.
-            airflow(4, "users", "reset-password", "--username", user, "--password=" + password)
+            airflow(4, full_parser(), "users", "reset-password", "--username", user, "--password=" + password)
         else:
             state = "created"
     print(f"admin user '{user}' {state}", flush=True)
