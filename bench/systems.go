@@ -239,8 +239,15 @@ var composeEnv []string
 
 func composeCmd(ctx context.Context, args ...string) *exec.Cmd {
 	bin := composeBin()
-	all := append(append(bin[1:], "--project-directory", ".", "-f", "bench/compose/docker-compose.yml",
-		"--profile", "dbt"), args...)
+	all := append(bin[1:], "--project-directory", ".", "-f", "bench/compose/docker-compose.yml")
+	if args[0] != "up" {
+		// `run dbt`, and `down` of what it left. With the profile, `up`
+		// would start the spec's dbt service too (its `dbt debug`), beside
+		// dbt-prepare: work the stack does not do, and both would copy the
+		// project's packages into dbt/ at once.
+		all = append(all, "--profile", "dbt")
+	}
+	all = append(all, args...)
 	cmd := exec.CommandContext(ctx, bin[0], all...)
 	// The shell's variables win over .env for compose, as --set does for the module.
 	cmd.Env = append(append(os.Environ(), composeEnv...), "COMPOSE_PROJECT_NAME="+composeProject,
