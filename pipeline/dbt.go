@@ -106,7 +106,7 @@ func DbtPrepare(c Config) Spec {
 	s.Env["HOME"] = "/tmp"
 	s.AsRoot = []string{"sh", ownVolumesScript, c.AirflowUser(), "--tree", c.liveVolume("dbt").Path, "--tree", DbtPackagesCache}
 	s = withLiveFolders(c, s, "", "dbt")
-	s.Prepare = append(s.Prepare, []string{"sh", dbtDepsScript, "--if-project", DbtProject, DbtPackagesCache})
+	s.Prepare = append(s.Prepare, []string{"sh", dbtDepsScript, "--if-project", "--parse-once", DbtProject, DbtPackagesCache})
 	return s
 }
 

@@ -340,3 +340,64 @@ func TestDbtKeepsItsParseBetweenCalls(t *testing.T) {
 		t.Errorf("third call: found %q; want parse-2", found)
 	}
 }
+
+// dbt-prepare parses the project once: a start that finds the manifest of
+// the project as it is (its files, packages, dbt's version and settings,
+// the manifest itself unchanged since) runs no parse; anything else does,
+// a failed parse records nothing, and the password is not part of it.
+func TestDbtPrepareParsesOnce(t *testing.T) {
+	project, cache, calls := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	write := func(path, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(project, path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(project, path), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("dbt_project.yml", "name: shop\n")
+	write("models/a.sql", "select 1\n")
+	parses := 0
+	parse := func(what string, code int, env ...string) {
+		t.Helper()
+		// In place of dbt parse: count, write a manifest of its own, exit with code.
+		fake := fmt.Sprintf(`echo x >>%s; mkdir -p target; date +%%s%%N >target/manifest.json; exit %d`, calls, code)
+		cmd := exec.Command("sh", "scripts/dbt-deps.sh", "--if-project", "--parse-once", project, cache, "--", "sh", "-c", fake)
+		cmd.Env = append(os.Environ(), append([]string{"DBT_SCHEMA=public", "DBT_DB_PASSWORD=one"}, env...)...)
+		out, err := cmd.CombinedOutput()
+		if got := exitCode(err); got != code {
+			t.Fatalf("%s: exit %d, want %d\n%s", what, got, code, out)
+		}
+		content, _ := os.ReadFile(calls)
+		n := strings.Count(string(content), "x")
+		if ran := n > parses; ran != (what != "skipped") {
+			t.Errorf("%s: the parse ran %v\n%s", what, ran, out)
+		}
+		parses = n
+	}
+	parse("first start", 0)
+	parse("skipped", 0)
+	parse("skipped", 0, "DBT_DB_PASSWORD=two") // a new password: the same parse
+	write("models/a.sql", "select 2\n")
+	parse("a changed model", 0)
+	parse("skipped", 0)
+	write("target/manifest.json", "the warm dbt's build\n")
+	parse("a manifest written since", 0)
+	parse("another schema", 0, "DBT_SCHEMA=other")
+	write("models/b.sql", "select 3\n")
+	parse("a failed parse", 3)
+	parse("after a failed parse", 0)
+	parse("skipped", 0)
+}
+
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
