@@ -152,11 +152,9 @@ func (p *platform) jobs(ctx context.Context, b pipeline.Beside, specs func(pipel
 }
 
 // start walks a plan's stages: each service is built (Dagger starts it when
-// something binds it, and waits for its ports unless it boots late), then
-// the jobs of the stage run at once (binding the services of their stage
-// that boot late, see pipeline.StartOrder), each to success before anything
-// of a later stage is built. It returns the target's container, ready for
-// its command.
+// something binds it, and waits for its ports), the jobs of a stage run at
+// once, each to success before anything of a later stage is built. It
+// returns the target's container, ready for its command.
 func (p *platform) start(plan pipeline.Plan) (*dagger.Container, error) {
 	services := map[string]*dagger.Service{}
 	var target *dagger.Container

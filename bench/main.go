@@ -19,7 +19,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -516,10 +515,8 @@ func totalMemory() uint64 {
 
 // criticalPath is what a start cannot do without, from the services' own
 // lines in the median warm start: PostgreSQL from its first line to ready,
-// then the longer of two branches: the api-server's boot (it starts beside
-// init), and init to done (the migration) followed by the slowest boot of
-// the services that start after it; each as long as it took in the real
-// start.
+// init from its first line to done (the migration), the api-server from its
+// first line to ready; each as long as it took in the real start.
 func criticalPath(warm []upResult) (string, time.Duration, error) {
 	if len(warm) == 0 {
 		return "", 0, fmt.Errorf("no warm start to read the critical path from")
@@ -527,30 +524,16 @@ func criticalPath(warm []upResult) (string, time.Duration, error) {
 	ups := slices.Clone(warm)
 	slices.SortFunc(ups, func(a, b upResult) int { return int(a.total - b.total) })
 	u := ups[len(ups)/2]
-	took := func(name string) (time.Duration, error) {
-		st, ok := u.services[name]
+	var parts []string
+	var sum time.Duration
+	for _, s := range []struct{ name, what string }{{"postgres", "PostgreSQL ready"}, {"airflow-init", "init"}, {"airflow-apiserver", "api-server boot"}} {
+		st, ok := u.services[s.name]
 		if !ok || st.ready < st.first {
-			return 0, fmt.Errorf("the median warm start has no times of %s", name)
+			return "", 0, fmt.Errorf("the median warm start has no times of %s", s.name)
 		}
-		return st.ready - st.first, nil
+		d := st.ready - st.first
+		sum += d
+		parts = append(parts, fmt.Sprintf("%s %.1f", s.what, d.Seconds()))
 	}
-	var errs []error
-	must := func(name string) time.Duration {
-		d, err := took(name)
-		errs = append(errs, err)
-		return d
-	}
-	pg, api, initDone := must("postgres"), must("airflow-apiserver"), must("airflow-init")
-	after, slowest := time.Duration(0), ""
-	for _, name := range []string{"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"} {
-		if d := must(name); d > after {
-			after, slowest = d, name
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return "", 0, err
-	}
-	path := fmt.Sprintf("PostgreSQL ready %.1f + the longer of api-server boot %.1f and init %.1f + %s boot %.1f, each from its own lines",
-		pg.Seconds(), api.Seconds(), initDone.Seconds(), strings.TrimPrefix(slowest, "airflow-"), after.Seconds())
-	return path, pg + max(api, initDone+after), nil
+	return strings.Join(parts, " + ") + ", each from its own lines", sum, nil
 }

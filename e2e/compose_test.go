@@ -132,8 +132,6 @@ func composeName(module string) string {
 		return "flower"
 	case strings.HasPrefix(module, "airflow-worker-"):
 		return "airflow-worker"
-	case module == pipeline.JobAirflowPrepare:
-		return "airflow-init" // which readies the volumes too, as the official image's does
 	}
 	return module
 }
@@ -472,22 +470,11 @@ func checkDependsOn(t *testing.T, cs *service, m pipeline.Spec) {
 	t.Helper()
 	want := map[string]string{}
 	for _, need := range m.Needs {
-		switch {
-		case m.Name == pipeline.JobDbtPrepare && need == pipeline.JobAirflowPrepare:
-			continue // only to start beside init (pipeline.DbtPrepare), using nothing of it
-		case composeName(need) == composeName(m.Name):
-			continue // init after airflow-prepare: compose's init does both
-		}
 		cond := "service_healthy"
-		if need == pipeline.JobInit || need == pipeline.JobDbtPrepare || need == pipeline.JobAirflowPrepare {
+		if need == pipeline.JobInit || need == pipeline.JobDbtPrepare {
 			cond = "service_completed_successfully"
 		}
 		want[composeName(need)] = cond
-	}
-	if m.AwaitsInit {
-		// What compose waits for as a job, the module's service waits for
-		// in its own process, having started beside it.
-		want[composeName(pipeline.JobInit)] = "service_completed_successfully"
 	}
 	for _, k := range sortedKeys(want) {
 		if got, ok := cs.DependsOn[k]; !ok {

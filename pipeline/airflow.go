@@ -11,7 +11,7 @@ const HostAPIServer = "airflow-apiserver"
 // HostFlower is Flower's hostname.
 const HostFlower = "airflow-flower"
 
-// JobInit is the one-shot init (migration, admin user).
+// JobInit is the one-shot init; services that need it start after it finished.
 const JobInit = "airflow-init"
 
 // Ports of the Airflow services in their containers.
@@ -172,17 +172,15 @@ func ownVolumes(c Config) []string {
 	return append([]string{"sh", ownVolumesScript, c.AirflowUser(), "--logs", c.logsVolume().Path}, liveTrees(c)...)
 }
 
-// JobAirflowPrepare is the one-shot that readies the Airflow containers' volumes.
-const JobAirflowPrepare = "airflow-prepare"
-
-// AirflowPrepare readies what every Airflow container reads when it starts, in a
-// second or two, so that they need not wait for init: as root it gives the
-// volumes to AIRFLOW_UID and makes the keys not given in .env, once per
+// Init is the one-shot airflow-init: migrate the metadata database, create the
+// admin user if missing, warn when the machine is under the spec's minimum.
+// Unlike the official image it fails on any error, and a second run on the
+// same data succeeds without changing anything. As root first, it gives
+// the volumes to AIRFLOW_UID and makes the keys not given in .env, once per
 // project (random, kept in their volumes, readable only by AIRFLOW_UID;
 // wipe removes them); it makes the live folders exactly the project's.
-// Compose's airflow-init does this part too (as the official image's does).
-func AirflowPrepare(c Config) Spec {
-	s := airflow(c, JobAirflowPrepare, Job, []string{"true"}, HostPostgres) // starts beside the servers, see compile
+func Init(c Config) Spec {
+	s := withCredentials(c, airflow(c, JobInit, Job, []string{"bash", airflowInitScript}, HostPostgres), SecretSQLAlchemyConn)
 	root := ownVolumes(c)
 	for _, name := range []string{SecretFernetKey, SecretJWTSecret, SecretLiveKey} {
 		if c.generated(name) {
@@ -191,16 +189,7 @@ func AirflowPrepare(c Config) Spec {
 		}
 	}
 	s.AsRoot = root
-	return withLiveFolders(c, s, "", "dags", "plugins") // dbt/: the dbt job's
-}
-
-// Init is the one-shot airflow-init: migrate the metadata database, create the
-// admin user if missing, warn when the machine is under the spec's minimum.
-// Unlike the official image it fails on any error, and a second run on the
-// same data succeeds without changing anything. The api-server starts
-// beside it (see APIServer), the other Airflow services after it.
-func Init(c Config) Spec {
-	s := withCredentials(c, airflow(c, JobInit, Job, []string{"bash", airflowInitScript}, HostPostgres, JobAirflowPrepare), SecretSQLAlchemyConn)
+	s = withLiveFolders(c, s, "", "dags", "plugins") // dbt/: the dbt job's
 	s.Env["_AIRFLOW_WWW_USER_USERNAME"] = c.AirflowWWWUser
 	s.Env["_AIRFLOW_DB_MIGRATE"] = "true"
 	s.Env["_AIRFLOW_WWW_USER_CREATE"] = "true"
@@ -219,13 +208,6 @@ func APIServer(c Config) Spec {
 	s := airflowService(c, HostAPIServer, []string{"airflow", "api-server", "--port", itoa(PortAPIServer)},
 		SecretSQLAlchemyConn, SecretFernetKey, SecretJWTSecret, Connections)
 	s.Ports = []int{PortAPIServer}
-	// The longest boot of the stack, on one core: it starts beside init,
-	// on the other, and waits for init's migration in its own process,
-	// after Airflow's imports; for the admin user too: the api-server syncs
-	// FAB's roles when it starts, as init's user step does, which two
-	// processes must not do at once on a new database.
-	s.Needs = []string{HostPostgres, HostValkey, JobAirflowPrepare}
-	s.AwaitsInit, s.AwaitsAdmin = true, c.AirflowWWWUser
 	return s
 }
 
@@ -257,11 +239,8 @@ func Triggerer(c Config) Spec {
 // Celery and Flower tell the workers apart, and its tasks are recorded
 // under its name (the UI says which worker ran a task; a Dagger container's
 // own hostname is "localhost"). Its tasks report to the api-server's
-// Execution API, which it binds without waiting for it (it boots late).
-// (A name of its own for the api-server, resolved without a binding, would
-// not do: the api-server starts beside init, in the module, and a service
-// the module starts under a name of its own resolves only for the module's
-// containers; the gateway is the host's.)
+// Execution API, but the worker itself never calls it: it reaches the
+// api-server by name and starts beside it, not after it.
 // DUMB_INIT_SETSID=0 lets Celery finish running tasks on SIGTERM, as in the spec.
 func Worker(c Config, i int) Spec {
 	s := celeryWorker(c, i, "%h")
@@ -283,7 +262,7 @@ func celeryWorker(c Config, i int, host string, more ...string) Spec {
 	name := fmt.Sprintf("airflow-worker-%d", i)
 	s := airflowService(c, name, append([]string{"airflow", "celery", "worker", "--celery-hostname", name + "@" + host}, more...),
 		SecretSQLAlchemyConn, SecretBrokerURL, SecretResultBackend, Connections)
-	s.Needs = append(s.Needs, HostAPIServer)
+	s.Reaches = []string{HostAPIServer}
 	s.Env["DUMB_INIT_SETSID"] = "0"
 	s.Ports = []int{PortWorkerLog}
 	return s

@@ -209,9 +209,9 @@ func TestKeysAreNeverComputedFromConfiguration(t *testing.T) {
 				t.Errorf("%q: a %s is computed from the configuration: %q", dotenv, name, v)
 			}
 		}
-		root := strings.Join(AirflowPrepare(c).AsRoot, " ")
+		root := strings.Join(Init(c).AsRoot, " ")
 		if !strings.Contains(root, "--key "+c.keyFile(SecretFernetKey)) || !strings.Contains(root, "--key "+c.keyFile(SecretJWTSecret)) {
-			t.Errorf("airflow-prepare does not make both keys (own-volumes.sh --key): %s", root)
+			t.Errorf("init does not make both keys (own-volumes.sh --key): %s", root)
 		}
 		api := APIServer(c)
 		if _, ok := api.SecretEnv["AIRFLOW__CORE__FERNET_KEY"]; ok {
@@ -229,7 +229,7 @@ func TestKeysAreNeverComputedFromConfiguration(t *testing.T) {
 	if sec[SecretFernetKey] != testFernetKey || sec[SecretJWTSecret] != "0123456789abcdef0123" {
 		t.Error("given keys ignored")
 	}
-	if root := strings.Join(AirflowPrepare(given).AsRoot, " "); strings.Contains(root, "fernet-key/key") || strings.Contains(root, "jwt-secret/key") ||
+	if root := strings.Join(Init(given).AsRoot, " "); strings.Contains(root, "fernet-key/key") || strings.Contains(root, "jwt-secret/key") ||
 		APIServer(given).Env["AIRFLOW__CORE__FERNET_KEY_CMD"] != "" {
 		t.Error("keys generated although given")
 	}

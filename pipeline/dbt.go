@@ -99,8 +99,8 @@ func DbtPrepare(c Config) Spec {
 	s.Name = JobDbtPrepare
 	s.Mounts, s.Prepare = nil, nil // the live folder, not a copy
 	// It needs no database (parse does not connect), but starts beside
-	// init and the api-server, rather than before them.
-	s.Needs = []string{HostPostgres, JobAirflowPrepare}
+	// init, which starts the servers, rather than before them.
+	s.Needs = []string{HostPostgres}
 	s.Volumes = append(s.Volumes, c.liveVolume("dbt"))
 	s.User = c.AirflowUser()
 	s.Env["HOME"] = "/tmp"

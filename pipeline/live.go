@@ -42,7 +42,7 @@ func Live(c Config) Spec {
 		SecretEnv: map[string]string{},
 		Ports:     []int{PortLive},
 		Volumes:   []Volume{c.keyVolume(SecretLiveKey), c.stampsVolume()},
-		Needs:     []string{JobAirflowPrepare}, // it makes the key, and the live folders AIRFLOW_UID's
+		Needs:     []string{JobInit}, // init makes the key, and the live folders AIRFLOW_UID's
 		Reaches:   []string{HostDbtServer},
 	}
 	for _, f := range LiveFolders {

@@ -171,7 +171,7 @@ func TestSyncMakesLiveFoldersExactlyTheProjects(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(live, "dags/old")); err == nil {
 		t.Error("an emptied folder was left behind")
 	}
-	for _, s := range []Spec{Sync(mustDefault(t)), AirflowPrepare(mustDefault(t))} {
+	for _, s := range []Spec{Sync(mustDefault(t)), Init(mustDefault(t))} {
 		syncs := slices.ContainsFunc(s.Prepare, func(step []string) bool { return step[1] == syncFoldersScript })
 		if !syncs || !strings.Contains(strings.Join(s.AsRoot, " "), "--tree /opt/airflow/dags") {
 			t.Errorf("%s does not sync the live folders as AIRFLOW_UID", s.Name)

@@ -112,8 +112,8 @@ func compile(c Config, o Options, target string, extra func(Config) []Spec) (Pla
 		s = s.clone()
 		if o.Database != "" {
 			// The running stack's PostgreSQL, at its address: nothing to
-			// bind; its init and airflow-prepare have run.
-			s.Needs = slices.DeleteFunc(s.Needs, func(n string) bool { return n == HostPostgres || n == JobInit || n == JobAirflowPrepare })
+			// bind; its init has run.
+			s.Needs = slices.DeleteFunc(s.Needs, func(n string) bool { return n == HostPostgres || n == JobInit })
 			if s.Name == HostPostgres {
 				continue
 			}
@@ -140,9 +140,6 @@ func compile(c Config, o Options, target string, extra func(Config) []Spec) (Pla
 		for _, n := range append(slices.Clone(specs[name].Needs), specs[name].Reaches...) {
 			need(n)
 		}
-		if _, ok := specs[JobInit]; ok && specs[name].AwaitsInit {
-			need(JobInit) // what it waits for, beside it
-		}
 	}
 	need(target)
 	for name := range specs {
@@ -162,22 +159,14 @@ func compile(c Config, o Options, target string, extra func(Config) []Spec) (Pla
 	if err != nil {
 		return Plan{}, err
 	}
-	// A job on the way (init) binds every service of the stages before it,
-	// not only those it uses, and those of its own stage that boot late
-	// (Airflow's, which nothing waits for): binding them starts them all
-	// at once (Valkey beside PostgreSQL, the Airflow services beside init,
-	// where they wait for its migration themselves: AwaitsInit).
+	// A job on the way (init) waits for every service of the stages before
+	// it, not only those it uses: binding them starts them all at once
+	// (Valkey beside PostgreSQL, rather than after init).
 	var earlier []string
 	for _, stage := range stages {
-		beside := slices.Clone(earlier)
-		for _, name := range stage {
-			if specs[name].Kind == Service && specs[name].BootsLate {
-				beside = append(beside, name)
-			}
-		}
 		for _, name := range stage {
 			if s := specs[name]; s.Kind == Job && name != target {
-				for _, e := range beside {
+				for _, e := range earlier {
 					if !slices.Contains(s.Needs, e) {
 						s.Needs = append(s.Needs, e)
 					}
@@ -203,9 +192,8 @@ func stack(c Config, o Options) []Spec {
 		// It signs its requests for a worker node's task logs (see logServerKey).
 		api = withCredentials(c, api, SecretLogServerKey)
 	}
-	all := []Spec{Postgres(c), Valkey(c), AirflowPrepare(c), Init(c), DbtPrepare(c), DbtServer(c), api, Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
+	all := []Spec{Postgres(c), Valkey(c), Init(c), DbtPrepare(c), DbtServer(c), api, Scheduler(c), DagProcessor(c), Triggerer(c), Live(c)}
 	gw := Gateway(c, o)
-	gw.Needs = append(gw.Needs, JobInit) // up is up once the admin can log in
 	if c.Settings != nil {
 		all = append(all, ApplySettings(c))
 		gw.Needs = append(gw.Needs, JobSettings) // up is up once they are applied
@@ -231,8 +219,7 @@ func withGateway(all []Spec, gw Spec) []Spec {
 }
 
 // StartOrder groups specs into stages: each starts once everything it
-// needs (previous stages) is ready; in a stage, services come before jobs.
-// It fails on a missing or circular need.
+// needs (previous stages) is ready. It fails on a missing or circular need.
 func StartOrder(specs map[string]Spec) ([][]string, error) {
 	stage := map[string]int{}
 	var visit func(name string, path []string) (int, error)
@@ -278,11 +265,6 @@ func StartOrder(specs map[string]Spec) ([][]string, error) {
 			order = append(order, nil)
 		}
 		order[st] = append(order[st], n)
-	}
-	for _, stage := range order {
-		// Services first, each group by name: the jobs of a stage bind
-		// some of its services (see compile), which must be built by then.
-		slices.SortStableFunc(stage, func(a, b string) int { return int(specs[a].Kind) - int(specs[b].Kind) })
 	}
 	return order, nil
 }

@@ -25,26 +25,13 @@ func TestPlanHoldsWhatItsTargetNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{{HostPostgres, HostValkey}, {JobAirflowPrepare}, {JobInit, JobDbtPrepare}, {"airflow-scheduler"}}
+	want := [][]string{{HostPostgres, HostValkey}, {JobInit, JobDbtPrepare}, {"airflow-scheduler"}}
 	if !slices.EqualFunc(sched.Stages, want, slices.Equal) {
 		t.Errorf("the scheduler's plan: %v, want %v", sched.Stages, want)
 	}
-	// airflow-prepare binds Valkey too, so that it starts beside PostgreSQL.
-	if needs := sched.Specs[JobAirflowPrepare].Needs; !slices.Contains(needs, HostValkey) || !slices.Contains(needs, HostPostgres) {
-		t.Errorf("airflow-prepare needs %v, want both of stage 0", needs)
-	}
-	// The api-server waits for init's migration: init is in its plan, and
-	// binds it, which starts it beside init.
-	api, err := StackPlan(c, Options{Workers: 1}, HostAPIServer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = [][]string{{HostPostgres, HostValkey}, {JobAirflowPrepare}, {HostAPIServer, JobInit}}
-	if !slices.EqualFunc(api.Stages, want, slices.Equal) {
-		t.Errorf("the api-server's plan: %v, want %v", api.Stages, want)
-	}
-	if needs := api.Specs[JobInit].Needs; !slices.Contains(needs, HostAPIServer) {
-		t.Errorf("init needs %v, want the api-server of its stage", needs)
+	// Init waits for Valkey too, so that it starts beside PostgreSQL.
+	if needs := sched.Specs[JobInit].Needs; !slices.Contains(needs, HostValkey) || !slices.Contains(needs, HostPostgres) {
+		t.Errorf("init needs %v, want both of stage 0", needs)
 	}
 	if _, err := StackPlan(c, Options{Workers: 1}, "nope"); err == nil || !strings.Contains(err.Error(), `no container "nope"`) {
 		t.Errorf("an unknown target: %v", err)
@@ -80,36 +67,25 @@ func TestPlanOnARunningStacksDatabase(t *testing.T) {
 }
 
 // A service some other container reaches by name is named in the plan, so
-// its name resolves there without a binding (the warm dbt for the live
-// receiver); the others are not.
+// its name resolves there without a binding (the api-server for the
+// workers, the warm dbt for the live receiver); the others are not.
 func TestPlanNamesWhatIsReached(t *testing.T) {
 	for name, s := range stackSpecs(t, mustDefault(t), 2, false) {
-		if s.Named != (name == HostDbtServer) {
+		if s.Named != (name == HostAPIServer || name == HostDbtServer) {
 			t.Errorf("%s: named %v", name, s.Named)
 		}
 	}
 }
 
 // Nothing waits for the Airflow services' ports (they answer 10-20 s after
-// start): only services bind them (the gateway, which opens the host ports
-// at once; the workers, the api-server), and the jobs of their stage, which
-// start them beside them (init, which they wait for themselves). The
-// databases are waited for: init binds them and needs them answering.
-// Every container of every function is checked.
-func TestOnlyTheGatewayAndTheirStagesJobsBindWhatBootsLate(t *testing.T) {
+// start): only the gateway binds them, and the gateway opens the host
+// ports at once. The databases are waited for: init binds them and needs
+// them answering. Every container of every function is checked.
+func TestOnlyTheGatewayBindsWhatBootsLate(t *testing.T) {
 	c := mustDefault(t)
-	plan, err := StackPlan(c, Options{Workers: 2, Flower: true}, HostGateway)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stageOf := map[string]int{}
-	for i, stage := range plan.Stages {
-		for _, name := range stage {
-			stageOf[name] = i
-		}
-	}
+	stack := stackSpecs(t, c, 2, true)
 	late := map[string]bool{}
-	for name, s := range plan.Specs {
+	for name, s := range stack {
 		if s.BootsLate {
 			late[name] = true
 		}
@@ -124,23 +100,11 @@ func TestOnlyTheGatewayAndTheirStagesJobsBindWhatBootsLate(t *testing.T) {
 			t.Errorf("%s: not waited for, but init or the host ports need it answering", name)
 		}
 	}
-	started := map[string]bool{}
 	for _, s := range everySpec(t, c) {
 		for _, n := range s.Needs {
-			inStack := plan.Specs[s.Name].Kind == Job && slices.Contains(plan.Specs[s.Name].Needs, n)
-			switch {
-			case !late[n] || s.Kind == Service:
-			case inStack && stageOf[s.Name] == stageOf[n]:
-				started[n] = true
-			default:
+			if late[n] && s.Name != HostGateway {
 				t.Errorf("%s binds %s, which nothing waits for", s.Name, n)
 			}
-		}
-	}
-	// Init starts the api-server beside it.
-	for _, name := range []string{HostAPIServer} {
-		if !started[name] || stageOf[name] != stageOf[JobInit] || !slices.Contains(plan.Specs[JobInit].Needs, name) {
-			t.Errorf("%s does not start beside init", name)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 func TestLongRunningServicesRestart(t *testing.T) {
 	for name, s := range stackSpecs(t, mustDefault(t), 2, true) {
-		oneShot := name == JobAirflowPrepare || name == JobInit || name == JobDbtPrepare || name == HostGateway
+		oneShot := name == JobInit || name == JobDbtPrepare || name == HostGateway
 		if s.Restart == oneShot {
 			t.Errorf("%s: Restart=%v, want %v", name, s.Restart, !oneShot)
 		}

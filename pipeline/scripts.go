@@ -23,7 +23,6 @@ var (
 	KeepOutputScript          = script("keep-output.sh")
 	PostgresStartScript       = script("postgres-start.sh")
 	airflowInitScript         = script("airflow-init.sh")
-	awaitInitScript           = script("await-init.py")
 	syncFoldersScript         = script("sync-folders.sh")
 	ownVolumesScript          = script("own-volumes.sh")
 	installPackagesScript     = script("install-packages.sh")

@@ -27,8 +27,7 @@ func TestEachServiceGetsOnlyItsOwnSecrets(t *testing.T) {
 	want := map[string][]string{
 		HostPostgres:            {SecretPostgresPassword, SecretAirflowDBPassword, SecretDbtDBPassword},
 		HostValkey:              {SecretValkeyPassword, SecretValkeyConf},
-		JobAirflowPrepare:       {fernet, jwt, liveKey}, // makes the keys
-		JobInit:                 {sql, SecretWWWPassword},
+		JobInit:                 {sql, SecretWWWPassword, fernet, jwt, liveKey}, // makes the keys
 		HostAPIServer:           {sql, fernet, jwt, conn, userConn},             // logKey too with --remote-workers (TestRemoteWorkersOpenOnlyValkey)
 		"airflow-scheduler":     {sql, broker, results, fernet, jwt},            // signs the tasks' tokens
 		"airflow-dag-processor": {sql, fernet, conn, userConn},

@@ -18,14 +18,12 @@ func TestStartOrderFollowsTheSpec(t *testing.T) {
 	order := plan.Stages
 	want := [][]string{
 		{"postgres", "valkey"},
-		// The volumes, in a second: what every Airflow container reads.
-		{"airflow-prepare"},
-		// The api-server, the longest boot, beside init, waiting for its
-		// migration itself. The dbt job beside init.
-		{"airflow-apiserver", "live", "airflow-init", "dbt-prepare"},
-		// The DAGs that run dbt find the project's, its packages
-		// installed, when they are parsed. Workers bind the api-server.
-		{"airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer", "airflow-worker-1", "airflow-worker-2", "dbt-server"},
+		// The dbt job beside init: the DAGs that run dbt find the
+		// project's, its packages installed, when they are parsed.
+		{"airflow-init", "dbt-prepare"},
+		// Workers start beside the api-server: they only reach it by name.
+		{"airflow-apiserver", "airflow-dag-processor", "airflow-flower", "airflow-scheduler", "airflow-triggerer",
+			"airflow-worker-1", "airflow-worker-2", "dbt-server", "live"},
 		{"gateway"},
 	}
 	if !reflect.DeepEqual(order, want) {
@@ -244,14 +242,14 @@ func TestEltCheckDefinition(t *testing.T) {
 }
 
 // The shared logs volume gets no Dagger owner (concurrent mounts with an
-// owner collide in the engine); airflow-prepare makes it writable for AIRFLOW_UID.
-func TestLogsVolumeMadeWritableByPrepare(t *testing.T) {
+// owner collide in the engine); init makes it writable for AIRFLOW_UID.
+func TestLogsVolumeMadeWritableByInit(t *testing.T) {
 	c, _ := load(t, "AIRFLOW_UID=1234")
 	if v := APIServer(c).Volumes[0]; v.Path != AirflowHome+"/logs" || v.Exclusive {
 		t.Errorf("logs volume %+v", v)
 	}
-	if got := strings.Join(AirflowPrepare(c).AsRoot, " "); !strings.HasPrefix(got, "sh "+ownVolumesScript+" 1234:0 --logs /opt/airflow/logs ") {
-		t.Errorf("airflow-prepare's root step %q", got)
+	if got := strings.Join(Init(c).AsRoot, " "); !strings.HasPrefix(got, "sh "+ownVolumesScript+" 1234:0 --logs /opt/airflow/logs ") {
+		t.Errorf("init root step %q", got)
 	}
 }
 
@@ -409,41 +407,5 @@ func TestLiveFoldersMayBeMissing(t *testing.T) {
 	}
 	if seen == 0 {
 		t.Error("no container copies the project's live folders")
-	}
-}
-
-// The api-server, the longest boot, starts beside init, not after it:
-// inside the supervisor, its airflow command runs in await-init.py, which
-// waits for the migration and the admin in the same process. The other
-// Airflow services start after init.
-func TestTheAPIServerAwaitsInitInItsOwnProcess(t *testing.T) {
-	c, _ := load(t, "AIRFLOW_WWW_USER=boss")
-	specs := stackSpecs(t, c, 2, true)
-	api := specs[HostAPIServer]
-	cmd := api.Command()
-	i := slices.Index(cmd, awaitInitScript)
-	if i < 5 || cmd[i-1] != "python3" || !IsSupervisor(cmd[i-5:], HostAPIServer) {
-		t.Fatalf("await-init.py does not run inside the api-server's supervisor: %q", cmd)
-	}
-	if await := cmd[i+1 : len(cmd)-len(api.Args)]; !slices.Equal(await, []string{"--admin", "boss", "--"}) ||
-		!slices.Equal(cmd[len(cmd)-len(api.Args):], api.Args) || api.Args[0] != "airflow" {
-		t.Errorf("await-init.py %q before %q, want the admin's name before the airflow command", await, api.Args)
-	}
-	if slices.Contains(api.Needs, JobInit) || !slices.Contains(api.Needs, JobAirflowPrepare) {
-		t.Errorf("the api-server needs %v: airflow-prepare, not init", api.Needs)
-	}
-	for _, name := range []string{"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker-1", HostFlower} {
-		if !slices.Contains(specs[name].Needs, JobInit) {
-			t.Errorf("%s starts before init: it needs %v", name, specs[name].Needs)
-		}
-	}
-	for _, name := range []string{"airflow-scheduler", JobInit, JobAirflowPrepare, HostFlower, HostGateway, HostPostgres} {
-		if slices.Contains(specs[name].Command(), awaitInitScript) {
-			t.Errorf("%s waits for init in its process: %q", name, specs[name].Command())
-		}
-	}
-	// up is up once init has made the admin.
-	if !slices.Contains(specs[HostGateway].Needs, JobInit) {
-		t.Errorf("the gateway needs %v, not init", specs[HostGateway].Needs)
 	}
 }

@@ -61,7 +61,7 @@ type Spec struct {
 
 	// The container's command is Args wrapped, from the outside in: its
 	// output kept (KeepLog), its data lock held (Holds), each Prepare step,
-	// the supervisor (Restart), the wait for init (AwaitsInit). Each wrapper is a script of init/ that does
+	// the supervisor (Restart). Each wrapper is a script of init/ that does
 	// its part once, when the container starts, and then execs the rest.
 
 	// KeepLog: a file of the service-logs volume its output is also kept in.
@@ -81,13 +81,6 @@ type Spec struct {
 	// `restart: always`, see supervise); StopSignal is what stops it cleanly.
 	Restart    bool
 	StopSignal string
-	// AwaitsInit: an Airflow service that starts beside init rather than
-	// after it; inside the supervisor, its airflow command runs in
-	// scripts/await-init.py, which imports Airflow, waits until the
-	// database is migrated and, when AwaitsAdmin names a user, until init
-	// has made it, then runs the command in the same process.
-	AwaitsInit  bool
-	AwaitsAdmin string
 }
 
 // Volume is a persistent cache volume; its key includes the project so two
@@ -126,13 +119,6 @@ const (
 // Command is the command line the container runs: Args inside its wrappers.
 func (s Spec) Command() []string {
 	cmd := slices.Clone(s.Args)
-	if s.AwaitsInit {
-		await := []string{"python3", awaitInitScript}
-		if s.AwaitsAdmin != "" {
-			await = append(await, "--admin", s.AwaitsAdmin)
-		}
-		cmd = wrapped(await, cmd)
-	}
 	if s.Restart {
 		cmd = Supervised(s.Name, s.StopSignal, cmd)
 	}
