@@ -65,9 +65,11 @@ inputs() {
 	python3 -c 'import importlib.metadata as m; print(m.version("dbt-core"), m.version("dbt-postgres"))' 2>/dev/null || true
 	env | grep '^DBT_' | grep -v '^DBT_DB_PASSWORD=' | LC_ALL=C sort
 }
+# The record of a parse: its inputs, and the manifest as it wrote it.
+record() { echo "$inputs_now $(sha256sum <target/manifest.json)"; }
 if [ -n "$once" ]; then
-	read_now=$(inputs | sha256sum)
-	if [ -f target/manifest.json ] && [ "$(cat "$once" 2>/dev/null)" = "$read_now $(sha256sum <target/manifest.json)" ]; then
+	inputs_now=$(inputs | sha256sum)
+	if [ -f target/manifest.json ] && [ "$(cat "$once" 2>/dev/null)" = "$(record)" ]; then
 		echo "dbt-deps.sh: target/manifest.json is the parse of the project as it is: no parse"
 		exit 0
 	fi
@@ -76,7 +78,7 @@ fi
 rc=0
 "$@" || rc=$?
 if [ -n "$once" ] && [ "$rc" = 0 ] && [ -f target/manifest.json ]; then
-	echo "$read_now $(sha256sum <target/manifest.json)" >"$once"
+	record >"$once"
 fi
 if [ -f "$parse" ]; then
 	# Renamed into place: a call running beside this one reads a whole file.
