@@ -274,10 +274,12 @@ func Uncoloured(s string) string { return colour.ReplaceAllString(s, "") }
 var SpanLine = regexp.MustCompile(`^(\d+)\s*: ((?:┆ )*)(.*)$`)
 
 // ExecRan says whether the plain progress output (uncoloured) shows an exec
-// whose command holds what running: output or a DONE line of that exec's
-// own span, however other spans' lines interleave. (An exec answered from
-// Dagger's cache shows neither; under a layer itself answered from the
-// cache, it may show no line at all.)
+// whose command holds what running: a line the exec printed in its own
+// span, however other spans' lines interleave. The exec must print when it
+// runs (the image steps say what they installed): its DONE line alone
+// proves nothing, as a result the engine loads from its disk cache ends
+// DONE too (seen after an engine restart), and an exec answered from
+// Dagger's cache shows CACHED or, under a cached layer, no line at all.
 func ExecRan(plain, what string) bool {
 	execs := map[string]bool{}
 	for _, line := range strings.Split(plain, "\n") {
@@ -286,7 +288,7 @@ func ExecRan(plain, what string) bool {
 		case m == nil:
 		case strings.HasPrefix(m[3], "withExec ") && strings.Contains(m[3], what):
 			execs[m[1]] = true
-		case execs[m[1]] && (strings.HasPrefix(m[3], "Container.withExec DONE") || execOutput.MatchString(m[3])):
+		case execs[m[1]] && execOutput.MatchString(m[3]):
 			return true
 		}
 	}

@@ -49,8 +49,9 @@ func TestGist(t *testing.T) {
 	}
 }
 
-// An exec ran when its own span has output or a DONE line; a cached one, or
-// one with no line of its own beyond its command, did not.
+// An exec ran when its own span has output; a cached one, one loaded from
+// the disk cache (DONE without output), or one with no line of its own
+// beyond its command, did not.
 func TestExecRan(t *testing.T) {
 	plain := strings.Join([]string{
 		"37  : ┆ withExec sh /usr/local/lib/dataplatform/install-packages.sh packages.txt /tmp/x",
@@ -58,7 +59,10 @@ func TestExecRan(t *testing.T) {
 		"43  : ┆ [1.2s] | requirements.txt: installed beside apache-airflow==3.1.7",
 		"28  : ┆ withExec sh /usr/local/lib/dataplatform/find-holders.sh postgres:5432",
 		"29  : ┆ [0.0s] | another span's output, between",
+		"28  : ┆ [0.3s] | postgres:5432 is free",
 		"28  : ┆ Container.withExec DONE [0.4s]",
+		"35  : ┆ withExec sh /usr/local/lib/dataplatform/install-packages.sh packages.txt /tmp/x",
+		"35  : ┆ Container.withExec DONE [0.0s]",
 		"51  : ┆ withExec sh /usr/local/lib/dataplatform/dbt-deps.sh",
 		"51  : ┆ Container.withExec CACHED [0.0s]",
 	}, "\n")

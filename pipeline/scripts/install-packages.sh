@@ -9,7 +9,9 @@
 #
 # A package apt does not know fails the build naming WHAT and its line,
 # before anything is installed; any other failure ends with apt's own last
-# lines. WHAT is the file as the user knows it (packages.txt).
+# lines. WHAT is the file as the user knows it (packages.txt). It ends by
+# saying what it installed: a line in the call's output only when the layer
+# is built, never when it comes from the cache.
 set -eu
 what=$1 file=$2
 packages=$(sed -e 's/#.*//' -e 's/[[:space:]]//g' "$file" | grep -v '^$' || true)
@@ -40,3 +42,5 @@ if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommen
 fi
 apt-get clean
 rm -rf /var/lib/apt/lists/* "$log"
+# shellcheck disable=SC2086 # one word per package
+echo "$what: installed" $packages
